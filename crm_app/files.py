@@ -1,0 +1,132 @@
+"""Reading users' files and writing them safely.
+
+Ledgers come from CSV (UTF-8 or the GB18030 many Chinese ERPs export), XLSX or Parquet.
+Files the user owns are written to a temporary file in the same folder, flushed, and renamed
+over the old one, after a backup copy of the old one is kept: a crash leaves old or new, never a mix.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from crm_core.issues import CrmInputError, Issue, IssueCode
+from crm_core.ledger import HEADER_ALIASES, Ledger, map_headers, normalize_ledger
+from crm_core.policy import Policy
+
+LEDGER_SHEETS = ("Ledger", "台账", "ledger", "明细")
+_TEXT_COLUMNS = ("customer", "invoice_no", "customer_name")
+
+
+def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
+    """A raw table from CSV/TSV, XLSX/XLSM or Parquet, codes kept as text."""
+    path = Path(path)
+    if not path.exists():
+        raise CrmInputError([Issue(IssueCode.EMPTY, "file not found", source=str(path))])
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt", ".tsv"):
+            return _read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+        if suffix in (".xlsx", ".xlsm"):
+            return _read_excel(path, sheet)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except (ValueError, OSError, UnicodeError) as exc:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
+    raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"unsupported file type {suffix!r} (use .csv, .xlsx or .parquet)",
+                               source=str(path))])
+
+
+def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            header = pd.read_csv(path, sep=sep, nrows=0, encoding=encoding).columns
+            mapping, _ = map_headers(header)
+            text = {col: str for col, canon in mapping.items() if canon in _TEXT_COLUMNS}
+            return pd.read_csv(path, sep=sep, encoding=encoding, dtype=text, keep_default_na=False,
+                               na_values=[""], skip_blank_lines=False)
+        except UnicodeDecodeError:
+            continue
+    raise UnicodeError("the file is neither UTF-8 nor GB18030 text")
+
+
+def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
+    # openpyxl only reads cell values: macros never run and external links are not followed.
+    names = pd.ExcelFile(path, engine="openpyxl").sheet_names
+    chosen = sheet or next((s for s in LEDGER_SHEETS if s in names), names[0])
+    if chosen not in names:
+        raise ValueError(f"no sheet {chosen!r} (sheets: {', '.join(names)})")
+    return pd.read_excel(path, sheet_name=chosen, engine="openpyxl", dtype=object)
+
+
+def read_ledger(path: str | Path, policy: Policy | None = None, sheet: str | None = None) -> Ledger:
+    """Read and validate a ledger file; issues name the file, its row and column."""
+    frame = read_table(path, sheet)
+    return normalize_ledger(frame, policy, source=Path(path).name)
+
+
+def accepted_headers() -> str:
+    return "; ".join(f"{k}: {', '.join(v[:3])}" for k, v in HEADER_ALIASES.items())
+
+
+@contextmanager
+def atomic_path(target: str | Path, backup: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success, keep a backup and rename it over `target`.
+
+    The temporary file is removed if the writer fails, so the old file stays untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix + ".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    # mkstemp creates the file 0600; give the result the permissions the old file (or umask) had
+    os.chmod(tmp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
+    try:
+        yield tmp
+        _fsync(tmp)
+        if backup and target.exists():
+            shutil.copy2(target, backup_path(target))
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def backup_path(target: Path) -> Path:
+    return target.with_name(target.name + ".bak")
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some filesystems do not allow opening a directory
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def csv_safe(value: object) -> object:
+    """Text that a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -1,0 +1,78 @@
+"""Writes a review as a register workbook: Register (one row per customer) and Summary."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell import Cell
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+
+from crm_core.review import Review
+
+from .files import atomic_path
+
+MONEY = "#,##0.00"
+PERCENT = "0.00%"
+REGISTER_HEADERS = [
+    ("customer", "客户编码 Code", None),
+    ("customer_name", "客户名称 Name", None),
+    ("net_sales_cents", "净销售额 Net sales", MONEY),
+    ("collections_cents", "回款额 Collections", MONEY),
+    ("collection_rate", "回款率 Collection rate", PERCENT),
+    ("rate_status", "回款率说明 Rate note", None),
+    ("rate_tier", "回款等级 Tier by rate", None),
+    ("pareto_tier", "ABC等级 Pareto tier", None),
+    ("open_balance_cents", "应收余额 Open balance", MONEY),
+    ("credit_line_cents", "赊销额度 Credit line", MONEY),
+]
+_HEAD = Font(bold=True, color="FFFFFF")
+_FILL = PatternFill("solid", fgColor="305496")
+
+
+def set_text(cell: Cell, value: object) -> None:
+    """Write a value; text always stays text, even when it starts with '=' (no formula injection)."""
+    cell.value = value
+    if isinstance(value, str):
+        cell.data_type = "s"
+
+
+def cell_value(column: str, value: object) -> object:
+    if column.endswith("_cents"):
+        return int(value) / 100
+    if isinstance(value, float) and value != value:  # NaN: leave the cell empty
+        return None
+    return value
+
+
+def write_register_sheet(ws, register: pd.DataFrame) -> None:
+    for col, (_, label, _) in enumerate(REGISTER_HEADERS, start=1):
+        cell = ws.cell(row=1, column=col)
+        set_text(cell, label)
+        cell.font, cell.fill = _HEAD, _FILL
+    for r, record in enumerate(register[[k for k, _, _ in REGISTER_HEADERS]].itertuples(index=False), start=2):
+        for c, (key, _, fmt) in enumerate(REGISTER_HEADERS, start=1):
+            cell = ws.cell(row=r, column=c)
+            set_text(cell, cell_value(key, record[c - 1]))
+            if fmt:
+                cell.number_format = fmt
+    for c in range(1, len(REGISTER_HEADERS) + 1):
+        ws.column_dimensions[get_column_letter(c)].width = 18
+    ws.freeze_panes = "C2"
+    ws.auto_filter.ref = ws.dimensions
+
+
+def write_review_workbook(review: Review, target: str | Path) -> Path:
+    """Write the review atomically (temporary file, then rename; the old file kept as .bak)."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Register"
+    write_register_sheet(ws, review.register)
+    summary = wb.create_sheet("Summary")
+    for r, line in enumerate(review.summary_lines(), start=1):
+        set_text(summary.cell(row=r, column=1), line)
+    summary.column_dimensions["A"].width = 110
+    with atomic_path(target) as tmp:
+        wb.save(tmp)
+    return Path(target)

@@ -1,0 +1,103 @@
+"""Review views around the core: receivable ageing, tier migration, debtor/customer overlap."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .collection import gross_cents
+from .ledger import INVOICE
+from .policy import Policy
+
+
+def aging(rows: pd.DataFrame, as_of: pd.Timestamp, policy: Policy | None = None,
+          buckets: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Open receivables per customer by days past due (账龄), in int cents.
+
+    Payments and credit notes settle the oldest invoices first, so what is still open is the
+    newest invoices. An invoice without a due date is due `payment_terms_days` after its date.
+    Columns: customer, one per bucket (e.g. 0-30, 31-60, 61-90, 90+), total.
+    """
+    policy = policy or Policy()
+    buckets = dict(buckets or policy.aging_buckets)
+    as_of = np.datetime64(pd.Timestamp(as_of).normalize())
+    rows = rows[rows["date"].to_numpy() <= as_of]
+    gross = gross_cents(rows, policy)
+    is_invoice = (rows["type"] == INVOICE).to_numpy()
+    open_total = pd.Series(np.where(is_invoice, gross, -gross)).groupby(rows["customer"].to_numpy()).sum()
+    due = rows["due_date"].to_numpy().copy()
+    no_due = np.isnat(due)
+    due[no_due] = rows["date"].to_numpy()[no_due] + np.timedelta64(int(policy.payment_terms_days), "D")
+    inv = pd.DataFrame({"customer": rows["customer"].to_numpy()[is_invoice], "due": due[is_invoice],
+                        "gross": gross[is_invoice]}).sort_values(["customer", "due"], ascending=[True, False])
+    newer = inv.groupby("customer")["gross"].cumsum() - inv["gross"]  # open money on newer invoices
+    owed = inv["customer"].map(open_total.clip(lower=0)).to_numpy()
+    inv["open"] = np.clip(owed - newer.to_numpy(), 0, inv["gross"].to_numpy())
+    days = (as_of - inv["due"].to_numpy()).astype("timedelta64[D]").astype("int64")
+    labels = _bucket_labels(buckets)
+    edges = np.array(sorted(buckets.values()))
+    inv["bucket"] = np.array(labels, dtype=object)[np.searchsorted(edges, days, side="left")]
+    table = inv.pivot_table(index="customer", columns="bucket", values="open", aggfunc="sum", fill_value=0)
+    table = table.reindex(columns=labels, fill_value=0).astype("int64")
+    table = table.reindex(open_total.index, fill_value=0)
+    table["total"] = table.sum(axis=1)
+    return table.reset_index().rename(columns={"index": "customer"})
+
+
+def _bucket_labels(buckets: Mapping[str, float]) -> list[str]:
+    ordered = sorted(buckets, key=buckets.get)
+    return ordered + [f"{int(max(buckets.values()))}+"]
+
+
+def tier_migration(old: Sequence[object], new: Sequence[object], labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Counts of customers by old tier (rows) and new tier (columns)."""
+    old_s = pd.Series(list(old), dtype=object).fillna("").astype(str).str.strip()
+    new_s = pd.Series(list(new), dtype=object).fillna("").astype(str).str.strip()
+    labels = list(labels) if labels else sorted(set(old_s) | set(new_s) - {""}) or [""]
+    table = pd.crosstab(old_s, new_s).reindex(index=labels, columns=labels, fill_value=0)
+    table.index.name, table.columns.name = "old \\ new", None
+    return table.astype("int64")
+
+
+def overlap(customers: Sequence[str], sales_cents: Sequence[float], balances_cents: Sequence[float],
+            n: int = 100) -> pd.DataFrame:
+    """Top-n debtors against top-n customers by sales, with the receivables each group holds.
+
+    Groups: large debtors that are key customers, large debtors that are not, and the rest.
+    """
+    frame = pd.DataFrame({"customer": list(customers), "sales": np.asarray(sales_cents, dtype="float64"),
+                          "balance": np.asarray(balances_cents, dtype="float64")})
+    key = _top(frame["sales"], n)
+    debtor = _top(frame["balance"], n)
+    groups = {
+        "top debtors that are key customers / 大额欠款且为重点客户": debtor & key,
+        "top debtors that are not key customers / 大额欠款非重点客户": debtor & ~key,
+        "all top debtors / 前N大欠款客户": debtor,
+        "other customers / 其他客户": ~debtor,
+        "all customers / 全部客户": np.ones(len(frame), dtype=bool),
+    }
+    rows = [{"group": g, "customers": int(m.sum()), "receivables_cents": int(frame.loc[m, "balance"].clip(lower=0).sum())}
+            for g, m in groups.items()]
+    out = pd.DataFrame(rows)
+    total = max(out["receivables_cents"].iloc[-1], 1)
+    out["share"] = out["receivables_cents"] / total
+    return out
+
+
+def _top(values: pd.Series, n: int) -> np.ndarray:
+    """The n largest positive values (ties broken by position)."""
+    order = np.argsort(-values.to_numpy(), kind="stable")[:n]
+    mask = np.zeros(len(values), dtype=bool)
+    mask[order] = True
+    return mask & (values.to_numpy() > 0)
+
+
+def lifetime_value(monthly_revenue: float, years: float, margin: float = 1.0, retention: float = 1.0,
+                   discount_rate: float = 0.0) -> float:
+    """Customer lifetime value: monthly revenue x 12 x years in the simple form (1,500 x 12 x 10
+    = 180,000), with margin, yearly retention and discounting for the proper version."""
+    yearly = monthly_revenue * 12 * margin
+    whole_years = int(years)
+    value = sum(yearly * retention**t / (1 + discount_rate) ** t for t in range(whole_years))
+    return value + yearly * (years - whole_years) * retention**whole_years / (1 + discount_rate) ** whole_years

@@ -1,0 +1,119 @@
+"""Collection rate (销售回款率) and open receivables per customer for a period.
+
+    collection_rate = collections / (net_sales x (1 + VAT rate))
+
+VAT is applied invoice by invoice at the rate in force on the invoice date (or the row's own
+rate), so the denominator is the gross amount billed. Sums are exact integer cents.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .ledger import CREDIT_NOTE, INVOICE, RECEIPT
+from .policy import Policy
+
+# Float sums of int64 cents are exact below 2**53 cents (90 trillion currency units).
+_EXACT_LIMIT = 2**53
+
+NO_SALES = "no sales in period / 期内无销售"
+NEGATIVE_SALES = "credit notes exceed sales / 红字超过销售"
+RATED = "ok"
+
+FACT_COLUMNS = ["customer", "net_sales_cents", "gross_sales_cents", "collections_cents",
+                "collection_rate", "rate_status", "open_balance_cents"]
+
+
+@dataclass(frozen=True)
+class Period:
+    start: pd.Timestamp
+    end: pd.Timestamp  # inclusive
+
+    @classmethod
+    def year(cls, year: int) -> "Period":
+        return cls(pd.Timestamp(year=year, month=1, day=1), pd.Timestamp(year=year, month=12, day=31))
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
+
+
+def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
+    """Each row's amount including VAT: invoices and credit notes grossed up, receipts as booked."""
+    vat = rows["vat_rate"].to_numpy(dtype="float64")
+    missing = np.isnan(vat)
+    if missing.any():
+        vat = vat.copy()
+        vat[missing] = policy.vat_rates(rows["date"].to_numpy()[missing])
+    amount = rows["amount_cents"].to_numpy(dtype="int64")
+    is_receipt = (rows["type"] == RECEIPT).to_numpy()
+    grossed = np.floor(amount * (1.0 + vat) + 0.5).astype("int64")  # VAT rounded per document
+    return np.where(is_receipt, amount, grossed)
+
+
+def customer_facts(rows: pd.DataFrame, policy: Policy, period: Period,
+                   customers: pd.Index | None = None) -> pd.DataFrame:
+    """One row per customer: net sales, gross sales, collections, rate, status, open balance.
+
+    Customers are those in the ledger (sorted) unless `customers` is given; a customer with no
+    invoices in the period has no rate and a reason in `rate_status`.
+    """
+    codes, names = _customer_codes(rows, customers)
+    n = len(names)
+    types = rows["type"].to_numpy()
+    in_period = _between(rows["date"].to_numpy(), period)
+    until_end = rows["date"].to_numpy() <= np.datetime64(period.end)
+    amount = rows["amount_cents"].to_numpy(dtype="int64")
+    gross = gross_cents(rows, policy)
+    sign = np.where(types == CREDIT_NOTE, -1, 1)
+    sales_mask = in_period & (types != RECEIPT)
+    net = _sum_by(codes, np.where(sales_mask, amount * sign, 0), n)
+    gross_sales = _sum_by(codes, np.where(sales_mask, gross * sign, 0), n)
+    collections = _sum_by(codes, np.where(in_period & (types == RECEIPT), amount, 0), n)
+    balance = _sum_by(codes, np.where(until_end, np.where(types == INVOICE, gross, -gross), 0), n)
+    rate, status = collection_rates(collections, gross_sales)
+    return pd.DataFrame({
+        "customer": names, "net_sales_cents": net, "gross_sales_cents": gross_sales,
+        "collections_cents": collections, "collection_rate": rate, "rate_status": status,
+        "open_balance_cents": balance})
+
+
+def collection_rates(collections_cents: np.ndarray, gross_sales_cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rate where gross sales are positive; NaN and a reason elsewhere (never a division error)."""
+    gross = np.asarray(gross_sales_cents, dtype="float64")
+    ok = gross > 0
+    rate = np.full(len(gross), np.nan)
+    np.divide(np.asarray(collections_cents, dtype="float64"), gross, out=rate, where=ok)
+    status = np.where(ok, RATED, np.where(gross < 0, NEGATIVE_SALES, NO_SALES)).astype(object)
+    return rate, status
+
+
+def rate_from_net(collections: np.ndarray, net_sales: np.ndarray, vat_rate: np.ndarray | float) -> np.ndarray:
+    """Element-wise rate from totals already summed (the worksheet form): NaN where sales <= 0."""
+    gross = np.asarray(net_sales, dtype="float64") * (1.0 + np.asarray(vat_rate, dtype="float64"))
+    out = np.full(np.broadcast(gross, np.asarray(collections)).shape, np.nan)
+    np.divide(np.asarray(collections, dtype="float64"), gross, out=out, where=gross > 0)
+    return out
+
+
+def _customer_codes(rows: pd.DataFrame, customers: pd.Index | None) -> tuple[np.ndarray, pd.Index]:
+    if customers is None:
+        codes, names = pd.factorize(rows["customer"], sort=True)
+        return codes, pd.Index(names, dtype=object)
+    names = pd.Index(customers, dtype=object)
+    return names.get_indexer(rows["customer"]), names
+
+
+def _between(dates: np.ndarray, period: Period) -> np.ndarray:
+    return (dates >= np.datetime64(period.start)) & (dates <= np.datetime64(period.end))
+
+
+def _sum_by(codes: np.ndarray, cents: np.ndarray, n: int) -> np.ndarray:
+    """Group sums of int64 cents; bincount is the fastest exact path while totals stay below 2**53."""
+    keep = codes >= 0
+    if np.abs(cents).sum(dtype="float64") >= _EXACT_LIMIT:
+        out = np.zeros(n, dtype=object)
+        np.add.at(out, codes[keep], cents[keep].astype(object))
+        return out.astype("int64")
+    return np.rint(np.bincount(codes[keep], weights=cents[keep], minlength=n)).astype("int64")

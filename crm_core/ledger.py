@@ -1,0 +1,256 @@
+"""The ledger: invoices (net of VAT), receipts (VAT included) and credit notes, one row each.
+
+`normalize_ledger` accepts English or Chinese headers and type words, parses every value,
+and returns the clean rows plus an issue for every row it could not use: nothing is dropped
+without a word. The `row` column keeps the spreadsheet row number of each source row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .issues import WARNING, Issue, IssueCode
+from .policy import Policy
+from .values import date_column, is_blank, money_column_cents, normalize_text, text_column
+
+INVOICE, RECEIPT, CREDIT_NOTE = "invoice", "receipt", "credit_note"
+TYPES = (INVOICE, RECEIPT, CREDIT_NOTE)
+
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "date": ("date", "日期", "业务日期", "单据日期", "transaction date", "posting date"),
+    "customer": ("customer", "customer code", "客户", "客户编码", "客户代码", "客户编号", "account"),
+    "type": ("type", "类型", "单据类型", "业务类型", "kind"),
+    "amount": ("amount", "金额", "amount (net)", "value"),
+    "invoice_no": ("invoice_no", "invoice no", "invoice", "invoice number", "发票号", "发票号码", "单号", "单据号"),
+    "due_date": ("due_date", "due date", "到期日", "到期日期", "应收日期"),
+    "vat_rate": ("vat_rate", "vat rate", "vat", "税率", "增值税率"),
+    "customer_name": ("customer_name", "customer name", "name", "客户名称", "名称"),
+}
+REQUIRED = ("date", "customer", "type", "amount")
+
+TYPE_WORDS: dict[str, str] = {
+    **dict.fromkeys(("invoice", "inv", "sale", "sales", "发票", "销售", "开票", "销售发票"), INVOICE),
+    **dict.fromkeys(("receipt", "payment", "collection", "cash", "回款", "收款", "收款单"), RECEIPT),
+    **dict.fromkeys(("credit note", "credit_note", "credit", "creditnote", "cn", "return", "红字",
+                     "退货", "红冲", "红字发票"), CREDIT_NOTE),
+}
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Clean rows: row, date, customer, type, amount_cents, invoice_no, due_date, vat_rate, customer_name."""
+
+    rows: pd.DataFrame
+    issues: list[Issue] = field(default_factory=list)
+    source: str = "ledger"
+    input_rows: int = 0
+    blank_rows: int = 0
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.is_error]
+
+
+def map_headers(columns, source: str = "ledger") -> tuple[dict[str, str], list[Issue]]:
+    """Source column name -> canonical name. '金额(万元)' style headers are noted for scaling."""
+    lookup = {alias: canon for canon, aliases in HEADER_ALIASES.items() for alias in aliases}
+    mapping: dict[str, str] = {}
+    for col in columns:
+        key = _header_key(col)
+        canon = lookup.get(key)
+        if canon is None and (key.startswith("金额") or key.startswith("amount")):
+            canon = "amount"
+        if canon and canon not in mapping.values():
+            mapping[col] = canon
+    found = set(mapping.values())
+    issues = [Issue(IssueCode.MISSING_COLUMN,
+                    f"no {need!r} column (accepted headers: {', '.join(HEADER_ALIASES[need][:4])})",
+                    row=1, column=need, source=source)
+              for need in REQUIRED if need not in found]
+    return mapping, issues
+
+
+def _header_key(col: object) -> str:
+    text = normalize_text(col).lower()
+    for bracket in ("(", "（", "["):
+        text = text.split(bracket)[0].strip() if bracket in text and "万" not in text else text
+    return text
+
+
+def amount_scale(header: object) -> int:
+    """Headers such as '金额(万元)' or 'Amount (10k)' mean the numbers are in units of 10,000."""
+    text = normalize_text(header).lower()
+    return 10000 if ("万" in text or "10k" in text or "10,000" in text) else 1
+
+
+def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: str = "ledger",
+                     first_row: int = 2) -> Ledger:
+    """Validate and convert a raw ledger table. `first_row` is the sheet row of the first data row."""
+    policy = policy or Policy()
+    mapping, issues = map_headers(frame.columns, source)
+    if issues:
+        return Ledger(_empty_rows(), issues, source, len(frame), 0)
+    raw = frame.rename(columns=mapping)[list(mapping.values())].reset_index(drop=True)
+    scale = amount_scale(next(c for c, v in mapping.items() if v == "amount"))
+    blank = _blank_rows(raw)
+    raw = raw.loc[~blank].reset_index(drop=True)
+    rownums = (np.flatnonzero(~blank) + first_row).astype("int64")
+    parsed, bad = _parse_columns(raw, scale, policy, rownums, source)
+    issues += bad
+    rows = pd.DataFrame(parsed)
+    rows.insert(0, "row", rownums)
+    issues += _merged_name_warnings(raw["customer"], rows["customer"], source)
+    failed = {i.row for i in issues if i.is_error and i.row is not None}
+    rows = rows.loc[~rows["row"].isin(failed)] if failed else rows
+    issues += _duplicate_invoices(rows, source)
+    failed = {i.row for i in issues if i.is_error and i.row is not None}
+    rows = rows.loc[~rows["row"].isin(failed)].reset_index(drop=True)
+    if len(frame) == 0 or len(rows) == 0 and not issues:
+        issues.append(Issue(IssueCode.EMPTY, "the ledger has no data rows", source=source))
+    issues.sort(key=lambda i: (i.row or 0))
+    rows["type"] = pd.Categorical(rows["type"], categories=TYPES)
+    return Ledger(rows, issues, source, len(frame), int(blank.sum()))
+
+
+def _blank_rows(raw: pd.DataFrame) -> np.ndarray:
+    blank = np.ones(len(raw), dtype=bool)
+    for col in raw.columns:
+        blank &= blank_mask(raw[col])
+    return blank
+
+
+def blank_mask(values: pd.Series) -> np.ndarray:
+    """True where a cell is empty (None, NaN, NaT or only spaces); judged once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    blank_unique = np.array([is_blank(u) for u in uniques] + [True], dtype=bool)
+    return blank_unique[codes]
+
+
+def _parse_columns(raw: pd.DataFrame, scale: int, policy: Policy, rownums: np.ndarray, source: str):
+    issues: list[Issue] = []
+
+    def report(column: str, problems: dict[int, str], header: str) -> None:
+        issues.extend(Issue(IssueCode.BAD_DATE if "date" in column else IssueCode.BAD_NUMBER
+                            if column in ("amount", "vat_rate") else IssueCode.BLANK,
+                            reason, row=int(rownums[pos]), column=header, source=source)
+                      for pos, reason in problems.items())
+
+    out: dict[str, object] = {}
+    out["date"], bad = date_column(raw["date"])
+    report("date", bad, "date")
+    out["customer"], bad = text_column(raw["customer"])
+    report("customer", bad, "customer")
+    out["type"], type_issues = _types(raw["type"], rownums, source)
+    issues += type_issues
+    cents, bad = money_column_cents(raw["amount"])
+    report("amount", bad, "amount")
+    out["amount_cents"] = cents * scale
+    issues += _sign_rules(out["type"], out["amount_cents"], policy, rownums, source, bad)
+    out.update(_optional_columns(raw, rownums, source, issues, report))
+    return out, issues
+
+
+def _optional_columns(raw, rownums, source, issues, report) -> dict[str, object]:
+    out: dict[str, object] = {}
+    n = len(raw)
+    if "invoice_no" in raw:
+        out["invoice_no"] = raw["invoice_no"].map(normalize_text).to_numpy(dtype=object)
+    else:
+        out["invoice_no"] = np.full(n, "", dtype=object)
+    out["due_date"] = np.full(n, np.datetime64("NaT", "ns"))
+    if "due_date" in raw:
+        present = ~blank_mask(raw["due_date"])
+        dates, bad = date_column(raw["due_date"][present])
+        out["due_date"][present] = dates
+        positions = np.flatnonzero(present)
+        report("due_date", {int(positions[p]): r for p, r in bad.items()}, "due_date")
+    out["vat_rate"] = np.full(n, np.nan)
+    if "vat_rate" in raw:
+        out["vat_rate"] = _vat_column(raw["vat_rate"], rownums, source, issues)
+    names = raw["customer_name"] if "customer_name" in raw else pd.Series([""] * n)
+    out["customer_name"] = names.map(normalize_text).to_numpy(dtype=object)
+    return out
+
+
+def _vat_column(values: pd.Series, rownums, source, issues) -> np.ndarray:
+    """Per-row VAT override: 0.13, 13 or '13%'. Blank means 'by the policy table'."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    rates = np.array([_vat_rate(u) for u in uniques] + [np.nan])
+    out = rates[codes]
+    for pos in np.flatnonzero(out < 0):
+        issues.append(Issue(IssueCode.BAD_NUMBER,
+                            f"vat_rate: {values.iloc[pos]!r} is not a VAT rate (write 13% or 0.13)",
+                            row=int(rownums[pos]), column="vat_rate", source=source))
+    return np.where(out < 0, np.nan, out)
+
+
+def _vat_rate(value: object) -> float:
+    """NaN for blank, -1 for unusable, else the rate as a fraction."""
+    if is_blank(value):
+        return np.nan
+    try:
+        rate = float(normalize_text(value).rstrip("%"))
+    except ValueError:
+        return -1.0
+    rate = rate / 100 if rate >= 1 else rate
+    return rate if 0 <= rate < 1 else -1.0
+
+
+def _types(values: pd.Series, rownums, source) -> tuple[np.ndarray, list[Issue]]:
+    codes, uniques = pd.factorize(values.map(lambda v: normalize_text(v).lower()))
+    mapped = np.array([TYPE_WORDS.get(u, "") for u in uniques] + [""], dtype=object)
+    out = mapped[codes]
+    issues = [Issue(IssueCode.UNKNOWN_TYPE,
+                    f"type {values.iloc[pos]!r} is not invoice/发票, receipt/回款 or credit note/红字",
+                    row=int(rownums[pos]), column="type", source=source)
+              for pos in np.flatnonzero(out == "")]
+    return out, issues
+
+
+def _sign_rules(types, cents, policy, rownums, source, amount_bad) -> list[Issue]:
+    """Credit notes reduce sales whatever their sign; other negatives obey the policy."""
+    credit = types == CREDIT_NOTE
+    cents[credit] = np.abs(cents[credit])
+    if policy.negative_amounts == "allow":
+        return []
+    negative = (cents < 0) & ~credit
+    return [Issue(IssueCode.NEGATIVE_AMOUNT,
+                  f"amount: negative {types[pos] or 'amount'} ({cents[pos] / 100:,.2f}); book returns as "
+                  "credit notes (红字), or set policy negative_amounts = allow",
+                  row=int(rownums[pos]), column="amount", source=source)
+            for pos in np.flatnonzero(negative) if int(pos) not in amount_bad]
+
+
+def _merged_name_warnings(raw_names: pd.Series, clean: pd.Series, source: str) -> list[Issue]:
+    """Spellings that differ only by spaces or full-width characters are one customer: say so."""
+    pairs = pd.DataFrame({"raw": raw_names.astype(str), "clean": clean})
+    pairs = pairs[pairs["clean"] != ""].drop_duplicates()
+    counts = pairs.groupby("clean")["raw"].agg(list)
+    return [Issue(IssueCode.MERGED_NAMES,
+                  f"customer spellings {', '.join(repr(s) for s in spellings[:4])} are treated as one "
+                  f"customer {name!r}", column="customer", source=source, severity=WARNING)
+            for name, spellings in counts.items() if len(spellings) > 1]
+
+
+def _duplicate_invoices(rows: pd.DataFrame, source: str) -> list[Issue]:
+    mask = (rows["type"] == INVOICE) & (rows["invoice_no"] != "")
+    invoices = rows.loc[mask, ["row", "invoice_no"]]
+    dup = invoices["invoice_no"].duplicated(keep="first")
+    if not dup.any():
+        return []
+    first_row = invoices.drop_duplicates("invoice_no").set_index("invoice_no")["row"]
+    return [Issue(IssueCode.DUPLICATE_INVOICE,
+                  f"invoice number {no!r} already used on row {first_row[no]}",
+                  row=int(r), column="invoice_no", source=source)
+            for r, no in invoices.loc[dup, ["row", "invoice_no"]].itertuples(index=False)]
+
+
+def _empty_rows() -> pd.DataFrame:
+    return pd.DataFrame({
+        "row": pd.Series(dtype="int64"), "date": pd.Series(dtype="datetime64[ns]"),
+        "customer": pd.Series(dtype=object), "type": pd.Categorical([], categories=TYPES),
+        "amount_cents": pd.Series(dtype="int64"), "invoice_no": pd.Series(dtype=object),
+        "due_date": pd.Series(dtype="datetime64[ns]"), "vat_rate": pd.Series(dtype="float64"),
+        "customer_name": pd.Series(dtype=object)})

@@ -1,0 +1,248 @@
+"""The rules a finance team sets once a year, as data: VAT by date, credit ratio, tier cut-offs...
+
+A policy has one flat key/value form (``credit_ratio = 0.2``, ``vat.2019-04-01 = 0.13``,
+``rate_cutoff.A = 0.95``) used by the Policy sheet of a workbook; the TOML file form uses the
+same keys grouped in sections. Every result names the policy that produced it (`Policy.label`).
+"""
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .issues import CrmInputError, Issue, IssueCode
+
+# Sections whose keys are labels (tier letters, dates) rather than field names.
+_MAPS = {
+    "vat": "vat_table",
+    "rate_cutoff": "rate_cutoffs",
+    "rank_share": "rank_shares",
+    "pareto_cutoff": "pareto_cutoffs",
+    "tier_weight": "tier_weights",
+    "stage_months": "stage_months",
+    "follow_up_days": "follow_up_days",
+    "aging_bucket": "aging_buckets",
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Defaults follow the reference case (../docs in README): MM's 2010 rules."""
+
+    name: str = "default"
+    # VAT rate in force from each date (applied by invoice date).
+    vat_table: Mapping[str, float] = field(default_factory=lambda: {
+        "1994-01-01": 0.17, "2018-05-01": 0.16, "2019-04-01": 0.13})
+    credit_ratio: float = 0.20
+    tier_mode: str = "cutoff"  # or "rank"
+    rate_cutoffs: Mapping[str, float] = field(default_factory=lambda: {"A": 0.95, "B": 0.85, "C": 0.70})
+    lowest_tier: str = "D"
+    unrated_label: str = "unrated"
+    rank_shares: Mapping[str, float] = field(default_factory=lambda: {"A": 0.2, "B": 0.3, "C": 0.3, "D": 0.2})
+    pareto_cutoffs: Mapping[str, float] = field(default_factory=lambda: {"A": 0.70, "B": 0.90})
+    pareto_rest: str = "C"
+    tier_weights: Mapping[str, float] = field(default_factory=lambda: {"A": 1.0, "B": 1.0, "C": 1.0, "D": 1.0})
+    credit_rounding: float = 1.0  # credit lines are whole multiples of this many currency units
+    stage_months: Mapping[str, float] = field(default_factory=lambda: {"A": 1.0, "B": 3.0, "C": 6.0})
+    follow_up_days: Mapping[str, float] = field(default_factory=lambda: {"A": 1.0, "B": 7.0, "C": 15.0, "D": 30.0})
+    aging_buckets: Mapping[str, float] = field(default_factory=lambda: {"0-30": 30.0, "31-60": 60.0, "61-90": 90.0})
+    payment_terms_days: int = 30  # due date when the ledger gives none
+    reallocations_per_quarter: int = 1
+    cut_below_balance: str = "forbid"  # or "allow", or "override" (approver may override with a reason)
+    distinct_roles: bool = True
+    negative_amounts: str = "reject"  # or "allow" (negative invoice = red invoice, negative receipt = refund)
+
+    # ---- derived views -------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        text = "\n".join(f"{k}={v}" for k, v in self.to_pairs())
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    @property
+    def label(self) -> str:
+        """What results record about the policy that made them, e.g. 'default@1a2b3c4d'."""
+        return f"{self.name}@{self.fingerprint}"
+
+    def vat_rates(self, dates: np.ndarray | pd.Series) -> np.ndarray:
+        """VAT rate in force on each date (vectorized)."""
+        starts = np.array(sorted(self.vat_table), dtype="datetime64[ns]")
+        rates = np.array([self.vat_table[k] for k in sorted(self.vat_table)], dtype="float64")
+        days = np.asarray(dates, dtype="datetime64[ns]")
+        idx = np.searchsorted(starts, days, side="right") - 1
+        return np.where(idx >= 0, rates[np.clip(idx, 0, None)], rates[0])
+
+    def vat_rate_on(self, day: str | pd.Timestamp) -> float:
+        return float(self.vat_rates(np.array([pd.Timestamp(day).to_datetime64()]))[0])
+
+    def rate_tier_labels(self) -> list[str]:
+        return sorted(self.rate_cutoffs, key=lambda t: -self.rate_cutoffs[t]) + [self.lowest_tier]
+
+    def with_values(self, **changes: object) -> "Policy":
+        return replace(self, **changes)
+
+    # ---- flat form -----------------------------------------------------------------
+    def to_pairs(self) -> list[tuple[str, object]]:
+        pairs: list[tuple[str, object]] = []
+        for name in _SCALARS:
+            pairs.append((name, getattr(self, name)))
+        for prefix, attr in _MAPS.items():
+            for key, value in getattr(self, attr).items():
+                pairs.append((f"{prefix}.{key}", value))
+        return pairs
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[object, object]], source: str = "policy",
+                   base: "Policy | None" = None) -> "Policy":
+        """Build from key/value rows (a Policy sheet, a TOML file flattened). Unknown keys are errors.
+
+        A section given at all replaces the default section as a whole, so that removing a
+        tier from the sheet really removes it.
+        """
+        base = base or cls()
+        scalars: dict[str, object] = {}
+        maps: dict[str, dict[str, object]] = {}
+        issues: list[Issue] = []
+        for n, (key, value) in enumerate(pairs, start=1):
+            key = str(key).strip() if key is not None else ""
+            if not key or key.startswith("#"):
+                continue
+            _place(key, value, n, source, scalars, maps, issues)
+        values = {**scalars, **{attr: m for attr, m in maps.items()}}
+        if issues:
+            raise CrmInputError(issues)
+        policy = replace(base, **_coerce(values, source))
+        policy.validate(source)
+        return policy
+
+    def validate(self, source: str = "policy") -> None:
+        problems = list(_policy_problems(self))
+        if problems:
+            raise CrmInputError([Issue(IssueCode.BAD_POLICY, p, source=source) for p in problems])
+
+    # ---- files -------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> "Policy":
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise CrmInputError([Issue(IssueCode.BAD_POLICY, f"cannot read policy: {exc}", source=str(path))]) from exc
+        return cls.from_pairs(_flatten(data), source=str(path))
+
+    def to_toml(self) -> str:
+        lines = ["# crm-addin policy (政策). Keys and defaults are documented in README.md.", ""]
+        for name in _SCALARS:
+            lines.append(f"{name} = {_toml_value(getattr(self, name))}")
+        for prefix, attr in _MAPS.items():
+            lines += ["", f"[{prefix}]"]
+            lines += [f'"{k}" = {_toml_value(v)}' for k, v in getattr(self, attr).items()]
+        return "\n".join(lines) + "\n"
+
+
+_SCALARS = ["name", "credit_ratio", "tier_mode", "lowest_tier", "unrated_label", "pareto_rest",
+            "credit_rounding", "payment_terms_days", "reallocations_per_quarter",
+            "cut_below_balance", "distinct_roles", "negative_amounts"]
+_CHOICES = {"tier_mode": {"cutoff", "rank"}, "cut_below_balance": {"forbid", "allow", "override"},
+            "negative_amounts": {"reject", "allow"}}
+
+
+def default_policy() -> Policy:
+    """The shipped default file (crm_core/default_policy.toml), which equals Policy()."""
+    text = resources.files(__package__).joinpath("default_policy.toml").read_text(encoding="utf-8")
+    return Policy.from_pairs(_flatten(tomllib.loads(text)), source="default_policy.toml")
+
+
+def _place(key, value, n, source, scalars, maps, issues) -> None:
+    prefix, _, sub = key.partition(".")
+    if sub and prefix in _MAPS:
+        maps.setdefault(_MAPS[prefix], {})[sub.strip()] = value
+    elif not sub and key in _SCALARS:
+        scalars[key] = value
+    else:
+        issues.append(Issue(IssueCode.BAD_POLICY, f"unknown policy key {key!r}", row=n, column="key",
+                            source=source))
+
+
+def _coerce(values: dict[str, object], source: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+    issues: list[Issue] = []
+    for name, value in values.items():
+        try:
+            out[name] = _coerce_one(name, value)
+        except (TypeError, ValueError) as exc:
+            issues.append(Issue(IssueCode.BAD_POLICY, f"{name}: {exc}", column=name, source=source))
+    if issues:
+        raise CrmInputError(issues)
+    return out
+
+
+def _coerce_one(name: str, value: object) -> object:
+    if isinstance(value, dict):
+        if name == "vat_table":
+            return {str(pd.Timestamp(str(k)).date()): float(v) for k, v in value.items()}
+        return {str(k): float(v) for k, v in value.items()}
+    if name in ("name", "tier_mode", "lowest_tier", "unrated_label", "pareto_rest",
+                "cut_below_balance", "negative_amounts"):
+        return str(value).strip()
+    if name == "distinct_roles":
+        return _as_bool(value)
+    if name in ("payment_terms_days", "reallocations_per_quarter"):
+        return int(float(value))
+    return float(value)
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "y", "是"):
+        return True
+    if text in ("false", "0", "no", "n", "否"):
+        return False
+    raise ValueError(f"{value!r} is not TRUE or FALSE")
+
+
+def _policy_problems(p: Policy):
+    if not p.vat_table:
+        yield "the VAT table is empty"
+    if any(not 0 <= r < 1 for r in p.vat_table.values()):
+        yield "VAT rates must be fractions between 0 and 1 (13% is 0.13)"
+    if not 0 <= p.credit_ratio <= 10:
+        yield f"credit_ratio {p.credit_ratio} is out of range (20% is 0.2)"
+    if any(w < 0 for w in p.tier_weights.values()):
+        yield "tier weights must not be negative"
+    if p.credit_rounding <= 0 or round(p.credit_rounding * 100) != p.credit_rounding * 100:
+        yield "credit_rounding must be a positive amount in whole cents"
+    if abs(sum(p.rank_shares.values()) - 1) > 1e-9:
+        yield "rank shares must add up to 1"
+    if sorted(p.pareto_cutoffs.values()) != list(p.pareto_cutoffs.values()):
+        yield "Pareto cut-offs must rise from tier to tier (A 0.7, B 0.9)"
+    for name, allowed in _CHOICES.items():
+        if getattr(p, name) not in allowed:
+            yield f"{name} must be one of {', '.join(sorted(allowed))}"
+    if p.lowest_tier in p.rate_cutoffs:
+        yield "lowest_tier must not also have a cut-off"
+
+
+def _flatten(data: Mapping[str, object], prefix: str = ""):
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.1f}"
+    return repr(value)

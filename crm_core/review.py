@@ -1,0 +1,90 @@
+"""The whole review as one pipeline: ledger -> customer facts -> tiers -> budget -> credit lines."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .collection import Period, customer_facts
+from .credit import allocate_credit, credit_budget_cents
+from .issues import Issue
+from .ledger import Ledger
+from .policy import Policy
+from .tiers import pareto_tiers, rank_tiers, rate_tiers
+
+REGISTER_COLUMNS = ["customer", "customer_name", "net_sales_cents", "collections_cents",
+                    "collection_rate", "rate_status", "rate_tier", "pareto_tier",
+                    "open_balance_cents", "credit_line_cents"]
+
+
+@dataclass(frozen=True)
+class Review:
+    register: pd.DataFrame  # REGISTER_COLUMNS, one row per customer
+    period: Period
+    budget_year: int
+    budget_cents: int
+    net_sales_cents: int
+    vat_rate: float
+    policy: Policy
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def policy_label(self) -> str:
+        return self.policy.label
+
+    def tier_counts(self) -> pd.Series:
+        labels = self.policy.rate_tier_labels() + [self.policy.unrated_label]
+        return self.register["rate_tier"].value_counts().reindex(labels, fill_value=0)
+
+    def summary_lines(self) -> list[str]:
+        lines_total = int(self.register["credit_line_cents"].sum())
+        counts = ", ".join(f"{t} {n}" for t, n in self.tier_counts().items())
+        return [
+            f"period / 期间: {self.period}   policy / 政策: {self.policy_label}",
+            f"customers / 客户数: {len(self.register)}   by collection-rate tier / 按回款率分级: {counts}",
+            f"net sales / 净销售额: {_money(self.net_sales_cents)}",
+            f"credit budget {self.budget_year} / 赊销额度预算: {_money(self.net_sales_cents)} x "
+            f"{self.policy.credit_ratio:.0%} x (1 + {self.vat_rate:.0%}) = {_money(self.budget_cents)}",
+            f"credit lines total / 额度合计: {_money(lines_total)}"
+            + ("  (= budget)" if lines_total == self.budget_cents else "  (DIFFERS FROM BUDGET)"),
+        ]
+
+
+def default_year(rows: pd.DataFrame) -> int:
+    """The last complete calendar year in the ledger (the material reviews the previous year)."""
+    latest = pd.Timestamp(rows["date"].max())
+    return latest.year if latest.month == 12 and latest.day >= 28 else latest.year - 1
+
+
+def review_ledger(ledger: Ledger, policy: Policy | None = None, year: int | None = None) -> Review:
+    """Collection rates and tiers for `year`, and credit lines for the year after."""
+    policy = policy or Policy()
+    rows = ledger.rows
+    year = year or default_year(rows)
+    period = Period.year(year)
+    facts = customer_facts(rows, policy, period)
+    facts["customer_name"] = _names(rows, facts["customer"])
+    rates = facts["collection_rate"].to_numpy()
+    if policy.tier_mode == "rank":
+        facts["rate_tier"] = rank_tiers(rates, policy=policy)
+    else:
+        facts["rate_tier"] = rate_tiers(rates, policy=policy)
+    facts["pareto_tier"] = pareto_tiers(facts["net_sales_cents"].to_numpy(), policy=policy)
+    net_total = int(facts["net_sales_cents"].sum())
+    vat = policy.vat_rate_on(pd.Timestamp(year=year + 1, month=1, day=1))
+    budget = credit_budget_cents(max(net_total, 0), policy.credit_ratio, vat)
+    facts["credit_line_cents"] = allocate_credit(facts["rate_tier"], facts["net_sales_cents"], budget,
+                                                 policy=policy)
+    assert int(facts["credit_line_cents"].sum()) == budget, "credit lines must add up to the budget"
+    return Review(facts[REGISTER_COLUMNS], period, year + 1, budget, net_total, vat, policy, list(ledger.issues))
+
+
+def _names(rows: pd.DataFrame, customers: pd.Series) -> np.ndarray:
+    named = rows.loc[rows["customer_name"] != "", ["customer", "customer_name"]]
+    last = named.drop_duplicates("customer", keep="last").set_index("customer")["customer_name"]
+    return customers.map(last).fillna("").to_numpy(dtype=object)
+
+
+def _money(cents: int) -> str:
+    return f"{cents / 100:,.2f}"

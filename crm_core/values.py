@@ -1,0 +1,220 @@
+"""Turning cell values from ERP exports and Excel into exact numbers, dates and names.
+
+Money is held as integer cents (int64) so that sums balance exactly; text such as
+"¥1,234.50", "１２３４", "(500.00)" or "12.5万" is understood, anything else is reported.
+"""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+import numpy as np
+import pandas as pd
+
+# Excel's day zero: serial 1 is 1900-01-01 and it counts the phantom 1900-02-29.
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+EXCEL_MAX_SERIAL = 2958465  # 9999-12-31
+_CURRENCY = re.compile(r"(?i)^(rmb|cny|usd|eur|hkd)|(rmb|cny|usd|eur|hkd|元)$|[¥￥$€£]")
+_WAN = "万"
+_EXCEL_ERRORS = {"#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
+                 "#SPILL!", "#CALC!", "#GETTING_DATA"}
+MAX_TEXT = 255
+
+
+def normalize_text(value: object) -> str:
+    """Full-width to half-width, trimmed, inner runs of spaces collapsed (NFKC)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    text = unicodedata.normalize("NFKC", str(value))
+    return " ".join(text.split())
+
+
+def is_blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if value is pd.NaT or (isinstance(value, str) and not value.strip()):
+        return True
+    return False
+
+
+def excel_error_text(value: object) -> str | None:
+    """The error value's text (e.g. '#N/A') if the cell held an Excel error, else None."""
+    if isinstance(value, str) and value.strip().upper() in _EXCEL_ERRORS:
+        return value.strip().upper()
+    name = type(value).__name__
+    if name in ("CellError", "ErrorValue"):  # xlwings/pywin32 error objects
+        return str(value)
+    return None
+
+
+def parse_money_cents(value: object) -> int:
+    """One amount in currency units -> integer cents. Raises ValueError with a user-facing reason."""
+    err = excel_error_text(value)
+    if err:
+        raise ValueError(f"cell holds the error value {err}")
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a TRUE/FALSE value, not an amount")
+    if isinstance(value, (int, np.integer)):
+        return int(value) * 100
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
+        return _decimal_to_cents(Decimal(repr(float(value))))
+    if isinstance(value, Decimal):
+        return _decimal_to_cents(value)
+    return _text_to_cents(str(value))
+
+
+def _decimal_to_cents(amount: Decimal) -> int:
+    if not amount.is_finite():
+        raise ValueError(f"{amount} is not a finite number")
+    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _text_to_cents(raw: str) -> int:
+    text = normalize_text(raw).replace(" ", "")
+    if not text:
+        raise ValueError("amount is blank")
+    negative = False
+    if text.startswith("(") and text.endswith(")"):
+        negative, text = True, text[1:-1]
+    text = _CURRENCY.sub("", text)
+    if text.endswith("-") and not text.startswith("-"):  # some ERPs put the sign last
+        negative, text = not negative, text[:-1]
+    scale = Decimal(1)
+    if text.endswith(_WAN):
+        scale, text = Decimal(10000), text[: -len(_WAN)]
+    text = text.replace(",", "")
+    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", text):
+        raise ValueError(f"amount {_quote(raw)} is not a number")
+    try:
+        amount = Decimal(text) * scale
+    except InvalidOperation as exc:  # pragma: no cover - regex guards this
+        raise ValueError(f"amount {_quote(raw)} is not a number") from exc
+    return _decimal_to_cents(-amount if negative else amount)
+
+
+def _quote(raw: object) -> str:
+    text = str(raw)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def money_column_cents(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+    """A whole column -> (cents int64, {position: reason}) with a fast path for numeric columns."""
+    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype="int64") * 100, {}
+    if pd.api.types.is_float_dtype(values.dtype):
+        return _float_column_cents(values.to_numpy(dtype="float64"))
+    return _mapped(values, parse_money_cents, np.int64, 0)
+
+
+def _float_column_cents(floats: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    bad = ~np.isfinite(floats)
+    problems = {int(i): ("amount is blank" if np.isnan(floats[i]) else f"{floats[i]} is not a finite number")
+                for i in np.flatnonzero(bad)}
+    scaled = np.where(bad, 0.0, floats) * 100.0
+    # round half away from zero at the cent, with a tolerance for binary fractions like 1.005
+    cents = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5 + 1e-7)
+    return cents.astype("int64"), problems
+
+
+def _mapped(values: pd.Series, parse, dtype, fill) -> tuple[np.ndarray, dict[int, object]]:
+    """Parse each distinct value once (ledgers repeat values a lot), then broadcast."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    parsed = np.empty(len(uniques), dtype=dtype)
+    reasons: dict[int, str] = {}
+    for k, raw in enumerate(uniques):
+        try:
+            parsed[k] = parse(raw)
+        except ValueError as exc:
+            parsed[k] = fill
+            reasons[k] = str(exc)
+    out = np.where(codes >= 0, parsed[np.maximum(codes, 0)], fill).astype(dtype)
+    problems: dict[int, str] = {}
+    if reasons or (codes < 0).any():
+        blank_reason = "value is blank"
+        for pos in np.flatnonzero(codes < 0):
+            problems[int(pos)] = blank_reason
+        for k, reason in reasons.items():
+            for pos in np.flatnonzero(codes == k):
+                problems[int(pos)] = reason
+    return out, problems
+
+
+def parse_date(value: object) -> pd.Timestamp:
+    """Date from a datetime, an Excel serial number or text (2024-03-01, 2024/3/1, 2024年3月1日, 20240301)."""
+    err = excel_error_text(value)
+    if err:
+        raise ValueError(f"cell holds the error value {err}")
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a date")
+    if isinstance(value, (pd.Timestamp, datetime, date, np.datetime64)):
+        stamp = pd.Timestamp(value)
+        if pd.isna(stamp):
+            raise ValueError("date is blank")
+        return stamp.normalize()
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return _serial_to_date(float(value))
+    return _text_to_date(str(value))
+
+
+def _serial_to_date(serial: float) -> pd.Timestamp:
+    if not math.isfinite(serial) or serial < 1 or serial > EXCEL_MAX_SERIAL:
+        raise ValueError(f"{serial:g} is not a date (Excel serial numbers run from 1 to {EXCEL_MAX_SERIAL})")
+    return EXCEL_EPOCH + pd.Timedelta(days=int(serial))
+
+
+_DATE_TEXT = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+
+
+def _text_to_date(raw: str) -> pd.Timestamp:
+    text = normalize_text(raw)
+    if not text:
+        raise ValueError("date is blank")
+    if re.fullmatch(r"\d{8}", text):
+        text = f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    elif re.fullmatch(r"\d+(\.\d+)?", text):
+        return _serial_to_date(float(text))
+    match = _DATE_TEXT.match(text)
+    if not match:
+        raise ValueError(f"date {_quote(raw)} is not understood (write it as YYYY-MM-DD)")
+    year, month, day = (int(g) for g in match.groups())
+    try:
+        return pd.Timestamp(year=year, month=month, day=day)
+    except ValueError as exc:
+        raise ValueError(f"date {_quote(raw)} does not exist ({exc})") from exc
+
+
+def date_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+    """A whole column -> (datetime64[ns] array, {position: reason})."""
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        stamps = pd.to_datetime(values).dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
+        arr = stamps.to_numpy(dtype="datetime64[ns]")
+        arr = arr.astype("datetime64[D]").astype("datetime64[ns]")
+        problems = {int(i): "date is blank" for i in np.flatnonzero(np.isnat(arr))}
+        return arr, problems
+    nat = np.datetime64("NaT", "ns")
+    out, problems = _mapped(values, lambda v: parse_date(v).to_datetime64(), "datetime64[ns]", nat)
+    return out, problems
+
+
+def text_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+    """Names and codes: normalized text; blanks, error values and over-long text are reported."""
+    def parse(raw: object) -> str:
+        err = excel_error_text(raw)
+        if err:
+            raise ValueError(f"cell holds the error value {err}")
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)  # codes typed as numbers come back from Excel as floats
+        text = normalize_text(raw)
+        if not text:
+            raise ValueError("value is blank")
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"text is {len(text)} characters long (at most {MAX_TEXT})")
+        return text
+    return _mapped(values, parse, object, "")
