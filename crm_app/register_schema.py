@@ -1,0 +1,158 @@
+"""The register workbook's contract: sheet names, column keys and labels, the About stamp.
+
+Everything that reads or writes a register (the CLI, the macros, the workbook builder, verify)
+goes through these definitions, so a column renamed here is renamed everywhere. Headers are
+in row 1 as "中文 English"; data start in row 2. Money is stored in currency units with two
+decimals and read back as integer cents.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+import pandas as pd
+
+from crm_core.issues import Issue, IssueCode
+from crm_core.values import normalize_text
+
+TEMPLATE_VERSION = 1
+
+REGISTER = "Register"
+LEDGER = "Ledger"
+POLICY = "Policy"
+CREDIT = "Credit"
+REALLOCATION = "Reallocation"
+AUDIT = "Audit"
+DASHBOARD = "Dashboard"
+ABOUT = "About"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    zh: str
+    en: str
+    kind: str = "text"  # text | money | rate | date | int
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh} {self.en}"
+
+
+REGISTER_COLUMNS = [
+    Column("customer", "客户编码", "Code"),
+    Column("customer_name", "客户名称", "Name"),
+    Column("owner", "负责人", "Owner"),
+    Column("rate_tier", "回款等级", "Tier by rate"),
+    Column("pareto_tier", "ABC等级", "Pareto tier"),
+    Column("stage_tier", "阶段等级", "Stage tier"),
+    Column("net_sales", "净销售额", "Net sales", "money"),
+    Column("collections", "回款额", "Collections", "money"),
+    Column("collection_rate", "回款率", "Collection rate", "rate"),
+    Column("rate_status", "回款率说明", "Rate note"),
+    Column("open_balance", "应收余额", "Open balance", "money"),
+    Column("allocated_line", "年度分配额度", "Yearly allocation", "money"),
+    Column("credit_line", "赊销额度", "Credit line", "money"),
+    Column("utilisation", "额度使用率", "Utilisation", "rate"),
+    Column("last_reviewed", "最近评审", "Last reviewed", "date"),
+    Column("flags", "提示", "Flags"),
+]
+
+AUDIT_COLUMNS = [
+    Column("timestamp", "时间", "Timestamp"),
+    Column("batch_id", "批次号", "Batch id"),
+    Column("customer", "客户编码", "Code"),
+    Column("old_line", "原额度", "Old line", "money"),
+    Column("change", "调整额", "Change", "money"),
+    Column("new_line", "新额度", "New line", "money"),
+    Column("reason", "原因", "Reason"),
+    Column("requester", "申请人", "Requester"),
+    Column("approver", "审批人", "Approver"),
+    Column("recorder", "记录人", "Recorder"),
+    Column("request_date", "申请日期", "Request date", "date"),
+    Column("approval_date", "审批日期", "Approval date", "date"),
+    Column("override_reason", "例外说明", "Override reason"),
+    Column("prev_hash", "前一行哈希", "Previous hash"),
+    Column("hash", "哈希", "Hash"),
+]
+
+# About sheet: key in column A, value in column B, from row 2 (row 1 is a header).
+ABOUT_KEYS = {
+    "template_version": "模板版本 Template version",
+    "register_version": "登记表版本 Register version (+1 on every change)",
+    "budget_year": "额度年度 Budget year",
+    "budget": "赊销额度预算 Credit budget",
+    "review_period": "评审期间 Review period",
+    "policy_label": "政策 Policy",
+    "generated_at": "生成时间 Generated at",
+}
+
+
+def header_lookup(columns: list[Column]) -> dict[str, str]:
+    """Label, English name or key (case-insensitive) -> key, so hand-edited headers still match."""
+    lookup: dict[str, str] = {}
+    for col in columns:
+        for name in (col.label, col.en, col.zh, col.key):
+            lookup[normalize_text(name).lower()] = col.key
+    return lookup
+
+
+def cents_from_cell(value: object) -> int | None:
+    """Money cell (currency units) -> int cents; None for blank. Raises ValueError if not a number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise ValueError(f"{value!r} is not an amount")
+    if isinstance(value, float) and not np.isfinite(value):
+        raise ValueError(f"{value!r} is not an amount")
+    return int((Decimal(repr(value) if isinstance(value, float) else value) * 100)
+               .quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def cell_from_cents(cents: int | None) -> float | None:
+    return None if cents is None else int(cents) / 100
+
+
+def sheet_records(ws, columns: list[Column], sheet: str) -> tuple[pd.DataFrame, list[Issue]]:
+    """Rows of a sheet as a DataFrame keyed by column key (money as `<key>_cents` int64),
+    with a `row` column holding the sheet row, and an issue for each unreadable cell."""
+    rows = ws.iter_rows(values_only=True)
+    header = next(rows, ())
+    lookup = header_lookup(columns)
+    positions = {lookup[normalize_text(h).lower()]: i for i, h in enumerate(header)
+                 if h is not None and normalize_text(h).lower() in lookup}
+    missing = [c for c in columns if c.key not in positions]
+    issues = [Issue(IssueCode.MISSING_COLUMN, f"no column {c.label!r}", row=1, column=c.label, source=sheet)
+              for c in missing]
+    records = []
+    for r, values in enumerate(rows, start=2):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        record = {"row": r}
+        for col in columns:
+            pos = positions.get(col.key)
+            value = values[pos] if pos is not None and pos < len(values) else None
+            record.update(_read_cell(col, value, r, sheet, issues))
+        records.append(record)
+    names = ["row"] + [c.key + ("_cents" if c.kind == "money" else "") for c in columns]
+    return pd.DataFrame(records, columns=names), issues
+
+
+def _read_cell(col: Column, value: object, row: int, sheet: str, issues: list[Issue]) -> dict[str, object]:
+    if col.kind != "money":
+        return {col.key: normalize_text(value) if col.kind == "text" else value}
+    try:
+        cents = cents_from_cell(value)
+    except ValueError as exc:
+        issues.append(Issue(IssueCode.BAD_NUMBER, str(exc), row=row, column=col.label, source=sheet))
+        cents = None
+    return {col.key + "_cents": cents}
+
+
+def read_about(ws) -> dict[str, object]:
+    about: dict[str, object] = {}
+    for key, value, *_ in ws.iter_rows(min_row=2, values_only=True):
+        if key is not None:
+            about[str(key).strip()] = value
+    return about
