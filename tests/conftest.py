@@ -1,0 +1,18 @@
+"""Shared pytest fixtures.  Each section belongs to one area; add yours in its own section."""
+
+from __future__ import annotations
+
+import pytest
+
+# ---------------------------------------------------------------- LibreOffice (crm_app.libreoffice)
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    """Path of soffice; skips the test when LibreOffice is missing (fails instead when CI=true)."""
+    from crm_app.libreoffice import require_libreoffice
+
+    return require_libreoffice()
+
+
+# ---------------------------------------------------------------- end LibreOffice
