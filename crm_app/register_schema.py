@@ -156,3 +156,23 @@ def read_about(ws) -> dict[str, object]:
         if key is not None:
             about[str(key).strip()] = value
     return about
+
+
+# Reallocation sheet (调整申请): a request form. Each field is a label cell ("申请人 Requester")
+# with its value in the next non-blank cell to the right; the request lines are a table whose
+# header row holds the REQUEST_COLUMNS labels, one line per customer below it. Readers find
+# labels anywhere on the sheet, so the layout may change without breaking them.
+REALLOCATION_FIELDS = [
+    Column("batch_id", "批次号", "Batch id"),
+    Column("requester", "申请人", "Requester"),
+    Column("approver", "审批人", "Approver"),
+    Column("recorder", "记录人", "Recorder"),
+    Column("request_date", "申请日期", "Request date", "date"),
+    Column("approval_date", "审批日期", "Approval date", "date"),
+    Column("override_reason", "例外说明", "Override reason"),
+]
+REQUEST_COLUMNS = [
+    Column("customer", "客户编码", "Code"),
+    Column("change", "调整额", "Change", "money"),
+    Column("reason", "原因", "Reason"),
+]
