@@ -12,7 +12,7 @@ from importlib import import_module
 from pathlib import Path
 
 from crm_core.demo import demo_ledger
-from crm_core.issues import CrmInputError, issues_frame
+from crm_core.issues import CrmInputError
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
 from crm_core.review import review_ledger
@@ -40,15 +40,17 @@ def load_policy(path: str | None) -> Policy:
     return Policy.load(path) if path else Policy()
 
 
-def print_issues(issues, limit: int = 50, stream=sys.stderr) -> None:
-    """Every problem as a table row: file, row, column, message."""
+def print_issues(issues, limit: int = 50, stream=None) -> None:
+    """Every problem on its own line: where (file, row, column) and what."""
+    stream = stream or sys.stderr
+    issues = list(issues)
     if not issues:
         return
-    table = issues_frame(issues)
-    print(f"{len(table)} problem(s) / 问题:", file=stream)
-    print(table.head(limit).to_string(index=False), file=stream)
-    if len(table) > limit:
-        print(f"... and {len(table) - limit} more", file=stream)
+    print(f"{len(issues)} problem(s) / 问题:", file=stream)
+    for issue in issues[:limit]:
+        print(f"  {issue.severity}: {issue}", file=stream)
+    if len(issues) > limit:
+        print(f"  ... and {len(issues) - limit} more", file=stream)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -83,7 +83,8 @@ def review_ledger(ledger: Ledger, policy: Policy | None = None, year: int | None
 def _names(rows: pd.DataFrame, customers: pd.Series) -> np.ndarray:
     named = rows.loc[rows["customer_name"] != "", ["customer", "customer_name"]]
     last = named.drop_duplicates("customer", keep="last").set_index("customer")["customer_name"]
-    return customers.map(last).fillna("").to_numpy(dtype=object)
+    names = customers.map(last).astype(object)
+    return names.where(names.notna(), "").to_numpy(dtype=object)
 
 
 def _money(cents: int) -> str:

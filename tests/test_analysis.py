@@ -1,0 +1,43 @@
+"""Around the core: ageing, tier migration, debtor/customer overlap, lifetime value."""
+import pandas as pd
+import pytest
+
+from crm_core.analysis import aging, lifetime_value, overlap, tier_migration
+from crm_core.ledger import normalize_ledger
+from crm_core.policy import Policy
+
+
+def test_ageing_settles_oldest_invoices_first():
+    raw = pd.DataFrame([
+        ("2024-01-01", "A", "invoice", 100, "2024-01-31"),   # 150 days past due on 2024-06-29
+        ("2024-05-01", "A", "invoice", 100, "2024-05-31"),   # 29 days past due
+        ("2024-06-01", "A", "receipt", 113, None),            # pays the January invoice
+        ("2024-03-01", "B", "invoice", 200, None),            # due 2024-03-31 by terms: 90 days
+    ], columns=["date", "customer", "type", "amount", "due_date"])
+    table = aging(normalize_ledger(raw).rows, pd.Timestamp("2024-06-29"), Policy(vat_table={"2000-01-01": 0.13}))
+    table = table.set_index("customer")
+    assert table.loc["A", "0-30"] == 11300 and table.loc["A", "90+"] == 0
+    assert table.loc["B", "61-90"] == 22600
+    assert (table["total"] == table[["0-30", "31-60", "61-90", "90+"]].sum(axis=1)).all()
+
+
+def test_tier_migration_matrix():
+    matrix = tier_migration(["A", "B", "B", "C", "D"], ["A", "A", "C", "C", "D"], labels="ABCD")
+    assert matrix.loc["B", "A"] == 1 and matrix.loc["B", "C"] == 1 and matrix.values.sum() == 5
+
+
+def test_overlap_of_top_debtors_and_key_customers():
+    # 4 customers; top-2 by sales are K1, K2; top-2 debtors are K2, K3
+    table = overlap(["K1", "K2", "K3", "K4"], [900, 800, 100, 50], [10, 300, 500, 20], n=2)
+    rows = table.set_index("group")
+    both = rows.filter(like="are key", axis=0).iloc[0]
+    not_key = rows.filter(like="not key", axis=0).iloc[0]
+    assert (both["customers"], both["receivables_cents"]) == (1, 300)
+    assert (not_key["customers"], not_key["receivables_cents"]) == (1, 500)
+    assert rows.iloc[-1]["receivables_cents"] == 830
+
+
+def test_lifetime_value_of_the_brief_is_180000_not_360000():
+    assert lifetime_value(1500, 10) == 180_000
+    assert lifetime_value(1500, 10, margin=0.2, retention=0.9, discount_rate=0.08) == pytest.approx(
+        sum(1500 * 12 * 0.2 * 0.9**t / 1.08**t for t in range(10)))

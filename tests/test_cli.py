@@ -1,0 +1,52 @@
+"""The command line on files: the demo, a user's ledger, and errors that name file, row and column."""
+import subprocess
+import sys
+
+import openpyxl
+import pandas as pd
+
+from crm_app.cli import main
+
+
+def test_demo_writes_a_register_whose_lines_add_up_to_the_budget(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "credit lines total" in out and "(= budget)" in out
+    registers = list(tmp_path.glob("demo_register.xls*"))
+    assert len(registers) == 1
+    ws = openpyxl.load_workbook(registers[0])["Register"]
+    assert ws.max_row - 1 == 450
+
+
+def test_review_refuses_a_bad_ledger_naming_file_row_and_column(tmp_path, capsys):
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text("日期,客户,类型,金额\n2024-01-02,A,发票,100\n2024-01-03,A,回款,abc\n", encoding="utf-8")
+    assert main(["review", str(ledger), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "ledger.csv, row 3, column amount: amount 'abc' is not a number" in err
+    assert not (tmp_path / "ledger_register.xlsx").exists()
+
+
+def test_review_a_gb18030_csv_with_a_policy_file(tmp_path, capsys):
+    ledger = tmp_path / "erp.csv"
+    ledger.write_bytes("日期,客户,类型,金额\n2010-01-02,甲公司,发票,\"1,000.00\"\n2010-02-03,甲公司,收款,1170\n"
+                       .encode("gb18030"))
+    policy = tmp_path / "p.toml"
+    policy.write_text('credit_ratio = 0.5\n', encoding="utf-8")
+    out = tmp_path / "reg.xlsx"
+    assert main(["review", str(ledger), "--policy", str(policy), "--year", "2010", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "1,000.00 x 50% x (1 + 17%) = 585.00" in text
+    frame = pd.read_excel(out, sheet_name="Register")
+    assert frame.iloc[0, 0] == "甲公司" and frame.iloc[0, 4] == 1.0
+
+
+def test_missing_file_is_a_clear_error(tmp_path, capsys):
+    assert main(["review", str(tmp_path / "nope.csv"), "--quiet"]) == 2
+    assert "file not found" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_points_work():
+    for module in ("crm_addin", "crm_app"):
+        done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+        assert done.returncode == 0 and "crm-addin" in done.stdout

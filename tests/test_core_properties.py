@@ -1,0 +1,107 @@
+"""Invariants checked on many generated inputs (hypothesis)."""
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crm_core.credit import allocate_credit, largest_remainder
+from crm_core.reallocation import Register, check_reallocation
+from crm_core.suggest import suggest_cuts
+from crm_core.tiers import pareto_tiers, rank_tiers, rate_tiers
+
+TIERS = ["A", "B", "C", "D", "unrated"]
+cents = st.integers(min_value=0, max_value=10**12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(TIERS), cents), min_size=1, max_size=60),
+       st.integers(min_value=0, max_value=10**13), st.sampled_from([1, 100, 100_000]),
+       st.dictionaries(st.sampled_from(TIERS[:4]), st.floats(0, 3), min_size=4, max_size=4))
+def test_allocation_always_sums_to_the_budget(rows, budget, unit, weights):
+    tiers, sales = zip(*rows)
+    basis_exists = any(weights.get(t, 0) > 0 and s > 0 for t, s in rows)
+    if not basis_exists:
+        return
+    lines = allocate_credit(tiers, sales, budget, weights=weights, unit_cents=unit)
+    assert int(lines.sum()) == budget
+    assert (lines >= 0).all()
+    off_unit = lines % unit != 0
+    assert off_unit.sum() <= 1  # only the odd cents of a budget that is not a multiple of the unit
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 1e9), min_size=2, max_size=40), st.integers(0, 10**10))
+def test_largest_remainder_is_within_one_unit_of_the_exact_share(basis, total):
+    basis = np.array(basis)
+    if basis.sum() <= 0:
+        return
+    out = largest_remainder(basis, total, 1)
+    assert out.sum() == total
+    assert np.all(np.abs(out - basis / basis.sum() * total) <= 1 + 1e-6 * total)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(0, 3, allow_nan=False), min_size=1, max_size=50))
+def test_rate_tiers_are_monotone_in_the_rate(rates):
+    order = np.argsort(rates, kind="stable")
+    tiers = rate_tiers(np.array(rates)[order])
+    rank = {"D": 0, "C": 1, "B": 2, "A": 3}
+    assert all(rank[a] <= rank[b] for a, b in zip(tiers, tiers[1:]))
+    ranked = rank_tiers(np.array(rates)[order])
+    assert all(rank[a] <= rank[b] for a, b in zip(ranked, ranked[1:]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0, 1e9, allow_nan=False), min_size=1, max_size=50))
+def test_pareto_tiers_never_put_a_smaller_customer_above_a_larger_one(sales):
+    tiers = pareto_tiers(sales)
+    for i in range(len(sales)):
+        for j in range(len(sales)):
+            if sales[i] > sales[j]:
+                assert tiers[i] <= tiers[j]  # 'A' < 'B' < 'C'
+
+
+@st.composite
+def register_and_batch(draw):
+    n = draw(st.integers(2, 12))
+    names = [f"K{i}" for i in range(n)]
+    lines = draw(st.lists(st.integers(0, 10**9), min_size=n, max_size=n))
+    balances = draw(st.lists(st.integers(-10**6, 10**9), min_size=n, max_size=n))
+    tiers = draw(st.lists(st.sampled_from("ABCD"), min_size=n, max_size=n))
+    picked = draw(st.lists(st.sampled_from(names + ["nobody"]), min_size=1, max_size=n + 1))
+    changes = draw(st.lists(st.integers(-10**9, 10**9), min_size=len(picked), max_size=len(picked)))
+    idx = pd.Index(names)
+    register = Register(pd.Series(lines, index=idx), pd.Series(tiers, index=idx),
+                        balances_cents=pd.Series(balances, index=idx))
+    return register, pd.DataFrame({"customer": picked, "change_cents": changes})
+
+
+@settings(max_examples=300, deadline=None)
+@given(register_and_batch())
+def test_a_passing_batch_never_changes_the_total_nor_makes_a_line_negative(case):
+    register, batch = case
+    result = check_reallocation(register, batch)
+    if result.ok:
+        assert batch["change_cents"].sum() == 0
+        assert (result.moves["new_cents"] >= 0).all()
+        cut = result.moves["change_cents"] < 0
+        assert (result.moves.loc[cut, "new_cents"] >= result.moves.loc[cut, "balance_cents"]).all()
+    else:
+        assert result.verdict.startswith("refused")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**8), st.integers(-10**6, 10**8), st.floats(0, 2)),
+                min_size=1, max_size=40), st.integers(1, 10**9))
+def test_suggested_cuts_total_exactly_and_respect_balances(rows, amount):
+    lines, balances, rates = (list(c) for c in zip(*rows))
+    available = sum(max(line - max(b, 0), 0) for line, b, _ in rows)
+    names = [f"K{i}" for i in range(len(rows))]
+    if available < amount:
+        return
+    cuts = suggest_cuts(names, lines, balances, rates, amount)
+    assert int(cuts["cut_cents"].sum()) == amount
+    by_name = dict(zip(names, zip(lines, balances)))
+    for name, cut in zip(cuts["customer"], cuts["cut_cents"]):
+        line, balance = by_name[name]
+        assert 0 < cut and line - cut >= max(balance, 0)

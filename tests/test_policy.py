@@ -1,0 +1,52 @@
+"""Policies as data: the default file, the Policy sheet's key/value form, clear refusals."""
+import pytest
+
+from crm_core.issues import CrmInputError
+from crm_core.policy import Policy, default_policy
+
+
+def test_default_file_equals_the_built_in_default():
+    assert default_policy() == Policy()
+    assert default_policy().label == Policy().label
+
+
+def test_toml_round_trip(tmp_path):
+    policy = Policy(name="2026 rules", credit_ratio=0.25, tier_weights={"A": 1.2, "B": 1, "C": 0.8, "D": 0})
+    path = tmp_path / "p.toml"
+    path.write_text(policy.to_toml(), encoding="utf-8")
+    assert Policy.load(path) == policy
+    assert Policy.load(path).label.startswith("2026 rules@")
+
+
+def test_sheet_pairs_replace_a_section_and_keep_the_rest():
+    rows = [("credit_ratio", 0.3), ("rate_cutoff.A", 0.9), ("rate_cutoff.B", 0.8), ("rate_cutoff.C", 0.6),
+            ("vat.2000-01-01", "0.17"), (None, None), ("# comment", "x")]
+    policy = Policy.from_pairs(rows)
+    assert policy.credit_ratio == 0.3
+    assert policy.rate_cutoffs == {"A": 0.9, "B": 0.8, "C": 0.6}
+    assert policy.vat_table == {"2000-01-01": 0.17}
+    assert policy.pareto_cutoffs == Policy().pareto_cutoffs
+
+
+def test_results_name_the_policy_that_made_them():
+    assert Policy().label != Policy(credit_ratio=0.21).label
+
+
+@pytest.mark.parametrize("rows, words", [
+    ([("credit_ratoi", 0.2)], "unknown policy key 'credit_ratoi'"),
+    ([("credit_ratio", "twenty")], "credit_ratio"),
+    ([("vat.2019-04-01", 13)], "fractions between 0 and 1"),
+    ([("tier_mode", "best")], "tier_mode must be one of"),
+    ([("rank_share.A", 0.5)], "add up to 1"),
+    ([("credit_rounding", 0.001)], "whole cents"),
+])
+def test_bad_policy_values_are_refused_clearly(rows, words):
+    with pytest.raises(CrmInputError, match=words):
+        Policy.from_pairs(rows)
+
+
+def test_unreadable_policy_file_names_the_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("credit_ratio = = 2", encoding="utf-8")
+    with pytest.raises(CrmInputError, match="broken.toml"):
+        Policy.load(path)

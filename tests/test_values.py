@@ -1,0 +1,73 @@
+"""Cell values as ERPs and Excel deliver them: amounts, dates, names."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crm_core.values import (date_column, money_column_cents, normalize_text, parse_date,
+                             parse_money_cents, text_column)
+
+
+@pytest.mark.parametrize("raw, cents", [
+    (1234, 123400), (1234.5, 123450), ("1,234.50", 123450), ("¥1,234.50", 123450),
+    ("￥１，２３４．５０", 123450), ("RMB 1 234", 123400), ("(500.00)", -50000), ("500-", -50000),
+    ("12.5万", 12_500_000), ("-3万", -3_000_000), ("1.005", 101), (0.1 + 0.2, 30), ("1e3", 100000),
+    ("  42 元", 4200), ("$7", 700),
+])
+def test_money_text_is_understood(raw, cents):
+    assert parse_money_cents(raw) == cents
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ("abc", "not a number"), ("", "blank"), ("#N/A", "#N/A"), ("#DIV/0!", "#DIV/0!"),
+    (math.inf, "finite"), (float("nan"), "finite"), (True, "TRUE/FALSE"), ("1.2.3", "not a number"),
+    ("12万5", "not a number"),
+])
+def test_bad_money_is_refused_with_a_reason(raw, reason):
+    with pytest.raises(ValueError, match=reason.replace("$", r"\$").replace("/", "/")):
+        parse_money_cents(raw)
+
+
+def test_money_column_reports_positions():
+    cents, problems = money_column_cents(pd.Series(["1,000", "x", None, 5], dtype=object))
+    assert list(cents) == [100000, 0, 0, 500]
+    assert set(problems) == {1, 2}
+
+
+def test_float_column_fast_path_rounds_to_the_cent():
+    cents, problems = money_column_cents(pd.Series([1.005, -2.675, 0.1 + 0.2, np.nan]))
+    assert list(cents[:3]) == [101, -268, 30]
+    assert problems == {3: "amount is blank"}
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("2024-03-01", "2024-03-01"), ("2024/3/1", "2024-03-01"), ("2024年3月1日", "2024-03-01"),
+    ("20240301", "2024-03-01"), (45352, "2024-03-01"), (45352.75, "2024-03-01"),
+    ("２０２４－０３－０１", "2024-03-01"), (pd.Timestamp("2024-03-01 13:45"), "2024-03-01"),
+    ("2024-03-01 08:30:00", "2024-03-01"),
+])
+def test_dates_in_many_forms(raw, expected):
+    assert parse_date(raw) == pd.Timestamp(expected)
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ("2024-02-30", "does not exist"), ("03/01/2024", "not understood"), (0, "serial"),
+    (3_000_000, "serial"), ("#N/A", "#N/A"), ("", "blank"), ("yesterday", "not understood"),
+])
+def test_impossible_or_ambiguous_dates_are_refused(raw, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_date(raw)
+
+
+def test_date_column_reports_positions():
+    dates, problems = date_column(pd.Series(["2024-01-01", "bad", None], dtype=object))
+    assert dates[0] == np.datetime64("2024-01-01")
+    assert set(problems) == {1, 2}
+
+
+def test_names_are_normalized():
+    assert normalize_text("  ＡＢＣ　 医药  ") == "ABC 医药"
+    names, problems = text_column(pd.Series(["x" * 300, 1001.0, "#REF!"], dtype=object))
+    assert names[1] == "1001"
+    assert "300 characters" in problems[0] and "#REF!" in problems[2]
