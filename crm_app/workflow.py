@@ -1,0 +1,405 @@
+"""Credit reallocation workflow (赊销额度调整): check a request against a register, apply it, verify.
+
+The rules are crm_core's; this module adds what a file needs: the version stamp, the audit chain,
+the quarter's count read from the Audit sheet, an atomic write under a lock, and a re-read and
+verify after writing. The CLI and the Excel macros both call these functions.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from crm_core.issues import CrmInputError, Issue, IssueCode
+from crm_core.reallocation import OK, Register, check_reallocation
+from crm_core.suggest import suggest_cuts
+from crm_core.values import normalize_text
+
+from .audit import WorkflowCode, chain, chain_issues, entry_issues, last_hash
+from .files import atomic_path, backup_path
+from .register_book import set_text
+from .register_schema import (
+    ABOUT,
+    AUDIT,
+    AUDIT_COLUMNS,
+    REGISTER,
+    REGISTER_COLUMNS,
+    cents_from_cell,
+    header_lookup,
+)
+from .workflow_io import (
+    Approval,
+    LoadedRegister,
+    Request,
+    Stamp,
+    file_sha256,
+    load_register,
+    parse_day,
+)
+
+CHANGED = "register changed since you loaded it / 登记表已被他人修改"
+LOCK_WAIT_SECONDS = 30.0
+_LABEL = {c.key: c.label for c in REGISTER_COLUMNS}
+_AUDIT_LABEL = {c.key: c.label for c in AUDIT_COLUMNS}
+
+
+class RegisterChangedError(CrmInputError):
+    """Another writer changed the register between our load and our write: nothing was written."""
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """One row per request line (row, customer, tier, old, change, new, kind, message), every
+    issue (request lines, roles, dates, register), tier drift, and the batch id to be recorded."""
+
+    moves: pd.DataFrame
+    issues: list[Issue]
+    tier_drift: pd.DataFrame
+    batch_id: str
+    request_date: date
+    approval_date: date
+    policy_label: str
+    request_source: str
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.is_error for i in self.issues)
+
+    @property
+    def verdict(self) -> str:
+        if self.ok:
+            return f"ok: batch {self.batch_id} passes / 通过"
+        errors = [i for i in self.issues if i.is_error]
+        own = [i for i in errors if i.row is not None and i.source == self.request_source]
+        parts = [str(i) for i in errors if i not in own]
+        if own:
+            parts.append(f"{len({i.row for i in own})} request line(s) refused, see their messages")
+        return "refused / 不通过: " + "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    report: CheckReport
+    written: bool
+    stamp: Stamp | None = None
+
+
+# ---- test hooks ------------------------------------------------------------------------------
+
+def _hook(point: str) -> None:
+    """Crash or pause at a named point; set only by the tests (CRM_ADDIN_TEST_KILL_AT / _SLEEP_AT)."""
+    if os.environ.get("CRM_ADDIN_TEST_KILL_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+    where, _, seconds = os.environ.get("CRM_ADDIN_TEST_SLEEP_AT", "").partition(":")
+    if where == point:
+        time.sleep(float(seconds or 1))
+
+
+# ---- check -----------------------------------------------------------------------------------
+
+def core_register(loaded: LoadedRegister) -> Register:
+    reg = loaded.register.drop_duplicates("customer").set_index("customer")
+    return Register(lines_cents=reg["credit_line_cents"].fillna(0).astype("int64"),
+                    tiers=reg["rate_tier"].fillna(""),
+                    balances_cents=reg["open_balance_cents"].fillna(0).astype("int64"),
+                    allocated_cents=reg["allocated_line_cents"].fillna(0).astype("int64"))
+
+
+def batches_in_quarter(audit: pd.DataFrame, now: datetime) -> int:
+    """Distinct batches whose entries were applied in `now`'s calendar quarter."""
+    quarter = (now.year, (now.month - 1) // 3)
+    seen = set()
+    for batch, stamp in zip(audit["batch_id"], audit["timestamp"]):
+        try:
+            when = datetime.fromisoformat(str(stamp))
+        except ValueError:
+            continue  # an unreadable timestamp breaks the chain check instead
+        if (when.year, (when.month - 1) // 3) == quarter:
+            seen.add(batch)
+    return len(seen)
+
+
+def default_batch_id(request: Request, approval: Approval, day: date) -> str:
+    """Same request, roles and day -> same id, so re-running a batch is recognised and refused."""
+    content = json.dumps([request.lines[["customer", "change_cents"]].values.tolist(),
+                          [approval.roles.requester, approval.roles.approver, approval.roles.recorder]],
+                         ensure_ascii=False, default=str)
+    return f"{day:%Y%m%d}-{hashlib.sha256(content.encode()).hexdigest()[:8]}"
+
+
+def check_request(loaded: LoadedRegister, request: Request, approval: Approval,
+                  now: datetime | None = None) -> CheckReport:
+    """Every check before a write: the core's batch rules, dates, batch id, and the register's own health."""
+    now = now or datetime.now().astimezone()
+    result = check_reallocation(core_register(loaded), request.lines, loaded.policy, approval.roles,
+                                batches_in_quarter(loaded.audit, now), approval.override_reason,
+                                source=request.source, first_row=0)
+    numbers = dict(enumerate(request.lines["row"].tolist()))
+    issues = [replace(i, row=numbers[i.row]) if i.row is not None and i.source == request.source else i
+              for i in result.issues]
+    moves = result.moves.assign(row=request.lines["row"].to_numpy())
+    request_day, approval_day, date_issues = _dates(approval, now.date(), request.source)
+    batch_id = approval.batch_id or default_batch_id(request, approval, approval_day)
+    issues = request.issues + issues + date_issues + _batch_id_issues(loaded, batch_id, request.source)
+    issues += verify_loaded(loaded)
+    moves["message"] = _messages(moves, issues, request.source)
+    return CheckReport(moves, issues, result.tier_drift, batch_id, request_day, approval_day,
+                       result.policy_label, request.source)
+
+
+def _dates(approval: Approval, today: date, source: str) -> tuple[date, date, list[Issue]]:
+    request_day, issues = parse_day(approval.request_date, "request_date", source, today)
+    approval_day, more = parse_day(approval.approval_date, "approval_date", source, today)
+    issues += more
+    if approval_day < request_day:
+        issues.append(Issue(WorkflowCode.BAD_DATE, f"approval date {approval_day} is before the request "
+                            f"date {request_day} / 审批日期早于申请日期", column="approval_date", source=source))
+    if max(request_day, approval_day) > today:
+        issues.append(Issue(WorkflowCode.BAD_DATE, "request and approval dates cannot be in the future "
+                            "/ 日期不能晚于今天", column="approval_date", source=source))
+    return request_day, approval_day, issues
+
+
+def _batch_id_issues(loaded: LoadedRegister, batch_id: str, source: str) -> list[Issue]:
+    rows = loaded.audit.loc[loaded.audit["batch_id"] == batch_id, "row"]
+    if rows.empty:
+        return []
+    return [Issue(WorkflowCode.DUPLICATE_BATCH, f"batch {batch_id!r} was already applied (Audit row "
+                  f"{int(rows.iloc[0])}) / 该批次已执行", column="batch_id", source=source)]
+
+
+def _messages(moves: pd.DataFrame, issues: list[Issue], source: str) -> list[str]:
+    by_row: dict[int, list[str]] = {}
+    for issue in issues:
+        if issue.row is not None and issue.source == source:
+            by_row.setdefault(issue.row, []).append(issue.message)
+    return ["; ".join(by_row[r]) if r in by_row else OK for r in moves["row"]]
+
+
+# ---- verify ----------------------------------------------------------------------------------
+
+def verify(path: str | Path) -> list[Issue]:
+    """Everything wrong with a register: read problems, audit chain, lines vs log, total vs budget."""
+    return verify_loaded(load_register(path))
+
+
+def verify_loaded(loaded: LoadedRegister) -> list[Issue]:
+    issues = list(loaded.issues)
+    issues += chain_issues(loaded.audit) + entry_issues(loaded.audit)
+    issues += _line_issues(loaded.register, loaded.audit)
+    issues += _budget_issues(loaded)
+    return issues
+
+
+def _line_issues(register: pd.DataFrame, audit: pd.DataFrame) -> list[Issue]:
+    issues: list[Issue] = []
+    applied = audit.groupby("customer")["change_cents"].sum() if len(audit) else pd.Series(dtype="int64")
+    known = set(register["customer"])
+    for rec in register.to_dict("records"):
+        line, allocated = rec["credit_line_cents"], rec["allocated_line_cents"]
+        if _missing(line) or _missing(allocated):
+            continue
+        expected = int(allocated) + int(applied.get(rec["customer"], 0))
+        if int(line) != expected:
+            issues.append(Issue(WorkflowCode.LINE_MISMATCH,
+                                f"{rec['customer']}: credit line {int(line) / 100:,.2f} is not the yearly "
+                                f"allocation plus applied changes ({expected / 100:,.2f}) / 额度与审计记录不符",
+                                row=rec["row"], column=_LABEL["credit_line"], source=REGISTER))
+    for rec in audit.loc[~audit["customer"].isin(known)].to_dict("records"):
+        issues.append(Issue(WorkflowCode.LINE_MISMATCH, f"customer {rec['customer']!r} is not in the Register",
+                            row=rec["row"], column=_AUDIT_LABEL["customer"], source=AUDIT))
+    return issues
+
+
+def _budget_issues(loaded: LoadedRegister) -> list[Issue]:
+    row = loaded.about_rows.get("budget")
+    try:
+        budget = cents_from_cell(loaded.about.get("budget"))
+    except ValueError as exc:
+        return [Issue(WorkflowCode.BAD_STAMP, f"budget: {exc}", row=row, column="B", source=ABOUT)]
+    if budget is None:
+        return [Issue(WorkflowCode.BAD_STAMP, "the About sheet has no budget", row=row, column="B", source=ABOUT)]
+    issues = []
+    for key in ("credit_line", "allocated_line"):
+        total = int(loaded.register[f"{key}_cents"].fillna(0).sum())
+        if total != budget:
+            issues.append(Issue(WorkflowCode.BUDGET_MISMATCH,
+                                f"{_LABEL[key]} total {total / 100:,.2f} is not the budget {budget / 100:,.2f} "
+                                f"(difference {(total - budget) / 100:+,.2f}) / 合计不等于预算",
+                                row=row, column="B", source=ABOUT))
+    return issues
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+# ---- apply -----------------------------------------------------------------------------------
+
+def reallocate(path: str | Path, request: Request, approval: Approval, *, now: datetime | None = None,
+               dry_run: bool = False) -> Outcome:
+    """Check the request; when it passes (and not a dry run) write it. Nothing is written on failure.
+
+    Raises RegisterChangedError when someone else wrote the register after we loaded it.
+    """
+    now = now or datetime.now().astimezone()
+    loaded = load_register(path)
+    _hook("loaded")
+    report = check_request(loaded, request, approval, now)
+    if dry_run or not report.ok:
+        return Outcome(report, False)
+    stamp = write_batch(loaded, report, approval, now)
+    return Outcome(report, True, stamp)
+
+
+def write_batch(loaded: LoadedRegister, report: CheckReport, approval: Approval, now: datetime) -> Stamp:
+    entries = chain(_entries(report, approval, now), last_hash(loaded.audit))
+    _write_lines(loaded, report.moves)
+    _append_audit(loaded, entries)
+    version = loaded.stamp.version + 1
+    _set_about(loaded, "register_version", version)
+    _hook("edited")
+    with register_lock(loaded.path):
+        with atomic_path(loaded.path) as tmp:
+            loaded.book.save(tmp)
+            _hook("saved")
+            if file_sha256(loaded.path) != loaded.stamp.sha256:
+                raise RegisterChangedError([Issue(WorkflowCode.REGISTER_CHANGED, CHANGED, source=loaded.path.name)])
+            _hook("before_rename")
+        _hook("renamed")
+    return _check_written(loaded.path, version, report)
+
+
+@contextmanager
+def register_lock(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+    """An exclusive flock on REGISTER.lock; the kernel drops it if the process dies, so it never goes stale."""
+    import fcntl
+
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as exc:
+                if time.monotonic() > deadline:
+                    raise RegisterChangedError([Issue(
+                        WorkflowCode.REGISTER_CHANGED, "someone else is writing the register; try again "
+                        "/ 登记表正被他人修改", source=path.name)]) from exc
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _entries(report: CheckReport, approval: Approval, now: datetime) -> list[dict[str, object]]:
+    stamp = now.isoformat(timespec="seconds")
+    roles = approval.roles
+    return [{"timestamp": stamp, "batch_id": report.batch_id, "customer": m.customer,
+             "old_line_cents": int(m.old_cents), "change_cents": int(m.change_cents),
+             "new_line_cents": int(m.new_cents), "reason": m.reason, "requester": roles.requester,
+             "approver": roles.approver, "recorder": roles.recorder,
+             "request_date": report.request_date, "approval_date": report.approval_date,
+             "override_reason": approval.override_reason}
+            for m in report.moves.itertuples(index=False)]
+
+
+def _columns(ws, columns) -> dict[str, int]:
+    lookup = header_lookup(columns)
+    header = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
+    return {lookup[k]: i + 1 for i, h in enumerate(header)
+            if h is not None and (k := normalize_text(h).lower()) in lookup}
+
+
+def _write_lines(loaded: LoadedRegister, moves: pd.DataFrame) -> None:
+    ws = loaded.book[REGISTER]
+    cols = _columns(ws, REGISTER_COLUMNS)
+    rows = dict(zip(loaded.register["customer"], loaded.register["row"]))
+    balances = dict(zip(loaded.register["customer"], loaded.register["open_balance_cents"]))
+    for m in moves.itertuples(index=False):
+        row = rows[m.customer]
+        ws.cell(row=row, column=cols["credit_line"]).value = int(m.new_cents) / 100
+        util = ws.cell(row=row, column=cols["utilisation"]) if "utilisation" in cols else None
+        if util is not None and isinstance(util.value, (int, float)) and not _missing(balances[m.customer]):
+            util.value = int(balances[m.customer]) / int(m.new_cents) if m.new_cents else None
+
+
+def _append_audit(loaded: LoadedRegister, entries: list[dict[str, object]]) -> None:
+    ws = loaded.book[AUDIT]
+    cols = _columns(ws, AUDIT_COLUMNS)
+    start = int(loaded.audit["row"].max()) + 1 if len(loaded.audit) else 2
+    for r, entry in enumerate(entries, start=start):
+        for col in AUDIT_COLUMNS:
+            cell = ws.cell(row=r, column=cols[col.key])
+            if col.kind == "money":
+                cell.value = int(entry[col.key + "_cents"]) / 100
+                cell.number_format = "#,##0.00"
+            elif col.kind == "date":
+                cell.value = entry[col.key]
+                cell.number_format = "yyyy-mm-dd"
+            else:
+                set_text(cell, str(entry[col.key]))
+
+
+def _set_about(loaded: LoadedRegister, key: str, value: object) -> None:
+    ws = loaded.book[ABOUT]
+    row = loaded.about_rows.get(key) or ws.max_row + 1
+    set_text(ws.cell(row=row, column=1), key)
+    ws.cell(row=row, column=2).value = value
+
+
+def _check_written(path: Path, version: int, report: CheckReport) -> Stamp:
+    """Re-read what was written: the new lines, the version and the whole register must verify."""
+    reread = load_register(path)
+    problems = verify_loaded(reread)
+    lines = dict(zip(reread.register["customer"], reread.register["credit_line_cents"]))
+    problems += [Issue(WorkflowCode.LINE_MISMATCH, f"{m.customer}: written line is not {m.new_cents / 100:,.2f}",
+                       source=REGISTER) for m in report.moves.itertuples(index=False)
+                 if lines.get(m.customer) != m.new_cents]
+    if reread.stamp.version != version:
+        problems.append(Issue(WorkflowCode.BAD_STAMP, f"register_version reads {reread.stamp.version}, "
+                              f"expected {version}", source=ABOUT))
+    if problems:
+        raise CrmInputError([Issue(p.code, f"after writing: {p.message} (previous version kept in "
+                                   f"{backup_path(path).name})", p.row, p.column, p.source) for p in problems])
+    return reread.stamp
+
+
+# ---- suggestion ------------------------------------------------------------------------------
+
+def suggest_request(path: str | Path, amount_cents: int, exclude: list[str] | tuple[str, ...] = (),
+                    for_customer: str = "") -> pd.DataFrame:
+    """A request (customer, change_cents, reason) cutting lines to fund `amount_cents`; with
+    `for_customer`, the raise line comes first and that customer is never cut."""
+    loaded = load_register(path)
+    reg = loaded.register
+    if for_customer and for_customer not in set(reg["customer"]):
+        raise CrmInputError([Issue(IssueCode.UNKNOWN_CUSTOMER, f"customer {for_customer!r} is not in the register",
+                                   column="customer", source=REGISTER)])
+    rates = pd.to_numeric(reg["collection_rate"], errors="coerce").to_numpy(dtype="float64")
+    unit = max(1, int(round(loaded.policy.credit_rounding * 100)))
+    excluded = list(exclude) + ([for_customer] if for_customer else [])
+    cuts = suggest_cuts(reg["customer"].tolist(), reg["credit_line_cents"].fillna(0).astype("int64").tolist(),
+                        reg["open_balance_cents"].fillna(0).astype("int64").tolist(), rates, amount_cents,
+                        exclude=excluded, unit_cents=unit)
+    lines = [{"customer": c, "change_cents": -int(cut), "reason": why}
+             for c, cut, why in zip(cuts["customer"], cuts["cut_cents"], cuts["why"])]
+    if for_customer:
+        lines.insert(0, {"customer": for_customer, "change_cents": int(amount_cents), "reason": ""})
+    return pd.DataFrame(lines, columns=["customer", "change_cents", "reason"])
+
+
+__all__ = ["CHANGED", "CheckReport", "Outcome", "RegisterChangedError", "batches_in_quarter",
+           "check_request", "reallocate", "register_lock", "suggest_request", "verify",
+           "verify_loaded", "write_batch"]

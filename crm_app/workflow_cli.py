@@ -1,0 +1,128 @@
+"""`crm-addin reallocate`, `verify` and `suggest`: the reallocation workflow on the command line."""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from crm_core.issues import issues_frame
+from crm_core.reallocation import Roles
+from crm_core.values import parse_money_cents
+
+from .files import atomic_path, csv_safe
+from .workflow import CheckReport, RegisterChangedError, reallocate, suggest_request, verify
+from .workflow_io import Approval, read_request_csv
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_CHANGED = 0, 1, 2, 3
+
+
+def add_parser(sub) -> None:
+    re = sub.add_parser("reallocate", help="check and apply a credit reallocation batch / 赊销额度调整")
+    re.add_argument("register", help="register workbook (.xlsx or .xlsm)")
+    re.add_argument("--request", required=True, help="CSV with the header customer,change,reason")
+    re.add_argument("--requester", default="", help="who asks (sales director) / 申请人")
+    re.add_argument("--approver", default="", help="who approves (general manager) / 审批人")
+    re.add_argument("--recorder", default="", help="who records (finance) / 记录人")
+    re.add_argument("--batch-id", default="", help="batch id (default: from the date and the request)")
+    re.add_argument("--request-date", help="YYYY-MM-DD (default: today)")
+    re.add_argument("--approval-date", help="YYYY-MM-DD (default: today)")
+    re.add_argument("--override-reason", default="", help="approver's reason to cut below an open balance")
+    re.add_argument("--dry-run", action="store_true", help="check only, write nothing")
+    re.set_defaults(func=cmd_reallocate)
+    ve = sub.add_parser("verify", help="verify a register: audit chain, lines, budget / 校验登记表")
+    ve.add_argument("register")
+    ve.set_defaults(func=cmd_verify)
+    su = sub.add_parser("suggest", help="propose cuts to fund a raise, as a request CSV / 建议调减")
+    su.add_argument("register")
+    su.add_argument("--amount", required=True, help="amount to fund, e.g. 100000 or 10万")
+    su.add_argument("--exclude", default="", help="customers never to cut, comma separated")
+    su.add_argument("--for", dest="for_customer", default="", help="customer to raise (adds its line)")
+    su.add_argument("--out", help="request CSV to write (default: print)")
+    su.set_defaults(func=cmd_suggest)
+
+
+def cmd_reallocate(args: argparse.Namespace) -> int:
+    request = read_request_csv(args.request)
+    approval = Approval(Roles(args.requester, args.approver, args.recorder), args.request_date,
+                        args.approval_date, args.override_reason, args.batch_id)
+    try:
+        outcome = reallocate(args.register, request, approval, dry_run=args.dry_run)
+    except RegisterChangedError as exc:
+        print_problems(exc.issues)
+        print("nothing written / 未写入", file=sys.stderr)
+        return EXIT_CHANGED
+    print(render_report(outcome.report))
+    if not outcome.report.ok:
+        print("nothing written / 未写入", file=sys.stderr)
+        return EXIT_REFUSED
+    if outcome.written:
+        print(f"applied batch {outcome.report.batch_id}: register version {outcome.stamp.version}, "
+              f"previous version kept as {Path(args.register).name}.bak / 已执行")
+    else:
+        print("dry run: nothing written / 仅检查")
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    problems = verify(args.register)
+    if problems:
+        print_problems(problems, stream=sys.stdout)
+        print(f"register does not verify: {len(problems)} problem(s) / 校验未通过")
+        return EXIT_FAILED
+    print("register verifies: audit chain intact, lines match the log, total equals the budget / 校验通过")
+    return EXIT_OK
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    amount = parse_money_cents(args.amount)
+    exclude = [c.strip() for c in args.exclude.split(",") if c.strip()]
+    lines = suggest_request(args.register, amount, exclude, args.for_customer.strip())
+    rows = [[csv_safe(c), f"{ch / 100:.2f}", csv_safe(r)]
+            for c, ch, r in zip(lines["customer"], lines["change_cents"], lines["reason"])]
+    if args.out:
+        with atomic_path(args.out, backup=False) as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8-sig") as handle:
+                _write_csv(handle, rows)
+        print(f"request with {len(rows)} line(s) written to {args.out}; edit it, then run reallocate")
+    else:
+        _write_csv(sys.stdout, rows)
+    return EXIT_OK
+
+
+def _write_csv(handle, rows) -> None:
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(["customer", "change", "reason"])
+    writer.writerows(rows)
+
+
+def _money(cents: int, signed: bool = False) -> str:
+    return f"{cents / 100:+,.2f}" if signed else f"{cents / 100:,.2f}"
+
+
+def render_report(report: CheckReport) -> str:
+    """The check table (line, customer, tier, old, change, new, kind, message), tier drift, verdict."""
+    m = report.moves
+    table = pd.DataFrame({
+        "line": m["row"], "customer": m["customer"], "tier": m["tier"],
+        "old": [_money(v) for v in m["old_cents"]], "change": [_money(v, True) for v in m["change_cents"]],
+        "new": [_money(v) for v in m["new_cents"]], "kind": m["kind"], "message": m["message"]})
+    d = report.tier_drift
+    drift = pd.DataFrame({
+        "tier": d["tier"], "yearly split": [_money(v) for v in d["allocated_cents"]],
+        "before": [_money(v) for v in d["before_cents"]], "after": [_money(v) for v in d["after_cents"]],
+        "drift": [_money(v, True) for v in d["drift_cents"]]})
+    others = [i for i in report.issues if not (i.row is not None and i.source == report.request_source)]
+    parts = [f"batch {report.batch_id} ({report.policy_label})",
+             table.to_string(index=False) if len(table) else "(no request lines)",
+             "", "tier drift from the yearly split / 各级额度偏离:", drift.to_string(index=False)]
+    if others:
+        parts += ["", issues_frame(others).to_string(index=False)]
+    parts += ["", report.verdict]
+    return "\n".join(parts)
+
+
+def print_problems(issues, stream=sys.stderr) -> None:
+    print(issues_frame(issues).to_string(index=False), file=stream)

@@ -1,0 +1,249 @@
+"""Reading a register workbook and a reallocation request (CSV or the Reallocation sheet form).
+
+A loaded register carries its version stamp (About.register_version and the sha256 of the file
+bytes it was parsed from), so a writer can tell whether the file changed since.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+
+from crm_core.issues import CrmInputError, Issue, IssueCode
+from crm_core.policy import Policy
+from crm_core.reallocation import Roles
+from crm_core.values import is_blank, normalize_text, parse_date, parse_money_cents
+
+from .audit import WorkflowCode
+from .register_schema import (
+    ABOUT,
+    AUDIT,
+    AUDIT_COLUMNS,
+    POLICY,
+    REALLOCATION,
+    REALLOCATION_FIELDS,
+    REGISTER,
+    REGISTER_COLUMNS,
+    REQUEST_COLUMNS,
+    header_lookup,
+    sheet_records,
+)
+
+
+@dataclass(frozen=True)
+class Stamp:
+    version: int
+    sha256: str
+
+
+@dataclass
+class LoadedRegister:
+    """A register as read from disk. `book` is the openpyxl workbook the writer edits and saves."""
+
+    path: Path
+    stamp: Stamp
+    book: object
+    register: pd.DataFrame
+    audit: pd.DataFrame
+    about: dict[str, object]
+    about_rows: dict[str, int]
+    policy: Policy
+    issues: list[Issue] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Request:
+    """Request lines (row, customer, change_cents, reason) with the problems found reading them."""
+
+    lines: pd.DataFrame
+    issues: list[Issue]
+    source: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Who asked, approved and recorded, and when (dates as given; parsed by the check)."""
+
+    roles: Roles
+    request_date: object = None
+    approval_date: object = None
+    override_reason: str = ""
+    batch_id: str = ""
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_register(path: str | Path) -> LoadedRegister:
+    """Parse the register from one read of the file, so the stamp matches what was parsed."""
+    path = Path(path)
+    if not path.exists():
+        raise CrmInputError([Issue(IssueCode.EMPTY, "register file not found", source=str(path))])
+    data = path.read_bytes()
+    book = openpyxl.load_workbook(io.BytesIO(data), keep_vba=path.suffix.lower() == ".xlsm")
+    issues: list[Issue] = []
+    missing = [s for s in (REGISTER, AUDIT, ABOUT) if s not in book.sheetnames]
+    if missing:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"the register has no sheet {s!r}", source=path.name)
+                             for s in missing])
+    register, found = sheet_records(book[REGISTER], REGISTER_COLUMNS, REGISTER)
+    issues += found
+    audit, found = sheet_records(book[AUDIT], AUDIT_COLUMNS, AUDIT)
+    issues += found
+    about, about_rows = _about(book[ABOUT])
+    version, found = _version(about, about_rows)
+    issues += found
+    policy, found = _policy(book)
+    issues += found
+    stamp = Stamp(version, hashlib.sha256(data).hexdigest())
+    return LoadedRegister(path, stamp, book, register, audit, about, about_rows, policy, issues)
+
+
+def _about(ws) -> tuple[dict[str, object], dict[str, int]]:
+    about: dict[str, object] = {}
+    rows: dict[str, int] = {}
+    for r, (key, value, *_) in enumerate(ws.iter_rows(min_row=2, max_col=2, values_only=True), start=2):
+        if key is not None and str(key).strip():
+            about[str(key).strip()] = value
+            rows[str(key).strip()] = r
+    return about, rows
+
+
+def _version(about: dict[str, object], rows: dict[str, int]) -> tuple[int, list[Issue]]:
+    value = about.get("register_version")
+    if value is None:
+        return 0, []
+    try:
+        return int(str(value).strip()), []
+    except ValueError:
+        return 0, [Issue(WorkflowCode.BAD_STAMP, f"register_version {value!r} is not a whole number",
+                         row=rows.get("register_version"), column="B", source=ABOUT)]
+
+
+def _policy(book) -> tuple[Policy, list[Issue]]:
+    """The register's own Policy sheet (key in A, value in B, from row 2) rules; default if absent."""
+    if POLICY not in book.sheetnames:
+        return Policy(), []
+    pairs = [(k, v) for k, v, *_ in book[POLICY].iter_rows(min_row=2, max_col=2, values_only=True)
+             if k is not None and str(k).strip()]
+    try:
+        return (Policy.from_pairs(pairs, source=POLICY) if pairs else Policy()), []
+    except CrmInputError as exc:
+        return Policy(), exc.issues
+
+
+# ---- requests ------------------------------------------------------------------------------
+
+def read_request_csv(path: str | Path) -> Request:
+    """A CSV `customer,change,reason` (UTF-8 or GB18030); rows numbered as the file shows them."""
+    path = Path(path)
+    if not path.exists():
+        raise CrmInputError([Issue(IssueCode.EMPTY, "request file not found", source=str(path))])
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, "the file is neither UTF-8 nor GB18030 text",
+                                   source=path.name)])
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    positions = _positions(header, path.name, row=1)
+    records = []
+    for values in reader:
+        records.append((reader.line_num, [values[p] if p is not None and p < len(values) else None
+                                          for p in positions]))
+    return _request(records, path.name)
+
+
+def _positions(header, source: str, row: int) -> list[int | None]:
+    lookup = header_lookup(REQUEST_COLUMNS)
+    found: dict[str, int] = {}
+    for i, h in enumerate(header):
+        key = lookup.get(normalize_text(h).lower())
+        if key and key not in found:
+            found[key] = i
+    missing = [c for c in REQUEST_COLUMNS if c.key in ("customer", "change") and c.key not in found]
+    if missing:
+        raise CrmInputError([Issue(IssueCode.MISSING_COLUMN, f"no column {c.key!r} (or {c.label!r})",
+                                   row=row, column=c.key, source=source) for c in missing])
+    return [found.get(c.key) for c in REQUEST_COLUMNS]
+
+
+def _request(records: list[tuple[int, list[object]]], source: str) -> Request:
+    rows, issues = [], []
+    for row, (customer, change, reason) in records:
+        if all(is_blank(v) for v in (customer, change, reason)):
+            continue
+        name = normalize_text(customer)
+        if not name:
+            issues.append(Issue(IssueCode.BLANK, "customer is blank", row=row, column="customer", source=source))
+        try:
+            cents = parse_money_cents(change)
+        except ValueError as exc:
+            issues.append(Issue(IssueCode.BAD_NUMBER, str(exc), row=row, column="change", source=source))
+            cents = 0
+        rows.append({"row": row, "customer": name, "change_cents": cents, "reason": normalize_text(reason)})
+    lines = pd.DataFrame(rows, columns=["row", "customer", "change_cents", "reason"])
+    lines["change_cents"] = lines["change_cents"].astype("int64")
+    return Request(lines, issues, source)
+
+
+def read_request_form(book) -> tuple[Request, dict[str, object]]:
+    """The Reallocation sheet: labelled fields (roles, dates, batch id) and the request table."""
+    if REALLOCATION not in book.sheetnames:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"the workbook has no sheet {REALLOCATION!r}",
+                                   source=REALLOCATION)])
+    grid = [list(r) for r in book[REALLOCATION].iter_rows(values_only=True)]
+    return _form_table(grid), _form_fields(grid)
+
+
+def _form_fields(grid: list[list[object]]) -> dict[str, object]:
+    lookup = header_lookup(REALLOCATION_FIELDS)
+    fields: dict[str, object] = {}
+    for values in grid:
+        for i, value in enumerate(values):
+            key = lookup.get(normalize_text(value).lower().rstrip(":：").strip()) if isinstance(value, str) else None
+            if key and key not in fields:
+                fields[key] = next((v for v in values[i + 1:i + 4] if not is_blank(v)), None)
+    return fields
+
+
+def _form_table(grid: list[list[object]]) -> Request:
+    lookup = header_lookup(REQUEST_COLUMNS)
+    for r, values in enumerate(grid, start=1):
+        keys = {lookup.get(normalize_text(v).lower()) for v in values if isinstance(v, str)}
+        if {"customer", "change"} <= keys:
+            positions = _positions(values, REALLOCATION, row=r)
+            records = [(r + k, [vals[p] if p is not None and p < len(vals) else None for p in positions])
+                       for k, vals in enumerate(grid[r:], start=1)]
+            return _request(records, REALLOCATION)
+    raise CrmInputError([Issue(IssueCode.MISSING_COLUMN, "no request table (a header row with "
+                               "客户编码 Code and 调整额 Change) on the sheet", source=REALLOCATION)])
+
+
+def approval_from_form(fields: dict[str, object]) -> Approval:
+    text = {k: normalize_text(fields.get(k)) for k in ("requester", "approver", "recorder",
+                                                          "override_reason", "batch_id")}
+    return Approval(Roles(text["requester"], text["approver"], text["recorder"]),
+                    fields.get("request_date"), fields.get("approval_date"),
+                    text["override_reason"], text["batch_id"])
+
+
+def parse_day(value: object, column: str, source: str, default: date) -> tuple[date, list[Issue]]:
+    if is_blank(value):
+        return default, []
+    try:
+        return parse_date(value).date(), []
+    except ValueError as exc:
+        return default, [Issue(WorkflowCode.BAD_DATE, str(exc), column=column, source=source)]
