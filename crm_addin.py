@@ -8,6 +8,35 @@ crm_core, the file jobs are crm_app.
 from __future__ import annotations
 
 import sys
+from importlib import import_module
+from types import ModuleType
+
+from udfs import UDF_MODULES
+
+# ---------------------------------------------------------------- worksheet functions (UDFs)
+# xlwings registers the functions it finds as attributes of this module, so every public UDF
+# of every topic module is copied here. A UDF is a function defined in its topic module whose
+# name starts with "crm_" (or that xlwings' decorator marked with __xlfunc__).
+UDF_NAMES: list[str] = []
+
+
+def _udfs_of(module: ModuleType) -> dict[str, object]:
+    return {name: obj for name, obj in vars(module).items()
+            if callable(obj) and not name.startswith("_") and getattr(obj, "__module__", "") == module.__name__
+            and (name.startswith("crm_") or hasattr(obj, "__xlfunc__"))}
+
+
+def _export_udfs() -> None:
+    for topic in UDF_MODULES:
+        for name, func in _udfs_of(import_module(f"udfs.{topic}")).items():
+            if name in UDF_NAMES:
+                raise ImportError(f"worksheet function {name} is defined twice (udfs.{topic})")
+            globals()[name] = func
+            UDF_NAMES.append(name)
+
+
+_export_udfs()
+# ---------------------------------------------------------------- end worksheet functions
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,372 @@
+"""The Excel boundary shared by every worksheet function: ranges in, cells out, errors as values.
+
+A UDF receives ranges as rows of cells (tuples of tuples or lists, None for blanks, error
+cells as their text because every range argument is read with ``err_to_str``) and returns
+rows of cells. Nothing here holds a business rule; money crosses as currency units on the
+sheet and integer cents in the core.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from crm_core.issues import CrmInputError, Issue, IssueCode
+from crm_core.policy import Policy
+from crm_core.values import (
+    date_column,
+    excel_error_text,
+    is_blank,
+    money_column_cents,
+    normalize_text,
+    parse_date,
+    text_column,
+)
+
+CATEGORY = "CRM"
+Cells = list[list[Any]]
+
+# SCODEs of Excel's error values (XlCVError 2000-2042 as the HRESULT 0x800A07xx).
+ERROR_SCODES: dict[str, int] = {
+    "#NULL!": -2146826288, "#DIV/0!": -2146826281, "#VALUE!": -2146826273, "#REF!": -2146826265,
+    "#NAME?": -2146826259, "#NUM!": -2146826252, "#N/A": -2146826246,
+}
+_VT_ERROR = 10
+NA, DIV0, VALUE = "#N/A", "#DIV/0!", "#VALUE!"
+
+
+# ----------------------------------------------------------------- error values
+
+
+class CellError:
+    """An Excel error value (#N/A, #DIV/0!...) where pywin32 is absent (tests, Linux)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"CellError({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CellError) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+@functools.lru_cache(maxsize=None)
+def _error_class() -> type:
+    """On Windows, a win32com VARIANT of type VT_ERROR: pywin32 hands it to Excel as CVErr,
+    so the cell holds a real error value (ISNA, IFERROR and SUM treat it as Excel's own)."""
+    try:
+        from win32com.client import VARIANT  # type: ignore[import-not-found]
+    except ImportError:
+        return CellError
+
+    class ExcelError(VARIANT, CellError):
+        __slots__ = ()
+
+        def __init__(self, text: str):
+            CellError.__init__(self, text)
+            VARIANT.__init__(self, _VT_ERROR, ERROR_SCODES[text])
+
+    return ExcelError
+
+
+@functools.lru_cache(maxsize=None)
+def excel_error(text: str) -> CellError:
+    """The error value `text` (one of ERROR_SCODES) as a UDF should return it in a cell."""
+    if text not in ERROR_SCODES:
+        raise KeyError(text)
+    return _error_class()(text)
+
+
+def error_prefix(issue: Issue) -> str:
+    return NA if issue.code == IssueCode.UNKNOWN_CUSTOMER else VALUE
+
+
+def issue_text(issue: Issue) -> str:
+    """'#VALUE! row 7: amount 'abc' is not a number' - what the cell says about one problem."""
+    where = f" row {issue.row}" if issue.row is not None else ""
+    column = issue.column or ""
+    if column and not issue.message.startswith(column) and issue.row is not None:
+        where += f" ({column})"
+    return f"{error_prefix(issue)}{where}: {issue.message}" if where else f"{error_prefix(issue)} {issue.message}"
+
+
+def problems_text(issues: Sequence[Issue], more_hint: str = "") -> str:
+    errors = [i for i in issues if i.is_error] or list(issues)
+    text = issue_text(errors[0]) if errors else f"{VALUE} the input is not usable"
+    if len(errors) > 1:
+        text += f" (and {len(errors) - 1} more problem(s){more_hint})"
+    return text
+
+
+def shows_errors(func: Callable) -> Callable:
+    """Bad input never reaches the cell as a traceback: it becomes one message naming the row."""
+    @functools.wraps(func)
+    def guarded(*args: Any) -> Any:
+        try:
+            return func(*args)
+        except CrmInputError as exc:
+            return problems_text(exc.issues)
+        except (ValueError, TypeError, KeyError) as exc:
+            return f"{VALUE} {exc}"
+        except Exception as exc:  # noqa: BLE001 - a cell must show something readable
+            return f"{VALUE} unexpected {type(exc).__name__}: {exc} (please report)"
+    guarded.__crm_udf__ = True
+    return guarded
+
+
+def arg_problem(name: str, message: str, row: int | None = None,
+                code: IssueCode = IssueCode.BAD_NUMBER) -> CrmInputError:
+    return CrmInputError([Issue(code, message, row=row, column=name)])
+
+
+# ----------------------------------------------------------------- ranges in
+
+
+def grid(value: Any) -> Cells:
+    """A range value as rows of cells; trailing blank rows and columns dropped."""
+    if value is None:
+        return []
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        return [[value]]
+    rows = [list(r) if isinstance(r, (list, tuple)) else [r] for r in value]
+    while rows and all(is_blank(c) for c in rows[-1]):
+        rows.pop()
+    width = max((len(r) for r in rows), default=0)
+    rows = [r + [None] * (width - len(r)) for r in rows]
+    while width and all(is_blank(r[width - 1]) for r in rows):
+        width -= 1
+        rows = [r[:width] for r in rows]
+    return rows
+
+
+def vector(value: Any, name: str) -> list[Any]:
+    """One column (or one row) of cells; a block of several columns and rows is refused."""
+    rows = grid(value)
+    if not rows:
+        return []
+    if len(rows[0]) == 1:
+        return [r[0] for r in rows]
+    if len(rows) == 1:
+        return list(rows[0])
+    raise arg_problem(name, f"{name} must be a single column or row, not {len(rows)}x{len(rows[0])} cells",
+                      code=IssueCode.BAD_SHAPE)
+
+
+def same_length(**columns: Sequence[Any]) -> int:
+    """Columns that go together must have as many rows (trailing blanks aside)."""
+    lengths = {name: len(col) for name, col in columns.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name} {n}" for name, n in lengths.items())
+        raise arg_problem(next(iter(columns)), f"ranges have different numbers of rows: {shown}",
+                          code=IssueCode.BAD_SHAPE)
+    return next(iter(lengths.values()), 0)
+
+
+def number(value: Any, what: str = "value") -> float:
+    """One cell as a number: numbers, '17%' and '1,234.5' text. NaN for a blank."""
+    if is_blank(value):
+        return math.nan
+    if isinstance(value, bool):
+        raise ValueError(f"{what} {value!r} is TRUE/FALSE, not a number")
+    if isinstance(value, (int, float, Decimal, np.integer, np.floating)):
+        return float(value)
+    err = excel_error_text(value)
+    if err:
+        raise ValueError(f"cell holds the error value {err}")
+    text = normalize_text(value).replace(",", "")
+    scale = 100.0 if text.endswith("%") else 1.0
+    try:
+        return float(text.rstrip("%")) / scale
+    except ValueError:
+        raise ValueError(f"{what} {str(value)[:40]!r} is not a number") from None
+
+
+def _series(cells: Sequence[Any]) -> pd.Series:
+    """Cells as a Series: all-number columns become float64 (NaN blanks) for the fast paths."""
+    series = pd.Series(list(cells), dtype=object)
+    numeric = series.map(lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)))
+    return series.astype("float64") if len(series) and numeric.all() else series
+
+
+def numbers(cells: Sequence[Any], name: str, errors_as_blank: bool = False) -> tuple[np.ndarray, dict[int, str]]:
+    """A column of numbers (NaN for blanks) and {position: reason} for cells that are not."""
+    series = _series(cells)
+    if series.dtype == "float64":
+        return series.to_numpy(), {}
+    if errors_as_blank:
+        series = series.map(lambda v: None if excel_error_text(v) else v)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    parsed = np.full(len(uniques) + 1, np.nan)
+    reasons: dict[int, str] = {}
+    for k, raw in enumerate(uniques):  # once per distinct value
+        try:
+            parsed[k] = number(raw)
+        except ValueError as exc:
+            reasons[k] = str(exc)
+    bad = {int(pos): reasons[k] for k in reasons for pos in np.flatnonzero(codes == k)}
+    return parsed[codes], bad
+
+
+def rate(value: Any, what: str) -> float:
+    """A VAT rate or ratio given as 0.17, 17 or '17%'."""
+    x = number(value, what)
+    return x / 100 if x >= 1 else x
+
+
+def require(bad: dict[int, str], name: str, code: IssueCode = IssueCode.BAD_NUMBER, first_row: int = 1) -> None:
+    """Raise every problem of a column at once, rows numbered from the top of the selection."""
+    if bad:
+        raise CrmInputError([Issue(code, reason, row=pos + first_row, column=name)
+                             for pos, reason in sorted(bad.items())])
+
+
+def money_cents(cells: Sequence[Any], name: str, blank_as_zero: bool = False) -> np.ndarray:
+    """A column of amounts in currency units -> int64 cents; every bad cell reported."""
+    series = _series(cells)
+    if blank_as_zero:
+        series = series.where(~series.map(is_blank).astype(bool), 0) if len(series) else series
+    cents, bad = money_column_cents(series)
+    require(bad, name)
+    return cents
+
+
+def one_money_cents(value: Any, name: str) -> int:
+    cells = vector(value, name)
+    if len(cells) != 1:
+        raise arg_problem(name, f"{name} must be one cell")
+    return int(money_cents(cells, name)[0])
+
+
+def texts(cells: Sequence[Any], name: str, allow_blank: bool = False) -> np.ndarray:
+    """Customer codes and labels: normalized text ('C7'), numbers typed as codes kept whole."""
+    values, bad = text_column(pd.Series(list(cells), dtype=object))
+    if allow_blank:
+        bad = {pos: reason for pos, reason in bad.items() if reason != "value is blank"}
+    bad = {pos: (f"{name} is blank" if reason == "value is blank" else reason) for pos, reason in bad.items()}
+    require(bad, name, IssueCode.BLANK)
+    return values
+
+
+def dates(cells: Sequence[Any], name: str) -> tuple[np.ndarray, dict[int, str]]:
+    """datetime64 column (NaT for blanks) and {position: reason} for cells that are not dates."""
+    series = pd.Series(list(cells), dtype=object)
+    present = ~series.map(is_blank).astype(bool).to_numpy() if len(series) else np.zeros(0, dtype=bool)
+    out = np.full(len(series), np.datetime64("NaT"), dtype="datetime64[ns]")
+    parsed, bad = date_column(series[present].reset_index(drop=True))
+    out[present] = parsed
+    positions = np.flatnonzero(present)
+    return out, {int(positions[p]): reason for p, reason in bad.items()}
+
+
+def one_date(value: Any, name: str, default: pd.Timestamp | None = None) -> pd.Timestamp | None:
+    cells = vector(value, name)
+    if not cells or is_blank(cells[0]):
+        return default
+    try:
+        return parse_date(cells[0])
+    except ValueError as exc:
+        raise arg_problem(name, f"{name}: {exc}", code=IssueCode.BAD_DATE) from None
+
+
+def today() -> pd.Timestamp:
+    return pd.Timestamp.today().normalize()
+
+
+def table_frame(value: Any, name: str) -> pd.DataFrame:
+    """A range whose first row holds the headers -> DataFrame of the raw cells (row 1 = header)."""
+    rows = grid(value)
+    if not rows:
+        raise arg_problem(name, f"{name} is empty: select it with its header row", code=IssueCode.EMPTY)
+    headers = [normalize_text(h) or f"column {i + 1}" for i, h in enumerate(rows[0])]
+    return pd.DataFrame(rows[1:], columns=headers, dtype=object)
+
+
+def label_map(value: Any, name: str) -> dict[str, float] | None:
+    """A 2-column range of label and number (tier weights, cut-offs, buckets); None if omitted."""
+    rows = [r for r in grid(value) if not all(is_blank(c) for c in r)]
+    if not rows:
+        return None
+    if len(rows[0]) < 2:
+        raise arg_problem(name, f"{name} needs two columns: label and value", code=IssueCode.BAD_SHAPE)
+    out: dict[str, float] = {}
+    for n, row in enumerate(rows, start=1):
+        try:
+            out[normalize_text(row[0])] = number(row[1], name)
+        except ValueError as exc:
+            if n == 1:  # a header row such as 'tier | weight'
+                continue
+            raise arg_problem(name, str(exc), row=n) from None
+    return out
+
+
+def read_policy(value: Any) -> Policy:
+    """The Policy sheet's key/value columns (a header row 'key | value' is skipped); default if omitted."""
+    rows = grid(value)
+    if not rows:
+        return Policy()
+    if len(rows[0]) < 2:
+        raise arg_problem("policy", "policy needs two columns: key and value", code=IssueCode.BAD_POLICY)
+    pairs = [(r[0], r[1]) for r in rows if normalize_text(r[0]).lower() not in ("key", "键", "policy key")]
+    return Policy.from_pairs(pairs, source="policy")
+
+
+# ----------------------------------------------------------------- cells out
+
+
+def units(cents: Any) -> Any:
+    """int cents -> currency units for the sheet."""
+    return np.asarray(cents, dtype="float64") / 100.0
+
+
+def cell(value: Any) -> Any:
+    """One value as Excel takes it: floats, text, datetimes, error values; blank for NaN/NaT/None."""
+    if isinstance(value, CellError) or isinstance(value, str):
+        return value
+    if value is None or value is pd.NaT:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (np.datetime64, pd.Timestamp)):
+        stamp = pd.Timestamp(value)
+        return "" if pd.isna(stamp) else stamp.to_pydatetime()
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value
+    if isinstance(value, (int, float, np.integer, np.floating, Decimal)):
+        x = float(value)
+        return "" if math.isnan(x) else x
+    return str(value)
+
+
+def column_out(values: Iterable[Any], horizontal: bool = False) -> Cells:
+    """A vector result, spilling down (or across, when the input was a row)."""
+    cells = [cell(v) for v in values]
+    if not cells:
+        return [[""]]
+    return [cells] if horizontal else [[c] for c in cells]
+
+
+def table_out(header: Sequence[str], columns: Sequence[Iterable[Any]]) -> Cells:
+    """A table result with its header row."""
+    body = [list(r) for r in zip(*[list(c) for c in columns])]
+    return [list(header)] + [[cell(v) for v in row] for row in body]
+
+
+def is_horizontal(value: Any) -> bool:
+    rows = grid(value)
+    return len(rows) == 1 and len(rows[0]) > 1

@@ -1,0 +1,108 @@
+"""Worksheet functions for the review views: ageing, tier migration, debtor overlap, lifetime value."""
+from __future__ import annotations
+
+import numpy as np
+import xlwings as xw
+
+from crm_core.analysis import aging, lifetime_value, overlap, tier_migration
+from crm_core.issues import CrmInputError
+
+from . import _excel as ex
+from .collection import POLICY_DOC, RANGE, _ledger
+
+
+def _buckets(value) -> dict[str, float] | None:
+    """2 columns label | upper days, or 1 column of upper days (30;60;90 -> 0-30, 31-60, 61-90)."""
+    rows = ex.grid(value)
+    if not rows:
+        return None
+    if len(rows[0]) >= 2:
+        return ex.label_map(value, "buckets")
+    limits, bad = ex.numbers([r[0] for r in rows], "buckets")
+    ex.require(bad, "buckets")
+    limits = sorted(int(x) for x in limits if not np.isnan(x))
+    starts = [0] + [x + 1 for x in limits[:-1]]
+    return {f"{a}-{b}": float(b) for a, b in zip(starts, limits)}
+
+
+@xw.func(category=ex.CATEGORY)
+@xw.arg("ledger", doc="Ledger range WITH header row: date, customer, type, amount, due date (optional) 台账", **RANGE)
+@xw.arg("as_of", doc="Date the ageing is taken on 账龄截止日", **RANGE)
+@xw.arg("buckets", doc="Upper days of each bucket, e.g. 30;60;90, or 2 columns label | days (optional; policy) 账龄区间", **RANGE)
+@xw.arg("policy", doc=POLICY_DOC, **RANGE)
+@ex.shows_errors
+def crm_aging(ledger, as_of, buckets=None, policy=None):
+    """Receivable ageing 应收账龄 per customer, table with header: customer, one column per bucket of days past due (0-30, 31-60, 61-90, 90+), total."""
+    pol = ex.read_policy(policy)
+    book = _ledger(ledger, pol)
+    if book.errors:
+        raise CrmInputError(book.errors)
+    day = ex.one_date(as_of, "as_of")
+    if day is None:
+        raise ex.arg_problem("as_of", "as_of is blank: give the date the ageing is taken on",
+                             code=ex.IssueCode.BAD_DATE)
+    table = aging(book.rows, day, pol, _buckets(buckets))
+    money = [c for c in table.columns if c != "customer"]
+    return ex.table_out(["customer / 客户"] + [str(c) for c in money],
+                        [table["customer"]] + [ex.units(table[c]) for c in money])
+
+
+@xw.func(category=ex.CATEGORY)
+@xw.arg("old_tiers", doc="Each customer's tier in the earlier period 原等级", **RANGE)
+@xw.arg("new_tiers", doc="Tier in the later period, same rows 新等级", **RANGE)
+@xw.arg("labels", doc="Tier labels in display order, e.g. A;B;C;D (optional; those found) 等级", **RANGE)
+@ex.shows_errors
+def crm_tier_migration(old_tiers, new_tiers, labels=None):
+    """Tier migration 等级迁移 matrix: customers counted by old tier (rows) and new tier (columns), with header row and column."""
+    old = ex.vector(old_tiers, "old_tiers")
+    new = ex.vector(new_tiers, "new_tiers")
+    ex.same_length(old_tiers=old, new_tiers=new)
+    order = [str(v) for v in ex.texts(ex.vector(labels, "labels"), "labels")] or None
+    table = tier_migration(ex.texts(old, "old_tiers", allow_blank=True),
+                           ex.texts(new, "new_tiers", allow_blank=True), order)
+    header = ["old \\ new / 原\\新"] + [str(c) for c in table.columns]
+    return [header] + [[str(idx)] + [float(n) for n in row] for idx, row in zip(table.index, table.to_numpy())]
+
+
+@xw.func(category=ex.CATEGORY)
+@xw.arg("customers", doc="Customer codes, one column 客户", **RANGE)
+@xw.arg("sales", doc="Each customer's sales, same rows 销售额", **RANGE)
+@xw.arg("balances", doc="Each customer's open receivables, same rows 应收余额", **RANGE)
+@xw.arg("n", doc="How many top debtors and top customers to compare (optional; 100) 前N名", **RANGE)
+@ex.shows_errors
+def crm_overlap(customers, sales, balances, n=None):
+    """Top-n debtors 大额欠款 against top-n customers by sales 重点客户: customers and receivables of each group, with header."""
+    names = ex.texts(ex.vector(customers, "customers"), "customers")
+    sale_cells, balance_cells = ex.vector(sales, "sales"), ex.vector(balances, "balances")
+    ex.same_length(customers=names, sales=sale_cells, balances=balance_cells)
+    top = ex.vector(n, "n")
+    count = 100 if not top or top[0] is None else ex.number(top[0], "n")
+    if count < 1 or count != int(count):
+        raise ex.arg_problem("n", f"n {count:g} must be a whole number of at least 1")
+    table = overlap(names, ex.money_cents(sale_cells, "sales", blank_as_zero=True),
+                    ex.money_cents(balance_cells, "balances", blank_as_zero=True), int(count))
+    return ex.table_out(["group / 分组", "customers / 客户数", "receivables / 应收余额", "share / 占比"],
+                        [table["group"], table["customers"], ex.units(table["receivables_cents"]), table["share"]])
+
+
+@xw.func(category=ex.CATEGORY)
+@xw.arg("monthly_revenue", doc="Revenue per month from the customer 月收入", **RANGE)
+@xw.arg("years", doc="Expected years as a customer 预期年数", **RANGE)
+@xw.arg("margin", doc="Gross margin, e.g. 0.25 (optional; 1 = revenue) 毛利率", **RANGE)
+@xw.arg("retention", doc="Share of customers kept each year, e.g. 0.9 (optional; 1) 留存率", **RANGE)
+@xw.arg("discount_rate", doc="Yearly discount rate, e.g. 0.08 (optional; 0) 折现率", **RANGE)
+@ex.shows_errors
+def crm_lifetime_value(monthly_revenue, years, margin=None, retention=None, discount_rate=None):
+    """Customer lifetime value 客户终身价值 = monthly revenue x 12 x years (1,500 a month for 10 years = 180,000), with margin, retention and discounting."""
+    def one(value, name, default=None):
+        cells = ex.vector(value, name)
+        if not cells or cells[0] is None:
+            if default is None:
+                raise ex.arg_problem(name, f"{name} is blank")
+            return default
+        try:
+            return ex.number(cells[0], name)
+        except ValueError as exc:
+            raise ex.arg_problem(name, str(exc)) from None
+    return lifetime_value(one(monthly_revenue, "monthly_revenue"), one(years, "years"), one(margin, "margin", 1.0),
+                          one(retention, "retention", 1.0), one(discount_rate, "discount_rate", 0.0))

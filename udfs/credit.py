@@ -1,0 +1,75 @@
+"""Worksheet functions for the yearly credit budget (赊销额度预算) and its split into credit lines."""
+from __future__ import annotations
+
+import xlwings as xw
+
+from crm_core.credit import allocate_credit, credit_budget_cents
+
+from . import _excel as ex
+from .collection import POLICY_DOC, RANGE
+
+
+def _one_rate(value, name: str, default: float) -> float:
+    cells = ex.vector(value, name)
+    if not cells or cells[0] is None:
+        return default
+    try:
+        return ex.rate(cells[0], name) if name == "vat_rate" else ex.number(cells[0], name)
+    except ValueError as exc:
+        raise ex.arg_problem(name, str(exc)) from None
+
+
+@xw.func(category=ex.CATEGORY)
+@xw.arg("net_sales", doc="Last year's net sales excl. VAT, in currency units 上年净销售额", **RANGE)
+@xw.arg("ratio", doc="Credit ratio, e.g. 0.2 (optional; policy credit_ratio) 赊销比例", **RANGE)
+@xw.arg("vat_rate", doc="VAT rate, 0.17 or 17% (optional; policy's current rate) 增值税率", **RANGE)
+@xw.arg("policy", doc=POLICY_DOC, **RANGE)
+@ex.shows_errors
+def crm_credit_budget(net_sales, ratio=None, vat_rate=None, policy=None):
+    """Yearly credit budget 赊销额度预算 = net sales x credit ratio x (1 + VAT), exact to the cent: 40,000,000 x 20% x 1.17 = 9,360,000."""
+    pol = ex.read_policy(policy)
+    sales = ex.one_money_cents(net_sales, "net_sales")
+    if sales < 0:
+        raise ex.arg_problem("net_sales", "net_sales must not be negative")
+    share = _one_rate(ratio, "ratio", pol.credit_ratio)
+    vat = _one_rate(vat_rate, "vat_rate", float(pol.vat_table[max(pol.vat_table)]))
+    return credit_budget_cents(sales, share, vat) / 100.0
+
+
+@xw.func(category=ex.CATEGORY)
+@xw.arg("customers", doc="Customer codes, one column, no duplicates 客户", **RANGE)
+@xw.arg("tiers", doc="Each customer's tier, same rows 客户等级", **RANGE)
+@xw.arg("net_sales", doc="Each customer's net sales last year, same rows 净销售额", **RANGE)
+@xw.arg("budget", doc="Credit budget to split (e.g. from crm_credit_budget) 赊销额度预算", **RANGE)
+@xw.arg("tier_weights", doc="2 columns tier | weight, e.g. D | 0 for cash on delivery (optional; policy) 等级权重", **RANGE)
+@xw.arg("rounding", doc="Lines are whole multiples of this, e.g. 1000 (optional; policy credit_rounding) 取整单位", **RANGE)
+@xw.arg("policy", doc=POLICY_DOC, **RANGE)
+@ex.shows_errors
+def crm_allocate_credit(customers, tiers, net_sales, budget, tier_weights=None, rounding=None, policy=None):
+    """Credit line 赊销额度 per customer: budget split by sales x tier weight, rounded, adding up to the budget exactly. One column beside the customers."""
+    pol = ex.read_policy(policy)
+    names = ex.texts(ex.vector(customers, "customers"), "customers")
+    tier_cells, sales_cells = ex.vector(tiers, "tiers"), ex.vector(net_sales, "net_sales")
+    ex.same_length(customers=names, tiers=tier_cells, net_sales=sales_cells)
+    _no_duplicates(names)
+    labels = ex.texts(tier_cells, "tiers", allow_blank=True)
+    sales = ex.money_cents(sales_cells, "net_sales", blank_as_zero=True)
+    total = ex.one_money_cents(budget, "budget")
+    weights = ex.label_map(tier_weights, "tier_weights")
+    unit = _one_rate(rounding, "rounding", pol.credit_rounding)
+    if unit <= 0 or round(unit * 100) != unit * 100:
+        raise ex.arg_problem("rounding", f"rounding {unit:g} must be a positive amount in whole cents")
+    lines = allocate_credit(labels, sales, total, weights=weights, unit_cents=round(unit * 100), policy=pol)
+    return ex.column_out(ex.units(lines), ex.is_horizontal(customers))
+
+
+def _no_duplicates(names) -> None:
+    seen: dict[str, int] = {}
+    issues = []
+    for pos, name in enumerate(names, start=1):
+        if name in seen:
+            issues.append(ex.Issue(ex.IssueCode.DUPLICATE_CUSTOMER,
+                                   f"customer {name!r} is already on row {seen[name]}", row=pos, column="customers"))
+        seen.setdefault(name, pos)
+    if issues:
+        raise ex.CrmInputError(issues)
