@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .issues import CrmInputError, Issue, IssueCode
 from .policy import Policy
 
 
@@ -50,7 +51,8 @@ def largest_remainder(basis: np.ndarray, total_cents: int, unit_cents: int = 1) 
     weight_total = basis.sum()
     if len(basis) == 0 or weight_total <= 0 or total_cents == 0:
         if total_cents and len(basis):
-            raise ValueError("nothing to allocate to: no customer has sales in a weighted tier")
+            raise CrmInputError([Issue(IssueCode.BAD_POLICY, "nothing to allocate to: no customer has sales "
+                                       "in a tier with a weight above 0 / 无可分配额度的客户", column="tier_weight")])
         return out
     units, odd_cents = divmod(int(total_cents), int(unit_cents))
     quota = basis / weight_total * units

@@ -13,7 +13,8 @@ import pandas as pd
 
 from .issues import WARNING, Issue, IssueCode
 from .policy import Policy
-from .values import date_column, is_blank, money_column_cents, normalize_text, text_column
+from .values import (date_column, is_blank, money_column_cents, normalize_text, normalize_text_column,
+                     plain_text_mask, text_column)
 
 INVOICE, RECEIPT, CREDIT_NOTE = "invoice", "receipt", "credit_note"
 TYPES = (INVOICE, RECEIPT, CREDIT_NOTE)
@@ -117,14 +118,23 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
 def _blank_rows(raw: pd.DataFrame) -> np.ndarray:
     blank = np.ones(len(raw), dtype=bool)
     for col in raw.columns:
-        blank &= blank_mask(raw[col])
+        still = np.flatnonzero(blank)  # only rows blank so far can still be wholly blank
+        if len(still) == 0:
+            break
+        blank[still] = blank_mask(raw[col] if len(still) == len(raw) else raw[col].iloc[still])
     return blank
 
 
 def blank_mask(values: pd.Series) -> np.ndarray:
     """True where a cell is empty (None, NaN, NaT or only spaces); judged once per distinct value."""
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+        return values.isna().to_numpy(dtype=bool)  # numbers and dates: only NaN/NaT are blank
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    blank_unique = np.array([is_blank(u) for u in uniques] + [True], dtype=bool)
+    blank_unique = np.ones(len(uniques) + 1, dtype=bool)
+    plain = plain_text_mask(pd.Series(uniques))
+    blank_unique[:-1][plain] = False
+    rest = np.flatnonzero(~plain)
+    blank_unique[rest] = [is_blank(uniques[k]) for k in rest]
     return blank_unique[codes]
 
 
@@ -156,7 +166,7 @@ def _optional_columns(raw, rownums, source, issues, report) -> dict[str, object]
     out: dict[str, object] = {}
     n = len(raw)
     if "invoice_no" in raw:
-        out["invoice_no"] = raw["invoice_no"].map(normalize_text).to_numpy(dtype=object)
+        out["invoice_no"] = normalize_text_column(raw["invoice_no"])
     else:
         out["invoice_no"] = np.full(n, "", dtype=object)
     out["due_date"] = np.full(n, np.datetime64("NaT", "ns"))
@@ -170,7 +180,7 @@ def _optional_columns(raw, rownums, source, issues, report) -> dict[str, object]
     if "vat_rate" in raw:
         out["vat_rate"] = _vat_column(raw["vat_rate"], rownums, source, issues)
     names = raw["customer_name"] if "customer_name" in raw else pd.Series([""] * n)
-    out["customer_name"] = names.map(normalize_text).to_numpy(dtype=object)
+    out["customer_name"] = normalize_text_column(names)
     return out
 
 
@@ -199,8 +209,8 @@ def _vat_rate(value: object) -> float:
 
 
 def _types(values: pd.Series, rownums, source) -> tuple[np.ndarray, list[Issue]]:
-    codes, uniques = pd.factorize(values.map(lambda v: normalize_text(v).lower()))
-    mapped = np.array([TYPE_WORDS.get(u, "") for u in uniques] + [""], dtype=object)
+    codes, uniques = pd.factorize(values)  # blanks get code -1, which picks the final ""
+    mapped = np.array([TYPE_WORDS.get(normalize_text(u).lower(), "") for u in uniques] + [""], dtype=object)
     out = mapped[codes]
     issues = [Issue(IssueCode.UNKNOWN_TYPE,
                     f"type {values.iloc[pos]!r} is not invoice/发票, receipt/回款 or credit note/红字",
@@ -225,7 +235,12 @@ def _sign_rules(types, cents, policy, rownums, source, amount_bad) -> list[Issue
 
 def _merged_name_warnings(raw_names: pd.Series, clean: pd.Series, source: str) -> list[Issue]:
     """Spellings that differ only by spaces or full-width characters are one customer: say so."""
-    pairs = pd.DataFrame({"raw": raw_names.astype(str), "clean": clean})
+    # clean is a function of raw: one (spelling, clean) pair per distinct raw value, in row order
+    codes, uniques = pd.factorize(raw_names, use_na_sentinel=True)
+    first = pd.Series(np.arange(len(codes))).groupby(codes).first()
+    first = first[first.index >= 0].to_numpy()
+    pairs = pd.DataFrame({"raw": pd.Series(uniques, dtype=object).astype(str).to_numpy(),
+                          "clean": clean.to_numpy()[first]})
     pairs = pairs[pairs["clean"] != ""].drop_duplicates()
     counts = pairs.groupby("clean")["raw"].agg(list)
     return [Issue(IssueCode.MERGED_NAMES,

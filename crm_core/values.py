@@ -22,6 +22,8 @@ _WAN = "万"
 _EXCEL_ERRORS = {"#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
                  "#SPILL!", "#CALC!", "#GETTING_DATA"}
 MAX_TEXT = 255
+# Larger amounts are typing or export errors, and would overflow exact int64 cent sums.
+MAX_AMOUNT_CENTS = 10**15  # 10 trillion currency units
 
 
 def normalize_text(value: object) -> str:
@@ -30,6 +32,31 @@ def normalize_text(value: object) -> str:
         return ""
     text = unicodedata.normalize("NFKC", str(value))
     return " ".join(text.split())
+
+
+# Printable ASCII and CJK unified ideographs, single-spaced: NFKC leaves such text unchanged,
+# so a value matching this is already normalized and not blank; only the rest needs Python.
+_PLAIN_TEXT = "[!-~\u4e00-\u9fff]+(?: [!-~\u4e00-\u9fff]+)*"
+
+
+def plain_text_mask(values: pd.Series) -> np.ndarray:
+    """True where a value is text already equal to its `normalize_text` form (vectorized)."""
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+        return np.zeros(len(values), dtype=bool)
+    if values.dtype != object:  # pandas string columns match in Arrow, not per value in Python
+        return values.str.fullmatch(_PLAIN_TEXT).fillna(False).to_numpy(dtype=bool)
+    match = re.compile(_PLAIN_TEXT).fullmatch
+    return np.fromiter((isinstance(v, str) and match(v) is not None for v in values),
+                       dtype=bool, count=len(values))
+
+
+def normalize_text_column(values: pd.Series) -> np.ndarray:
+    """`normalize_text` of every value (object array); already-normal text is not touched again."""
+    out = values.to_numpy(dtype=object, na_value=None).copy()
+    rest = np.flatnonzero(~plain_text_mask(values))
+    if len(rest):
+        out[rest] = [normalize_text(v) for v in out[rest]]
+    return out
 
 
 def is_blank(value: object) -> bool:
@@ -60,7 +87,7 @@ def parse_money_cents(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is a TRUE/FALSE value, not an amount")
     if isinstance(value, (int, np.integer)):
-        return int(value) * 100
+        return _decimal_to_cents(Decimal(int(value)))
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
             raise ValueError(f"{value!r} is not a finite number")
@@ -73,6 +100,8 @@ def parse_money_cents(value: object) -> int:
 def _decimal_to_cents(amount: Decimal) -> int:
     if not amount.is_finite():
         raise ValueError(f"{amount} is not a finite number")
+    if abs(amount) * 100 >= MAX_AMOUNT_CENTS:
+        raise ValueError(f"amount {amount:,.2f} is implausibly large (limit {MAX_AMOUNT_CENTS // 100:,})")
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
@@ -107,26 +136,37 @@ def _quote(raw: object) -> str:
 def money_column_cents(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     """A whole column -> (cents int64, {position: reason}) with a fast path for numeric columns."""
     if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return values.to_numpy(dtype="int64") * 100, {}
+        ints = values.to_numpy(dtype="int64")
+        if (np.abs(ints) < MAX_AMOUNT_CENTS // 100).all():
+            return ints * 100, {}
+        return _mapped(values.astype(object), parse_money_cents, np.int64, 0)
     if pd.api.types.is_float_dtype(values.dtype):
         return _float_column_cents(values.to_numpy(dtype="float64"))
     return _mapped(values, parse_money_cents, np.int64, 0)
 
 
 def _float_column_cents(floats: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
-    bad = ~np.isfinite(floats)
-    problems = {int(i): ("amount is blank" if np.isnan(floats[i]) else f"{floats[i]} is not a finite number")
-                for i in np.flatnonzero(bad)}
+    bad = ~np.isfinite(floats) | (np.abs(floats) * 100 >= MAX_AMOUNT_CENTS)
+    problems = {int(i): _float_problem(floats[i]) for i in np.flatnonzero(bad)}
     scaled = np.where(bad, 0.0, floats) * 100.0
     # round half away from zero at the cent, with a tolerance for binary fractions like 1.005
     cents = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5 + 1e-7)
     return cents.astype("int64"), problems
 
 
+def _float_problem(value: float) -> str:
+    if np.isnan(value):
+        return "amount is blank"
+    if not np.isfinite(value):
+        return f"{value} is not a finite number"
+    return f"amount {value:,.2f} is implausibly large (limit {MAX_AMOUNT_CENTS // 100:,})"
+
+
 def _mapped(values: pd.Series, parse, dtype, fill) -> tuple[np.ndarray, dict[int, object]]:
     """Parse each distinct value once (ledgers repeat values a lot), then broadcast."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    parsed = np.empty(len(uniques), dtype=dtype)
+    parsed = np.empty(len(uniques) + 1, dtype=dtype)  # the extra slot serves blanks (code -1)
+    parsed[-1] = fill
     reasons: dict[int, str] = {}
     for k, raw in enumerate(uniques):
         try:
@@ -134,7 +174,7 @@ def _mapped(values: pd.Series, parse, dtype, fill) -> tuple[np.ndarray, dict[int
         except ValueError as exc:
             parsed[k] = fill
             reasons[k] = str(exc)
-    out = np.where(codes >= 0, parsed[np.maximum(codes, 0)], fill).astype(dtype)
+    out = parsed[codes]
     problems: dict[int, str] = {}
     if reasons or (codes < 0).any():
         blank_reason = "value is blank"
