@@ -13,8 +13,15 @@ import pandas as pd
 
 from .issues import WARNING, Issue, IssueCode
 from .policy import Policy
-from .values import (date_column, is_blank, money_column_cents, normalize_text, normalize_text_column,
-                     plain_text_mask, text_column)
+from .values import (
+    date_column,
+    is_blank,
+    money_column_cents,
+    normalize_text,
+    normalize_text_column,
+    plain_text_mask,
+    text_column,
+)
 
 INVOICE, RECEIPT, CREDIT_NOTE = "invoice", "receipt", "credit_note"
 TYPES = (INVOICE, RECEIPT, CREDIT_NOTE)
