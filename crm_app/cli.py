@@ -22,7 +22,7 @@ from .register_book import write_review_workbook
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 2, 64
 # Sub-commands that live in their own modules (module path relative to this package).
-COMMAND_MODULES: list[str] = ["workflow_cli"]
+COMMAND_MODULES: list[str] = ["workflow_cli", "build_vba"]
 
 
 class Progress:
