@@ -176,3 +176,26 @@ REQUEST_COLUMNS = [
     Column("change", "调整额", "Change", "money"),
     Column("reason", "原因", "Reason"),
 ]
+
+
+def template_issues(about: dict[str, object], source: str = ABOUT) -> list[Issue]:
+    """Refuse a register made from a template this version does not understand.
+
+    Version 1 is the first template; an older register without a stamp is not guessed at, and
+    a newer one (made by a later crm-addin) is refused rather than half-understood.
+    """
+    raw = about.get("template_version")
+    try:
+        version = int(float(str(raw).strip()))
+    except ValueError:
+        return [Issue(IssueCode.BAD_SHAPE, f"template version {raw!r} is missing or unreadable: this workbook "
+                      "was not made from a crm-addin register template / 非本工具模板", column="template_version",
+                      source=source)]
+    if version > TEMPLATE_VERSION:
+        return [Issue(IssueCode.BAD_SHAPE, f"register made from template version {version}, newer than this "
+                      f"crm-addin understands ({TEMPLATE_VERSION}); upgrade crm-addin / 请升级", column="template_version",
+                      source=source)]
+    if version < TEMPLATE_VERSION:  # pragma: no cover - no older template exists yet
+        return [Issue(IssueCode.BAD_SHAPE, f"register made from template version {version}; rebuild it with "
+                      "`crm-addin build-workbooks` / 请用新模板重建", column="template_version", source=source)]
+    return []
