@@ -50,3 +50,16 @@ def test_python_dash_m_entry_points_work():
     for module in ("crm_addin", "crm_app"):
         done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
         assert done.returncode == 0 and "crm-addin" in done.stdout
+
+
+def test_review_reads_xlsx_and_parquet_ledgers_alike(tmp_path, capsys):
+    from crm_core.demo import demo_ledger
+
+    raw = demo_ledger(customers=30, yearly_sales=1_000_000)
+    raw.to_parquet(tmp_path / "l.parquet")
+    raw.assign(date=raw["date"].dt.strftime("%Y-%m-%d")).to_excel(tmp_path / "l.xlsx", sheet_name="Ledger", index=False)
+    summaries = []
+    for name in ("l.parquet", "l.xlsx"):
+        assert main(["review", str(tmp_path / name), "--quiet", "--out", str(tmp_path / f"{name}.out.xlsx")]) == 0
+        summaries.append(capsys.readouterr().out.split("policy")[1])
+    assert summaries[0] == summaries[1]
