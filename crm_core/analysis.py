@@ -1,6 +1,7 @@
 """Review views around the core: receivable ageing, tier migration, debtor/customer overlap."""
 from __future__ import annotations
 
+import re
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 from .collection import gross_cents
 from .ledger import INVOICE
 from .policy import Policy
+from .values import normalize_text
 
 
 def aging(rows: pd.DataFrame, as_of: pd.Timestamp, policy: Policy | None = None,
@@ -101,3 +103,50 @@ def lifetime_value(monthly_revenue: float, years: float, margin: float = 1.0, re
     whole_years = int(years)
     value = sum(yearly * retention**t / (1 + discount_rate) ** t for t in range(whole_years))
     return value + yearly * (years - whole_years) * retention**whole_years / (1 + discount_rate) ** whole_years
+
+
+_COMPANY_SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "分公司", "公司", "集团",
+                     "co ltd", "co., ltd.", "co.,ltd.", "company limited", "limited", "ltd", "inc", "corp", "co")
+
+
+def name_key(name: object) -> str:
+    """A loose key for spotting one company entered under several names: case, spaces,
+    punctuation, full-width forms and common company suffixes are ignored."""
+    text = re.sub(r"[()\[\]]", "", normalize_text(name).lower())
+    for suffix in _COMPANY_SUFFIXES:
+        if text.endswith(suffix) and len(text) > len(suffix):
+            text = text[: -len(suffix)]
+            break
+    return re.sub(r"[\W_]+", "", text)
+
+
+def likely_duplicates(customers: Sequence[str], names: Sequence[str]) -> pd.DataFrame:
+    """Groups of customer codes whose names share a `name_key` (客户重复检查)."""
+    frame = pd.DataFrame({"customer": list(customers), "name": list(names)})
+    frame["key"] = frame["name"].map(name_key)
+    frame = frame[frame["key"] != ""]
+    groups = frame.groupby("key").filter(lambda g: g["customer"].nunique() > 1)
+    out = groups.groupby("key").agg(customers=("customer", lambda s: ", ".join(sorted(set(s)))),
+                                    names=("name", lambda s: " | ".join(dict.fromkeys(s))),
+                                    count=("customer", "nunique"))
+    return out.reset_index(drop=True)
+
+
+def relationship_kpis(old_tiers: pd.Series, new_tiers: pd.Series, order: Sequence[str] = "ABCD") -> dict[str, int]:
+    """New customers, customers lost, moved up and moved down a tier between two reviews.
+
+    Series are indexed by customer; tiers outside `order` (e.g. 'unrated') count as present
+    but not ranked.
+    """
+    rank = {t: i for i, t in enumerate(order)}
+    both = old_tiers.index.intersection(new_tiers.index)
+    old_rank = old_tiers.reindex(both).map(rank)
+    new_rank = new_tiers.reindex(both).map(rank)
+    ranked = old_rank.notna() & new_rank.notna()
+    return {
+        "new": int(len(new_tiers.index.difference(old_tiers.index))),
+        "lost": int(len(old_tiers.index.difference(new_tiers.index))),
+        "moved_up": int((new_rank[ranked] < old_rank[ranked]).sum()),
+        "moved_down": int((new_rank[ranked] > old_rank[ranked]).sum()),
+        "unchanged": int((new_rank[ranked] == old_rank[ranked]).sum()),
+    }

@@ -134,3 +134,15 @@ def follow_up_due(stage: Sequence[object], last_contact: Sequence[object],
     due = last + delta
     due[np.isnan(days)] = np.datetime64("NaT")
     return due.astype("datetime64[ns]")
+
+
+def cap_tiers(tiers: Sequence[object], capped: Sequence[bool], cap: str = "C",
+              order: Sequence[str] = "ABCD") -> np.ndarray:
+    """Tiers no better than `cap` where `capped` is true (e.g. a customer sued by other
+    suppliers is at most C even if it pays us on time); other tiers unchanged."""
+    rank = {t: i for i, t in enumerate(order)}
+    out = np.asarray(tiers, dtype=object).copy()
+    flags = np.asarray(capped, dtype=bool)
+    better = np.array([rank.get(str(t), len(order)) < rank[cap] for t in out], dtype=bool)
+    out[flags & better] = cap
+    return out

@@ -41,3 +41,27 @@ def test_lifetime_value_of_the_brief_is_180000_not_360000():
     assert lifetime_value(1500, 10) == 180_000
     assert lifetime_value(1500, 10, margin=0.2, retention=0.9, discount_rate=0.08) == pytest.approx(
         sum(1500 * 12 * 0.2 * 0.9**t / 1.08**t for t in range(10)))
+
+
+def test_one_company_under_three_names_is_flagged():
+    from crm_core.analysis import likely_duplicates
+
+    table = likely_duplicates(["C1", "C2", "C3", "C4"],
+                              ["华信医药有限公司", "华信医药", " 华信 医药（有限公司）", "仁和医药"])
+    assert len(table) == 1
+    assert table.loc[0, "customers"] == "C1, C2, C3" and table.loc[0, "count"] == 3
+
+
+def test_relationship_kpis_between_two_reviews():
+    from crm_core.analysis import relationship_kpis
+
+    old = pd.Series({"a": "A", "b": "C", "c": "B", "lost": "D"})
+    new = pd.Series({"a": "B", "b": "A", "c": "B", "new": "C"})
+    assert relationship_kpis(old, new) == {"new": 1, "lost": 1, "moved_up": 1, "moved_down": 1, "unchanged": 1}
+
+
+def test_a_customer_sued_by_others_is_at_most_c():
+    from crm_core.tiers import cap_tiers
+
+    assert list(cap_tiers(["A", "B", "C", "D", "unrated"], [True, False, True, True, True])) == \
+        ["C", "B", "C", "D", "unrated"]
