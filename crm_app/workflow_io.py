@@ -33,6 +33,7 @@ from .register_schema import (
     REQUEST_COLUMNS,
     header_lookup,
     sheet_records,
+    template_issues,
 )
 
 
@@ -98,6 +99,7 @@ def load_register(path: str | Path) -> LoadedRegister:
     audit, found = sheet_records(book[AUDIT], AUDIT_COLUMNS, AUDIT)
     issues += found
     about, about_rows = _about(book[ABOUT])
+    issues += template_issues(about)
     version, found = _version(about, about_rows)
     issues += found
     policy, found = _policy(book)
