@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import ModuleType
 
 UDF_MODULE = "crm_addin"
 ADDIN_WORKBOOK = "crm_addin.xlam"  # an add-in: the wrappers call with ActiveWorkbook
@@ -17,8 +18,8 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "vba" / "xlwings_udfs.bas"
 VBA_NEWLINE = "\r\n"
 
 
-def udf_vba() -> str:
-    """The xlwings_udfs module text (header and one wrapper per UDF), LF line ends."""
+def load_addin() -> ModuleType:
+    """crm_addin imported under xlwings' real Windows decorators: its UDFs carry __xlfunc__."""
     from udfs import UDF_MODULES
 
     from . import xlwings_offline as xo
@@ -27,7 +28,14 @@ def udf_vba() -> str:
     # Topic modules first, so that crm_addin re-exports functions carrying the real metadata.
     for topic in UDF_MODULES:
         xo.import_udf_module(f"udfs.{topic}")
-    xo.import_udf_module(UDF_MODULE)
+    return xo.import_udf_module(UDF_MODULE)
+
+
+def udf_vba() -> str:
+    """The xlwings_udfs module text (header and one wrapper per UDF), LF line ends."""
+    from . import xlwings_offline as xo
+
+    load_addin()
     text = xo.import_udfs_offline(UDF_MODULE, workbook_name=ADDIN_WORKBOOK).vba
     if not text.isascii():
         raise ValueError("the generated VBA is not plain ASCII; the VBA editor would mangle it")
