@@ -206,8 +206,9 @@ def read_request_form(book) -> tuple[Request, dict[str, object]]:
     if REALLOCATION not in book.sheetnames:
         raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"the workbook has no sheet {REALLOCATION!r}",
                                    source=REALLOCATION)])
-    grid = [list(r) for r in book[REALLOCATION].iter_rows(values_only=True)]
-    return _form_table(grid), _form_fields(grid)
+    ws = book[REALLOCATION]
+    grid = [list(r) for r in ws.iter_rows(values_only=True)]
+    return _form_table(ws, grid), _form_fields(grid)
 
 
 def _form_fields(grid: list[list[object]]) -> dict[str, object]:
@@ -221,17 +222,22 @@ def _form_fields(grid: list[list[object]]) -> dict[str, object]:
     return fields
 
 
-def _form_table(grid: list[list[object]]) -> Request:
+def request_table(ws) -> tuple[int, list[int | None]]:
+    """Sheet row of the request table's header and the 0-based column of customer, change, reason."""
     lookup = header_lookup(REQUEST_COLUMNS)
-    for r, values in enumerate(grid, start=1):
+    for r, values in enumerate(ws.iter_rows(values_only=True), start=1):
         keys = {lookup.get(normalize_text(v).lower()) for v in values if isinstance(v, str)}
         if {"customer", "change"} <= keys:
-            positions = _positions(values, REALLOCATION, row=r)
-            records = [(r + k, [vals[p] if p is not None and p < len(vals) else None for p in positions])
-                       for k, vals in enumerate(grid[r:], start=1)]
-            return _request(records, REALLOCATION)
+            return r, _positions(values, REALLOCATION, row=r)
     raise CrmInputError([Issue(IssueCode.MISSING_COLUMN, "no request table (a header row with "
                                "客户编码 Code and 调整额 Change) on the sheet", source=REALLOCATION)])
+
+
+def _form_table(ws, grid: list[list[object]]) -> Request:
+    header, positions = request_table(ws)
+    records = [(header + k, [vals[p] if p is not None and p < len(vals) else None for p in positions])
+               for k, vals in enumerate(grid[header:], start=1)]
+    return _request(records, REALLOCATION)
 
 
 def approval_from_form(fields: dict[str, object]) -> Approval:

@@ -1,0 +1,166 @@
+"""Excel macro entry points for the reallocation workflow (called by vba/Reallocation.bas via RunPython).
+
+Each macro finds the calling workbook, reads the request form from the saved file, and runs the
+same crm_app.workflow functions as the command line; no business rule lives here. Excel keeps
+the open file locked, so applying closes the workbook, writes, and opens the new version again.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+
+from crm_core.issues import CrmInputError
+
+from .register_schema import REALLOCATION
+from .workflow import (
+    CheckReport,
+    RegisterChangedError,
+    check_request,
+    reallocate,
+    suggest_request,
+    verify,
+)
+from .workflow_io import (
+    Approval,
+    Request,
+    approval_from_form,
+    load_register,
+    read_request_form,
+    request_table,
+)
+
+TITLE = "crm-addin 赊销额度调整"
+MAX_LINES_SHOWN = 15
+
+
+def _caller():
+    """The workbook that ran the macro (a seam the tests replace)."""
+    import xlwings as xw
+
+    return xw.Book.caller()
+
+
+def _alert(book, text: str) -> None:
+    book.app.alert(text, title=TITLE)
+
+
+def _saved_path(book) -> Path:
+    """Save first, so what is checked and applied is exactly what the user sees in the form."""
+    book.save()
+    return Path(book.fullname)
+
+
+def _form(path: Path) -> tuple[Request, Approval]:
+    book = openpyxl.load_workbook(path, read_only=False, keep_vba=path.suffix.lower() == ".xlsm")
+    request, fields = read_request_form(book)
+    return request, approval_from_form(fields)
+
+
+def summary(report: CheckReport) -> str:
+    """The check as a few lines for a message box: refused lines first, then the verdict."""
+    moves = report.moves
+    bad = moves[moves["message"] != "ok"]
+    lines = [f"row {r.row} {r.customer} {r.change_cents / 100:+,.2f} ({r.kind}): {r.message}"
+             for r in bad.head(MAX_LINES_SHOWN).itertuples(index=False)]
+    if len(bad) > MAX_LINES_SHOWN:
+        lines.append(f"... and {len(bad) - MAX_LINES_SHOWN} more")
+    drift = "; ".join(f"{t} {d / 100:+,.2f}" for t, d in zip(report.tier_drift["tier"],
+                                                            report.tier_drift["drift_cents"]))
+    return "\n".join(lines + [f"tier drift / 各级偏离: {drift}", report.verdict])
+
+
+def check_reallocation_request() -> CheckReport | None:
+    """Check the request on the Reallocation sheet without changing anything / 检查调整申请."""
+    book = _caller()
+    try:
+        path = _saved_path(book)
+        request, approval = _form(path)
+        report = check_request(load_register(path), request, approval)
+    except CrmInputError as exc:
+        _alert(book, f"cannot check / 无法检查:\n{exc}")
+        return None
+    _alert(book, summary(report))
+    return report
+
+
+def apply_reallocation() -> bool:
+    """Check and apply the request on the Reallocation sheet, recorded in the Audit sheet / 执行调整."""
+    book = _caller()
+    try:
+        path = _saved_path(book)
+        request, approval = _form(path)
+        report = check_request(load_register(path), request, approval)
+    except CrmInputError as exc:
+        _alert(book, f"nothing applied / 未执行:\n{exc}")
+        return False
+    if not report.ok:
+        _alert(book, "nothing applied / 未执行\n" + summary(report))
+        return False
+    app = book.app
+    book.close()  # Excel locks an open workbook: release it so the new version can replace it
+    try:
+        outcome = reallocate(path, request, approval)
+        text = (f"applied batch {outcome.report.batch_id}, register version {outcome.stamp.version} / 已执行"
+                if outcome.written else "nothing applied / 未执行\n" + summary(outcome.report))
+    except RegisterChangedError as exc:
+        outcome, text = None, f"nothing applied / 未执行:\n{exc}"
+    except CrmInputError as exc:
+        outcome, text = None, f"problem / 问题:\n{exc}"
+    reopened = app.books.open(str(path))
+    _alert(reopened, text)
+    return bool(outcome and outcome.written)
+
+
+def suggest_reallocation_cuts() -> int:
+    """Fill the request table with cuts that fund its raise lines (positive changes) / 建议调减.
+
+    The raise lines stay; the suggested cuts replace the other lines. The workbook is not saved:
+    the director reviews the proposal, edits it, and applies it.
+    """
+    book = _caller()
+    try:
+        path = _saved_path(book)
+        request, _ = _form(path)
+        raises = request.lines[request.lines["change_cents"] > 0]
+        amount = int(raises["change_cents"].sum())
+        if not amount:
+            raise CrmInputError([])
+        cuts = suggest_request(path, amount, exclude=raises["customer"].tolist())
+    except CrmInputError as exc:
+        _alert(book, f"no suggestion / 无建议: {str(exc) or 'enter the raise lines (positive changes) first'}")
+        return 0
+    rows = [[c, ch / 100, r] for c, ch, r in zip(raises["customer"], raises["change_cents"], raises["reason"])]
+    rows += [[c, ch / 100, r] for c, ch, r in zip(cuts["customer"], cuts["change_cents"], cuts["reason"])]
+    _fill_table(book, path, rows, last_row=int(request.lines["row"].max()))
+    _alert(book, f"{len(cuts)} cut(s) proposed for {amount / 100:,.2f}; review, then apply / 已填入建议")
+    return len(cuts)
+
+
+def _fill_table(book, path: Path, rows: list[list[object]], last_row: int) -> None:
+    """Write the lines below the table header in the open workbook, blanking the old lines."""
+    header_row, columns = request_table(openpyxl.load_workbook(path)[REALLOCATION])
+    sheet = book.sheets[REALLOCATION]
+    clear = last_row - header_row
+    for k, col in enumerate(columns):
+        if col is None:
+            continue
+        for r in range(max(clear, len(rows))):
+            value = rows[r][k] if r < len(rows) else None
+            sheet.range((header_row + 1 + r, col + 1)).value = value
+
+
+def verify_register() -> bool:
+    """Verify the saved register: audit chain, lines against the log, total against the budget / 校验."""
+    book = _caller()
+    try:
+        problems = verify(_saved_path(book))
+    except CrmInputError as exc:
+        problems = exc.issues
+    if not problems:
+        _alert(book, "register verifies / 校验通过")
+        return True
+    shown = "\n".join(str(p) for p in problems[:MAX_LINES_SHOWN])
+    more = f"\n... and {len(problems) - MAX_LINES_SHOWN} more" if len(problems) > MAX_LINES_SHOWN else ""
+    _alert(book, f"{len(problems)} problem(s) / 校验未通过:\n{shown}{more}")
+    return False

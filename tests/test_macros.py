@@ -1,0 +1,160 @@
+"""The Excel macros with xlwings replaced by a fake caller that points at a real register file.
+
+The fake only records what Excel would be asked to do (save, close, reopen, alert, cell writes);
+the workflow behind the macros runs for real on the file.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+import crm_addin
+from crm_app import macros
+from crm_app.register_schema import REALLOCATION
+from crm_app.workflow import verify
+from crm_app.workflow_io import load_register
+from tests.test_workflow_helpers import REFERENCE_BATCH, ROOT, build_register
+
+ROLE_CELLS = {"B3": "Sales Director Wang", "B4": "GM Li", "B5": "Finance Zhao"}
+
+
+class FakeRange:
+    def __init__(self, sheet, address):
+        self.sheet, self.address = sheet, address
+
+    @property
+    def value(self):
+        return self.sheet.cells.get(self.address)
+
+    @value.setter
+    def value(self, value):
+        self.sheet.cells[self.address] = value
+
+
+class FakeSheet:
+    def __init__(self):
+        self.cells: dict[tuple[int, int], object] = {}
+
+    def range(self, address):
+        return FakeRange(self, address)
+
+
+class FakeApp:
+    def __init__(self, log):
+        self.log = log
+        self.books = self
+
+    def alert(self, text, title=""):
+        self.log.append(("alert", text))
+
+    def open(self, fullname):
+        self.log.append(("open", fullname))
+        return FakeBook(fullname, self.log, self)
+
+
+class FakeBook:
+    def __init__(self, fullname, log, app=None):
+        self.fullname, self.log = str(fullname), log
+        self.app = app or FakeApp(log)
+        self.sheets = {REALLOCATION: FakeSheet()}
+
+    def save(self):
+        self.log.append(("save", self.fullname))
+
+    def close(self):
+        self.log.append(("close", self.fullname))
+
+
+@pytest.fixture
+def excel(tmp_path, monkeypatch):
+    """A register whose form holds the reference batch, and the fake calling workbook."""
+    path = build_register(tmp_path / "register.xlsx", form=REFERENCE_BATCH)
+    fill_form(path, ROLE_CELLS)
+    log: list[tuple[str, object]] = []
+    book = FakeBook(path, log)
+    monkeypatch.setattr(macros, "_caller", lambda: book)
+    return path, book, log
+
+
+def fill_form(path: Path, cells: dict[str, object]) -> None:
+    book = openpyxl.load_workbook(path)
+    for address, value in cells.items():
+        book[REALLOCATION][address] = value
+    book.save(path)
+
+
+def alerts(log) -> list[str]:
+    return [text for kind, text in log if kind == "alert"]
+
+
+def test_apply_macro_applies_the_form_and_reopens_the_book(excel):
+    path, _, log = excel
+    assert macros.apply_reallocation() is True
+    assert [kind for kind, _ in log] == ["save", "close", "open", "alert"]
+    assert "applied batch" in alerts(log)[0]
+    loaded = load_register(path)
+    assert loaded.stamp.version == 2 and loaded.audit["customer"].tolist() == ["C7", "B117", "C3", "D24"]
+    assert set(loaded.audit["requester"]) == {"Sales Director Wang"}
+    assert verify(path) == []
+
+
+def test_apply_macro_refuses_without_closing_or_writing(excel):
+    path, _, log = excel
+    fill_form(path, {"B4": ""})  # approver missing
+    before = path.read_bytes()
+    assert macros.apply_reallocation() is False
+    assert [kind for kind, _ in log] == ["save", "alert"]
+    assert "approver is not filled in" in alerts(log)[0] and "nothing applied" in alerts(log)[0]
+    assert path.read_bytes() == before
+
+
+def test_check_macro_reports_an_unbalanced_request(excel):
+    path, _, log = excel
+    fill_form(path, {"B14": -40000})  # D24's change, row 14 of the form
+    before = path.read_bytes()
+    report = macros.check_reallocation_request()
+    assert report is not None and not report.ok
+    assert "imbalance +10,000.00" in alerts(log)[0]
+    assert path.read_bytes() == before
+
+
+def test_suggest_macro_fills_cuts_below_the_raise(excel):
+    path, book, log = excel
+    book_ = openpyxl.load_workbook(path)
+    ws = book_[REALLOCATION]
+    for row in range(12, 15):  # keep only C7 +100000
+        ws.cell(row=row, column=1, value=None)
+        ws.cell(row=row, column=2, value=None)
+        ws.cell(row=row, column=3, value=None)
+    book_.save(path)
+    assert macros.suggest_reallocation_cuts() > 0
+    cells = book.sheets[REALLOCATION].cells
+    customers = [cells.get((r, 1)) for r in range(11, 20) if cells.get((r, 1))]
+    changes = [cells.get((r, 2)) for r in range(11, 20) if cells.get((r, 1))]
+    assert customers[0] == "C7" and "C7" not in customers[1:]
+    assert round(sum(changes), 2) == 0
+    assert "proposed" in alerts(log)[0]
+
+
+def test_verify_macro_reports_problems(excel):
+    path, _, log = excel
+    assert macros.verify_register() is True
+    book = openpyxl.load_workbook(path)
+    book["Register"].cell(row=4, column=13, value=1)
+    book.save(path)
+    assert macros.verify_register() is False
+    assert "Register, row 4" in alerts(log)[-1]
+
+
+def test_vba_module_calls_only_exported_macros():
+    text = (ROOT / "vba" / "Reallocation.bas").read_text(encoding="ascii")
+    called = re.findall(r'RunPython "import crm_addin; crm_addin\.(\w+)\(\)"', text)
+    assert set(called) == {"apply_reallocation", "check_reallocation_request", "suggest_reallocation_cuts",
+                           "verify_register"}
+    for name in called:
+        assert getattr(crm_addin, name) is getattr(macros, name)
+    for sub in re.findall(r"(?ms)^Sub \w+\(\)\n(.*?)^End Sub", text.replace("\r\n", "\n")):
+        assert len(sub.strip().splitlines()) <= 3  # a few lines each: no rules in VBA
