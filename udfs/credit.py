@@ -41,7 +41,7 @@ def crm_credit_budget(net_sales, ratio=None, vat_rate=None, policy=None):
 @xw.arg("tiers", doc="Each customer's tier, same rows 客户等级", **RANGE)
 @xw.arg("net_sales", doc="Each customer's net sales last year, same rows 净销售额", **RANGE)
 @xw.arg("budget", doc="Credit budget to split (e.g. from crm_credit_budget) 赊销额度预算", **RANGE)
-@xw.arg("tier_weights", doc="2 columns tier | weight, e.g. D | 0 for cash on delivery (optional; policy) 等级权重", **RANGE)
+@xw.arg("tier_weights", doc="2 columns tier | weight, e.g. D | 0 for cash on delivery; tiers not named keep the policy weight (optional) 等级权重", **RANGE)
 @xw.arg("rounding", doc="Lines are whole multiples of this, e.g. 1000 (optional; policy credit_rounding) 取整单位", **RANGE)
 @xw.arg("policy", doc=POLICY_DOC, **RANGE)
 @ex.shows_errors
@@ -55,7 +55,8 @@ def crm_allocate_credit(customers, tiers, net_sales, budget, tier_weights=None, 
     labels = ex.texts(tier_cells, "tiers", allow_blank=True)
     sales = ex.money_cents(sales_cells, "net_sales", blank_as_zero=True)
     total = ex.one_money_cents(budget, "budget")
-    weights = ex.label_map(tier_weights, "tier_weights")
+    given = ex.label_map(tier_weights, "tier_weights")
+    weights = {**pol.tier_weights, **given} if given else None  # a range overrides the tiers it names
     unit = _one_rate(rounding, "rounding", pol.credit_rounding)
     if unit <= 0 or round(unit * 100) != unit * 100:
         raise ex.arg_problem("rounding", f"rounding {unit:g} must be a positive amount in whole cents")
