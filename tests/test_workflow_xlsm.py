@@ -1,0 +1,30 @@
+"""A macro-enabled register (.xlsm): applying a batch keeps its VBA project byte for byte."""
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from crm_app.workflow import verify
+from crm_app.workflow_io import load_register
+from tests.test_workflow_helpers import ROLES, ROOT, build_register, run_cli, write_request
+
+pytestmark = pytest.mark.libreoffice
+
+
+def vba_project(path) -> bytes:
+    with zipfile.ZipFile(path) as z:
+        return z.read("xl/vbaProject.bin")
+
+
+def test_apply_keeps_the_vba_project(tmp_path, soffice):
+    from crm_app.libreoffice import build_macro_workbook
+
+    source = build_register(tmp_path / "plain.xlsx")
+    code = (ROOT / "vba" / "Reallocation.bas").read_text(encoding="ascii").split("Option Explicit", 1)[1]
+    register = build_macro_workbook(tmp_path / "register.xlsm", {"Reallocation": code}, src=source)
+    before = vba_project(register)
+    result = run_cli("reallocate", register, "--request", write_request(tmp_path / "r.csv"), *ROLES)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert vba_project(register) == before
+    assert load_register(register).stamp.version == 2 and verify(register) == []
