@@ -52,7 +52,7 @@ def _saved_path(book) -> Path:
 
 
 def _form(path: Path) -> tuple[Request, Approval]:
-    book = openpyxl.load_workbook(path, read_only=False, keep_vba=path.suffix.lower() == ".xlsm")
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     request, fields = read_request_form(book)
     return request, approval_from_form(fields)
 
@@ -76,7 +76,7 @@ def check_reallocation_request() -> CheckReport | None:
     try:
         path = _saved_path(book)
         request, approval = _form(path)
-        report = check_request(load_register(path), request, approval)
+        report = check_request(load_register(path, for_writing=False), request, approval)
     except CrmInputError as exc:
         _alert(book, f"cannot check / 无法检查:\n{exc}")
         return None
@@ -90,7 +90,7 @@ def apply_reallocation() -> bool:
     try:
         path = _saved_path(book)
         request, approval = _form(path)
-        report = check_request(load_register(path), request, approval)
+        report = check_request(load_register(path, for_writing=False), request, approval)
     except CrmInputError as exc:
         _alert(book, f"nothing applied / 未执行:\n{exc}")
         return False
@@ -139,7 +139,7 @@ def suggest_reallocation_cuts() -> int:
 
 def _fill_table(book, path: Path, rows: list[list[object]], last_row: int) -> None:
     """Write the lines below the table header in the open workbook, blanking the old lines."""
-    header_row, columns = request_table(openpyxl.load_workbook(path)[REALLOCATION])
+    header_row, columns = request_table(openpyxl.load_workbook(path, read_only=True)[REALLOCATION])
     sheet = book.sheets[REALLOCATION]
     clear = last_row - header_row
     for k, col in enumerate(columns):

@@ -189,7 +189,7 @@ def _messages(moves: pd.DataFrame, issues: list[Issue], source: str) -> list[str
 
 def verify(path: str | Path) -> list[Issue]:
     """Everything wrong with a register: read problems, audit chain, lines vs log, total vs budget."""
-    return verify_loaded(load_register(path))
+    return verify_loaded(load_register(path, for_writing=False))
 
 
 def verify_loaded(loaded: LoadedRegister) -> list[Issue]:
@@ -361,7 +361,7 @@ def _set_about(loaded: LoadedRegister, key: str, value: object) -> None:
 
 def _check_written(path: Path, version: int, report: CheckReport) -> Stamp:
     """Re-read what was written: the new lines, the version and the whole register must verify."""
-    reread = load_register(path)
+    reread = load_register(path, for_writing=False)
     problems = verify_loaded(reread)
     lines = dict(zip(reread.register["customer"], reread.register["credit_line_cents"]))
     problems += [Issue(WorkflowCode.LINE_MISMATCH, f"{m.customer}: written line is not {m.new_cents / 100:,.2f}",
@@ -382,7 +382,7 @@ def suggest_request(path: str | Path, amount_cents: int, exclude: list[str] | tu
                     for_customer: str = "") -> pd.DataFrame:
     """A request (customer, change_cents, reason) cutting lines to fund `amount_cents`; with
     `for_customer`, the raise line comes first and that customer is never cut."""
-    loaded = load_register(path)
+    loaded = load_register(path, for_writing=False)
     reg = loaded.register
     if for_customer and for_customer not in set(reg["customer"]):
         raise CrmInputError([Issue(IssueCode.UNKNOWN_CUSTOMER, f"customer {for_customer!r} is not in the register",

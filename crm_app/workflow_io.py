@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -56,6 +57,7 @@ class LoadedRegister:
     about_rows: dict[str, int]
     policy: Policy
     issues: list[Issue] = field(default_factory=list)
+    values: object = None  # the read-only workbook of cached values the frames came from
 
 
 @dataclass(frozen=True)
@@ -82,30 +84,53 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_register(path: str | Path) -> LoadedRegister:
-    """Parse the register from one read of the file, so the stamp matches what was parsed."""
+def load_register(path: str | Path, for_writing: bool = True) -> LoadedRegister:
+    """Parse the register from one read of the file, so the stamp matches what was parsed.
+
+    Values come from the cells' cached results (formulas as last calculated); `book`, loaded
+    only `for_writing`, keeps the formulas and, for .xlsm, the VBA project.
+    """
     path = Path(path)
     if not path.exists():
         raise CrmInputError([Issue(IssueCode.EMPTY, "register file not found", source=str(path))])
     data = path.read_bytes()
-    book = openpyxl.load_workbook(io.BytesIO(data), keep_vba=path.suffix.lower() == ".xlsm")
-    issues: list[Issue] = []
-    missing = [s for s in (REGISTER, AUDIT, ABOUT) if s not in book.sheetnames]
+    try:
+        values = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the workbook: {exc}",
+                                   source=path.name)]) from exc
+    missing = [s for s in (REGISTER, AUDIT, ABOUT) if s not in values.sheetnames]
     if missing:
         raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"the register has no sheet {s!r}", source=path.name)
                              for s in missing])
-    register, found = sheet_records(book[REGISTER], REGISTER_COLUMNS, REGISTER)
+    issues: list[Issue] = []
+    register, found = sheet_records(values[REGISTER], REGISTER_COLUMNS, REGISTER)
+    issues += found + _blank_lines(register)
+    audit, found = sheet_records(values[AUDIT], AUDIT_COLUMNS, AUDIT)
     issues += found
-    audit, found = sheet_records(book[AUDIT], AUDIT_COLUMNS, AUDIT)
-    issues += found
-    about, about_rows = _about(book[ABOUT])
+    about, about_rows = _about(values[ABOUT])
     issues += template_issues(about)
     version, found = _version(about, about_rows)
     issues += found
-    policy, found = _policy(book)
+    policy, found = _policy(values)
     issues += found
+    book = (openpyxl.load_workbook(io.BytesIO(data), keep_vba=path.suffix.lower() == ".xlsm")
+            if for_writing else None)
     stamp = Stamp(version, hashlib.sha256(data).hexdigest())
-    return LoadedRegister(path, stamp, book, register, audit, about, about_rows, policy, issues)
+    return LoadedRegister(path, stamp, book, register, audit, about, about_rows, policy, issues, values)
+
+
+def _blank_lines(register: pd.DataFrame) -> list[Issue]:
+    """Lines and balances must hold numbers; a blank is often a formula Excel never calculated."""
+    issues = []
+    for col in REGISTER_COLUMNS:
+        if col.key not in ("allocated_line", "credit_line", "open_balance"):
+            continue
+        for row in register.loc[register[col.key + "_cents"].isna(), "row"]:
+            issues.append(Issue(IssueCode.BLANK, f"{col.label} has no value (if it is a formula, open the "
+                                "register in Excel and save it) / 无数值", row=int(row), column=col.label,
+                                source=REGISTER))
+    return issues
 
 
 def _about(ws) -> tuple[dict[str, object], dict[str, int]]:
