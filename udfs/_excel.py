@@ -136,8 +136,8 @@ def arg_problem(name: str, message: str, row: int | None = None,
 # ----------------------------------------------------------------- ranges in
 
 
-def grid(value: Any) -> Cells:
-    """A range value as rows of cells; trailing blank rows and columns dropped."""
+def grid(value: Any, trim: bool = True) -> Cells:
+    """A range value as rows of cells; trailing blank rows and columns dropped (unless `trim` is False)."""
     if value is None:
         return []
     if isinstance(value, np.ndarray):
@@ -145,19 +145,21 @@ def grid(value: Any) -> Cells:
     if not isinstance(value, (list, tuple)):
         return [[value]]
     rows = [list(r) if isinstance(r, (list, tuple)) else [r] for r in value]
-    while rows and all(is_blank(c) for c in rows[-1]):
-        rows.pop()
     width = max((len(r) for r in rows), default=0)
     rows = [r + [None] * (width - len(r)) for r in rows]
+    if not trim:
+        return rows
+    while rows and all(is_blank(c) for c in rows[-1]):
+        rows.pop()
     while width and all(is_blank(r[width - 1]) for r in rows):
         width -= 1
         rows = [r[:width] for r in rows]
     return rows
 
 
-def vector(value: Any, name: str) -> list[Any]:
+def vector(value: Any, name: str, trim: bool = True) -> list[Any]:
     """One column (or one row) of cells; a block of several columns and rows is refused."""
-    rows = grid(value)
+    rows = grid(value, trim)
     if not rows:
         return []
     if len(rows[0]) == 1:
@@ -176,6 +178,25 @@ def same_length(**columns: Sequence[Any]) -> int:
         raise arg_problem(next(iter(columns)), f"ranges have different numbers of rows: {shown}",
                           code=IssueCode.BAD_SHAPE)
     return next(iter(lengths.values()), 0)
+
+
+def aligned(**values: Any) -> dict[str, list[Any]]:
+    """Columns that sit side by side (customers, tiers, sales...): trailing rows are dropped only
+    where every column is blank, so a blank last amount still belongs to the last customer.
+    An omitted optional or an all-blank range counts as a column of blanks."""
+    raw = {name: (vector(v, name, trim=False) if grid(v) else None) for name, v in values.items()}
+    used = 0
+    for cells in raw.values():
+        filled = [i for i, c in enumerate(cells or []) if not is_blank(c)]
+        used = max(used, filled[-1] + 1 if filled else 0)
+    out: dict[str, list[Any]] = {}
+    for name, cells in raw.items():
+        cells = [None] * used if cells is None else cells
+        if len(cells) < used:  # a shorter selection than its neighbours: say so
+            shown = ", ".join(f"{n} {len(c)}" for n, c in raw.items() if c is not None)
+            raise arg_problem(name, f"ranges have different numbers of rows: {shown}", code=IssueCode.BAD_SHAPE)
+        out[name] = cells[:used]
+    return out
 
 
 def number(value: Any, what: str = "value") -> float:
@@ -322,7 +343,8 @@ def read_policy(value: Any) -> Policy:
         return Policy()
     if len(rows[0]) < 2:
         raise arg_problem("policy", "policy needs two columns: key and value", code=IssueCode.BAD_POLICY)
-    pairs = [(r[0], r[1]) for r in rows if normalize_text(r[0]).lower() not in ("key", "键", "policy key")]
+    pairs = [(r[0], r[1]) for n, r in enumerate(rows)
+             if not (n == 0 and normalize_text(r[0]).lower().split(" / ")[0] in ("key", "键", "policy key"))]
     return Policy.from_pairs(pairs, source="policy")
 
 

@@ -54,9 +54,8 @@ def crm_aging(ledger, as_of, buckets=None, policy=None):
 @ex.shows_errors
 def crm_tier_migration(old_tiers, new_tiers, labels=None):
     """Tier migration 等级迁移 matrix: customers counted by old tier (rows) and new tier (columns), with header row and column."""
-    old = ex.vector(old_tiers, "old_tiers")
-    new = ex.vector(new_tiers, "new_tiers")
-    ex.same_length(old_tiers=old, new_tiers=new)
+    cols = ex.aligned(old_tiers=old_tiers, new_tiers=new_tiers)
+    old, new = cols["old_tiers"], cols["new_tiers"]
     order = [str(v) for v in ex.texts(ex.vector(labels, "labels"), "labels")] or None
     table = tier_migration(ex.texts(old, "old_tiers", allow_blank=True),
                            ex.texts(new, "new_tiers", allow_blank=True), order)
@@ -72,9 +71,9 @@ def crm_tier_migration(old_tiers, new_tiers, labels=None):
 @ex.shows_errors
 def crm_overlap(customers, sales, balances, n=None):
     """Top-n debtors 大额欠款 against top-n customers by sales 重点客户: customers and receivables of each group, with header."""
-    names = ex.texts(ex.vector(customers, "customers"), "customers")
-    sale_cells, balance_cells = ex.vector(sales, "sales"), ex.vector(balances, "balances")
-    ex.same_length(customers=names, sales=sale_cells, balances=balance_cells)
+    cols = ex.aligned(customers=customers, sales=sales, balances=balances)
+    names = ex.texts(cols["customers"], "customers")
+    sale_cells, balance_cells = cols["sales"], cols["balances"]
     top = ex.vector(n, "n")
     count = 100 if not top or top[0] is None else ex.number(top[0], "n")
     if count < 1 or count != int(count):

@@ -48,9 +48,9 @@ def crm_credit_budget(net_sales, ratio=None, vat_rate=None, policy=None):
 def crm_allocate_credit(customers, tiers, net_sales, budget, tier_weights=None, rounding=None, policy=None):
     """Credit line 赊销额度 per customer: budget split by sales x tier weight, rounded, adding up to the budget exactly. One column beside the customers."""
     pol = ex.read_policy(policy)
-    names = ex.texts(ex.vector(customers, "customers"), "customers")
-    tier_cells, sales_cells = ex.vector(tiers, "tiers"), ex.vector(net_sales, "net_sales")
-    ex.same_length(customers=names, tiers=tier_cells, net_sales=sales_cells)
+    cols = ex.aligned(customers=customers, tiers=tiers, net_sales=net_sales)
+    names = ex.texts(cols["customers"], "customers")
+    tier_cells, sales_cells = cols["tiers"], cols["net_sales"]
     _no_duplicates(names)
     labels = ex.texts(tier_cells, "tiers", allow_blank=True)
     sales = ex.money_cents(sales_cells, "net_sales", blank_as_zero=True)

@@ -25,21 +25,14 @@ REGISTER_DOCS = {
 
 
 def _register(customers, lines, balances, tiers=None) -> Register:
-    names = ex.texts(ex.vector(customers, "customers"), "customers")
-    line_cells = ex.vector(lines, "lines")
-    ex.same_length(customers=names, lines=line_cells)
+    cols = ex.aligned(customers=customers, lines=lines, balances=balances, tiers=tiers)
+    names = ex.texts(cols["customers"], "customers")
     index = pd.Index(names, dtype=object)
-    line_cents = pd.Series(ex.money_cents(line_cells, "lines", blank_as_zero=True), index=index)
+    line_cents = pd.Series(ex.money_cents(cols["lines"], "lines", blank_as_zero=True), index=index)
     balance = None
     if ex.grid(balances):
-        cells = ex.vector(balances, "balances")
-        ex.same_length(customers=names, balances=cells)
-        balance = pd.Series(ex.money_cents(cells, "balances", blank_as_zero=True), index=index)
-    tier_series = pd.Series([""] * len(names), index=index, dtype=object)
-    if ex.grid(tiers):
-        cells = ex.vector(tiers, "tiers")
-        ex.same_length(customers=names, tiers=cells)
-        tier_series[:] = ex.texts(cells, "tiers", allow_blank=True)
+        balance = pd.Series(ex.money_cents(cols["balances"], "balances", blank_as_zero=True), index=index)
+    tier_series = pd.Series(ex.texts(cols["tiers"], "tiers", allow_blank=True), index=index, dtype=object)
     if index.duplicated().any():
         dup = index[index.duplicated()][0]
         raise ex.arg_problem("customers", f"customer {dup!r} appears twice in the register",
@@ -48,11 +41,10 @@ def _register(customers, lines, balances, tiers=None) -> Register:
 
 
 def _request(request_customers, request_changes) -> pd.DataFrame:
-    who = ex.vector(request_customers, "request_customers")
-    change_cells = ex.vector(request_changes, "request_changes")
-    ex.same_length(request_customers=who, request_changes=change_cells)
-    names = ex.texts(who, "request_customers")
-    return pd.DataFrame({"customer": names, "change_cents": ex.money_cents(change_cells, "request_changes")})
+    cols = ex.aligned(request_customers=request_customers, request_changes=request_changes)
+    names = ex.texts(cols["request_customers"], "request_customers")
+    return pd.DataFrame({"customer": names,
+                         "change_cents": ex.money_cents(cols["request_changes"], "request_changes")})
 
 
 CHECK_HEADER = ["customer / 客户", "tier / 等级", "old line / 原额度", "change / 调整", "new line / 新额度",
@@ -136,10 +128,8 @@ SUGGEST_HEADER = ["customer / 客户", "cut / 调减", "headroom / 可调减", "
 def crm_suggest_cuts(customers, lines, balances, rates, amount, exclude=None, policy=None):
     """Proposes line cuts 建议调减 funding an increase: lines far above use and poor payers first, never below the open balance, totalling the amount exactly."""
     pol = ex.read_policy(policy)
-    names = ex.texts(ex.vector(customers, "customers"), "customers")
-    cells = {n: ex.vector(v, n) for n, v in (("lines", lines), ("balances", balances), ("rates", rates))}
-    cells["rates"] += [None] * (len(names) - len(cells["rates"]))
-    ex.same_length(customers=names, **cells)
+    cells = ex.aligned(customers=customers, lines=lines, balances=balances, rates=rates)
+    names = ex.texts(cells["customers"], "customers")
     rate_values, bad = ex.numbers(cells["rates"], "rates", errors_as_blank=True)
     ex.require(bad, "rates")
     skip = ex.texts(ex.vector(exclude, "exclude"), "exclude", allow_blank=True)

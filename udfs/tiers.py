@@ -87,10 +87,8 @@ def crm_pareto_tier(values, cutoffs=None, labels=None, policy=None):
 def crm_stage_tier(need, expected_close, as_of=None, policy=None):
     """Sales-stage tier 销售阶段等级 A-E: A closes within 1 month, B 3, C 6; D potential or later; E no need."""
     pol = ex.read_policy(policy)
-    needs = ex.vector(need, "need")
-    close_cells = ex.vector(expected_close, "expected_close")
-    close_cells += [None] * (len(needs) - len(close_cells))
-    ex.same_length(need=needs, expected_close=close_cells)
+    cols = ex.aligned(need=need, expected_close=expected_close)
+    needs, close_cells = cols["need"], cols["expected_close"]
     close, bad = ex.dates(close_cells, "expected_close")
     ex.require(bad, "expected_close", ex.IssueCode.BAD_DATE)
     day = ex.one_date(as_of, "as_of", ex.today())
@@ -111,10 +109,8 @@ def crm_stage_tier(need, expected_close, as_of=None, policy=None):
 def crm_follow_up_due(stage_tiers, last_contact, as_of=None, policy=None):
     """Two columns: next follow-up date 下次跟进日期 (A daily, B weekly, C 15 d, D 30 d, E none) and days overdue 逾期天数 (0 if not due)."""
     pol = ex.read_policy(policy)
-    tiers = ex.vector(stage_tiers, "stage_tiers")
-    last_cells = ex.vector(last_contact, "last_contact")
-    last_cells += [None] * (len(tiers) - len(last_cells))
-    ex.same_length(stage_tiers=tiers, last_contact=last_cells)
+    cols = ex.aligned(stage_tiers=stage_tiers, last_contact=last_contact)
+    tiers, last_cells = cols["stage_tiers"], cols["last_contact"]
     last, bad = ex.dates(last_cells, "last_contact")
     ex.require(bad, "last_contact", ex.IssueCode.BAD_DATE)
     labels = ex.texts(tiers, "stage_tiers", allow_blank=True)
