@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
+from openpyxl.utils import get_column_letter, range_boundaries
 
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.reallocation import OK, Register, check_reallocation
@@ -268,39 +269,55 @@ def write_batch(loaded: LoadedRegister, report: CheckReport, approval: Approval,
     version = loaded.stamp.version + 1
     _set_about(loaded, "register_version", version)
     _hook("edited")
-    with register_lock(loaded.path):
-        with atomic_path(loaded.path) as tmp:
+    try:
+        with register_lock(loaded.path), atomic_path(loaded.path) as tmp:
             loaded.book.save(tmp)
             _hook("saved")
             if file_sha256(loaded.path) != loaded.stamp.sha256:
                 raise RegisterChangedError([Issue(WorkflowCode.REGISTER_CHANGED, CHANGED, source=loaded.path.name)])
             _hook("before_rename")
-        _hook("renamed")
+    except OSError as exc:  # e.g. Windows refuses to replace a file another program holds open
+        raise CrmInputError([Issue(WorkflowCode.REGISTER_CHANGED, f"cannot replace the register ({exc}); "
+                                   "is it open in Excel? nothing written / 无法写入", source=loaded.path.name)]) from exc
+    _hook("renamed")
     return _check_written(loaded.path, version, report)
 
 
 @contextmanager
 def register_lock(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    """An exclusive flock on REGISTER.lock; the kernel drops it if the process dies, so it never goes stale."""
-    import fcntl
-
+    """An exclusive lock on REGISTER.lock (flock, or msvcrt on Windows). The operating system drops
+    it when the process dies, so a crash never leaves a stale lock behind."""
     lock_path = path.with_name(path.name + ".lock")
     fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o666)
     try:
         deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError as exc:
-                if time.monotonic() > deadline:
-                    raise RegisterChangedError([Issue(
-                        WorkflowCode.REGISTER_CHANGED, "someone else is writing the register; try again "
-                        "/ 登记表正被他人修改", source=path.name)]) from exc
-                time.sleep(0.05)
+        while not _try_lock(fd):
+            if time.monotonic() > deadline:
+                raise RegisterChangedError([Issue(
+                    WorkflowCode.REGISTER_CHANGED, "someone else is writing the register; try again "
+                    "/ 登记表正被他人修改", source=path.name)])
+            time.sleep(0.05)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 def _entries(report: CheckReport, approval: Approval, now: datetime) -> list[dict[str, object]]:
@@ -349,7 +366,18 @@ def _append_audit(loaded: LoadedRegister, entries: list[dict[str, object]]) -> N
                 cell.value = entry[col.key]
                 cell.number_format = "yyyy-mm-dd"
             else:
-                set_text(cell, str(entry[col.key]))
+                set_text(cell, normalize_text(entry[col.key]))
+    _extend_tables(ws, start + len(entries) - 1)
+
+
+def _extend_tables(ws, last_row: int) -> None:
+    """An Excel table over the Audit sheet grows to take the new entries."""
+    for table in ws.tables.values():
+        min_col, min_row, max_col, max_row = range_boundaries(table.ref)
+        if min_row == 1 and max_row < last_row:
+            table.ref = f"{get_column_letter(min_col)}1:{get_column_letter(max_col)}{last_row}"
+            if table.autoFilter is not None:
+                table.autoFilter.ref = table.ref
 
 
 def _set_about(loaded: LoadedRegister, key: str, value: object) -> None:

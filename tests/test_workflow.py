@@ -277,3 +277,16 @@ def test_apply_refused_on_a_register_that_does_not_verify(applied):
                     now=datetime(2027, 1, 5, tzinfo=timezone.utc))
     assert not outcome.written and WorkflowCode.LINE_MISMATCH in codes(outcome.report.issues)
     assert applied.read_bytes() == before
+
+
+def test_audit_table_grows_with_new_entries(tmp_path):
+    from openpyxl.worksheet.table import Table
+
+    path = build_register(tmp_path / "r.xlsx")
+    book = openpyxl.load_workbook(path)
+    book[AUDIT].add_table(Table(displayName="AuditLog", ref="A1:O2"))
+    book.save(path)
+    assert apply(path, REFERENCE_BATCH).written
+    table = openpyxl.load_workbook(path)[AUDIT].tables["AuditLog"]
+    assert table.ref == "A1:O5"
+    assert verify(path) == []
