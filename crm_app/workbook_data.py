@@ -1,0 +1,134 @@
+"""What a filled register shows, computed by the core: the values cached in the workbook's cells.
+
+The workbook's formulas recompute the same figures in the spreadsheet; tests recalculate the
+file in LibreOffice and compare. Money here is int cents; the writer turns it into units.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from crm_core.analysis import aging, overlap, tier_migration
+from crm_core.collection import customer_facts, gross_cents
+from crm_core.ledger import Ledger
+from crm_core.policy import Policy
+from crm_core.review import Review, review_ledger
+from crm_core.tiers import rate_tiers
+
+OVERLAP_TOP_N = 100
+LOW_USE = 0.30  # a line "far above use" when less than this share of it is used
+
+
+@dataclass(frozen=True)
+class RegisterData:
+    """A review plus the per-sheet facts behind it."""
+
+    review: Review
+    rows: pd.DataFrame  # clean ledger rows, in the order written to the Ledger sheet
+    gross_cents: np.ndarray  # per ledger row, VAT included (receipts as booked)
+    facts: pd.DataFrame  # customer_facts for the review period, register order
+    previous_tiers: np.ndarray  # rate tier in the year before ('' if unknown)
+    aging: pd.DataFrame
+    as_of: pd.Timestamp
+    generated_at: str
+
+    @property
+    def policy(self) -> Policy:
+        return self.review.policy
+
+    @property
+    def register(self) -> pd.DataFrame:
+        return self.review.register
+
+
+def register_data(ledger: Ledger, policy: Policy | None = None, year: int | None = None,
+                  generated_at: str = "") -> RegisterData:
+    policy = policy or Policy()
+    review = review_ledger(ledger, policy, year)
+    rows = ledger.rows.reset_index(drop=True)
+    facts = customer_facts(rows, policy, review.period)
+    facts = facts.set_index("customer").loc[review.register["customer"]].reset_index()
+    return RegisterData(review, rows, gross_cents(rows, policy), facts, _previous_tiers(ledger, review),
+                        aging(rows, review.period.end, policy), review.period.end, generated_at)
+
+
+def _previous_tiers(ledger: Ledger, review: Review) -> np.ndarray:
+    """Rate tiers of the year before the review year, for the migration matrix."""
+    start = review.period.start.year - 1
+    rows = ledger.rows
+    if not (rows["date"].dt.year == start).any():
+        return np.full(len(review.register), "", dtype=object)
+    facts = customer_facts(rows, review.policy, type(review.period).year(start))
+    tiers = pd.Series(rate_tiers(facts["collection_rate"].to_numpy(), policy=review.policy),
+                      index=facts["customer"])
+    return review.register["customer"].map(tiers).fillna("").to_numpy(dtype=object)
+
+
+def tier_labels(policy: Policy) -> list[str]:
+    """Rate tiers best first, then the unrated label."""
+    return policy.rate_tier_labels() + [policy.unrated_label]
+
+
+def pareto_labels(policy: Policy) -> list[str]:
+    return sorted(policy.pareto_cutoffs, key=policy.pareto_cutoffs.get) + [policy.pareto_rest]
+
+
+def tier_summary(data: RegisterData) -> pd.DataFrame:
+    """Per rate tier: customers, net sales, gross sales, collections, lines, balances (cents)."""
+    reg = data.register.assign(gross_sales_cents=data.facts["gross_sales_cents"].to_numpy(),
+                               allocated_cents=data.register["credit_line_cents"])
+    util = reg["credit_line_cents"] > 0
+    reg = reg.assign(
+        over=util & (reg["open_balance_cents"] > reg["credit_line_cents"]),
+        low=util & (reg["open_balance_cents"] < LOW_USE * reg["credit_line_cents"]))
+    grouped = reg.groupby("rate_tier")
+    table = pd.DataFrame({
+        "customers": grouped.size(),
+        "net_sales_cents": grouped["net_sales_cents"].sum(),
+        "gross_sales_cents": grouped["gross_sales_cents"].sum(),
+        "collections_cents": grouped["collections_cents"].sum(),
+        "open_balance_cents": grouped["open_balance_cents"].sum(),
+        "line_cents": grouped["credit_line_cents"].sum(),
+        "allocated_cents": grouped["allocated_cents"].sum(),
+        "over": grouped["over"].sum(),
+        "low": grouped["low"].sum(),
+    })
+    return table.reindex(tier_labels(data.policy), fill_value=0)
+
+
+def pareto_summary(data: RegisterData) -> pd.DataFrame:
+    reg = data.register
+    grouped = reg.groupby("pareto_tier")
+    table = pd.DataFrame({"customers": grouped.size(), "net_sales_cents": grouped["net_sales_cents"].sum()})
+    return table.reindex(pareto_labels(data.policy), fill_value=0)
+
+
+def migration(data: RegisterData) -> pd.DataFrame:
+    labels = tier_labels(data.policy)
+    return tier_migration(data.previous_tiers, data.register["rate_tier"], labels)
+
+
+def overlap_table(data: RegisterData, n: int = OVERLAP_TOP_N) -> pd.DataFrame:
+    reg = data.register
+    return overlap(reg["customer"], reg["net_sales_cents"], reg["open_balance_cents"], n)
+
+
+def pareto_points(sales_cents: np.ndarray, points: int = 20) -> list[tuple[float, float]]:
+    """Cumulative sales share of the top k% of customers (k = 5%, 10%, ... 100%).
+
+    Mirrors the sheet formula SUMIF(sales, ">="&LARGE(sales, k)) / total, so ties count whole.
+    """
+    sales = np.sort(np.asarray(sales_cents, dtype="int64"))[::-1]
+    total = int(sales.sum())
+    out = []
+    for i in range(1, points + 1):
+        share = i / points
+        k = max(int(np.ceil(round(share * len(sales), 9))), 1)
+        if len(sales) == 0 or total == 0:
+            out.append((share, 0.0))
+            continue
+        threshold = sales[k - 1]
+        out.append((share, int(sales[sales >= threshold].sum()) / total))
+    return out

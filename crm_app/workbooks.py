@@ -1,0 +1,173 @@
+"""The shipped workbooks: the customer register template (workbooks/crm_register.xlsm) and the
+filled register `crm-addin demo` and `crm-addin review` write.
+
+One builder makes both: without data it lays out the empty template, with a review it fills
+the same layout and caches every formula's value (computed by the core), so the file shows
+numbers even where nothing recalculates. The macro-enabled form carries the VBA project Excel
+made for the xlwings quickstart workbook (the xlwings module reference and a sample macro);
+the register's own macros are the .bas files in vba/, imported as the README describes.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import openpyxl
+from openpyxl.workbook.defined_name import DefinedName
+
+from crm_core.policy import Policy
+
+from . import register_schema as rs
+from .files import atomic_path
+from .workbook_cache import cache_values
+from .workbook_data import RegisterData, register_data
+from .workbook_reviews import (
+    build_ageing,
+    build_collection,
+    build_credit_use,
+    build_dashboard,
+    build_effort,
+    build_follow_ups,
+    build_overlap,
+)
+from .workbook_sheet import Sheet
+from .workbook_sheets import (
+    TEMPLATE_ROWS,
+    Ctx,
+    build_about,
+    build_audit,
+    build_credit,
+    build_ledger,
+    build_lists,
+    build_policy,
+    build_reallocation,
+    build_register,
+    register_conditional_formats,
+)
+
+WORKBOOKS_DIR = Path(__file__).resolve().parent.parent / "workbooks"
+TEMPLATE_NAME = "crm_register.xlsm"
+# Sheet order as the user sees it; the contract's sheets first, then the review sheets.
+SHEETS = [rs.DASHBOARD, rs.REGISTER, rs.LEDGER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT,
+          "Collection", "CreditUse", "Overlap", "Effort", "Ageing", "FollowUps", rs.ABOUT, "Lists"]
+XLWINGS_CONF = "xlwings.conf"
+UDF_MODULE = "crm_addin"
+
+
+def quickstart_template() -> Path:
+    """The Excel-made macro workbook that ships inside the xlwings package."""
+    import xlwings
+
+    return Path(xlwings.__file__).with_name("quickstart.xlsm")
+
+
+def _new_book(macros: bool) -> openpyxl.Workbook:
+    if not macros:
+        wb = openpyxl.Workbook()
+        wb.active.title = rs.DASHBOARD
+        return wb
+    wb = openpyxl.load_workbook(quickstart_template(), keep_vba=True)
+    first, conf = wb.worksheets[0], wb.worksheets[1]
+    first.title = rs.DASHBOARD  # keeps its VBA code name (Sheet1)
+    conf.title = XLWINGS_CONF
+    for row in conf.iter_rows(min_row=1, max_row=12, max_col=2):
+        if row[0].value == "UDF Modules":
+            row[1].value = UDF_MODULE
+        elif row[0].value == "Interpreter_Win":
+            row[1].value = None  # use the add-in's interpreter setting
+    return wb
+
+
+def build_workbook(data: RegisterData | None = None, policy: Policy | None = None,
+                   macros: bool = True) -> bytes:
+    """The register as file bytes: empty template when `data` is None, filled otherwise."""
+    policy = data.policy if data is not None else (policy or Policy())
+    cap = max(TEMPLATE_ROWS, len(data.register) if data is not None else 0)
+    ctx = Ctx(policy, data, cap)
+    wb = _new_book(macros)
+    for name in SHEETS:
+        ws = wb[name] if name in wb.sheetnames else wb.create_sheet(name)
+        ctx.sheets[name] = Sheet(ws)
+    if macros:
+        wb.move_sheet(XLWINGS_CONF, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index(XLWINGS_CONF))
+    s = ctx.sheets
+    build_policy(ctx, s[rs.POLICY])
+    build_lists(ctx, s["Lists"])
+    build_register(ctx, s[rs.REGISTER])
+    register_conditional_formats(ctx, s[rs.REGISTER])
+    build_ledger(ctx, s[rs.LEDGER])
+    build_credit(ctx, s[rs.CREDIT])
+    build_reallocation(ctx, s[rs.REALLOCATION])
+    build_audit(ctx, s[rs.AUDIT])
+    build_collection(ctx, s["Collection"])
+    build_credit_use(ctx, s["CreditUse"])
+    build_overlap(ctx, s["Overlap"])
+    build_effort(ctx, s["Effort"])
+    build_ageing(ctx, s["Ageing"])
+    build_follow_ups(ctx, s["FollowUps"])
+    build_dashboard(ctx, s[rs.DASHBOARD], ctx.cap + 1)
+    build_about(ctx, s[rs.ABOUT])
+    _finish(wb, ctx)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return cache_values(buffer.getvalue(), {name: sheet.cache for name, sheet in s.items()})
+
+
+def _finish(wb: openpyxl.Workbook, ctx: Ctx) -> None:
+    for name, ref in sorted(ctx.names.items()):
+        wb.defined_names[name] = DefinedName(name, attr_text=ref)
+    for sheet, dv in ctx.validations:
+        ctx.sheets[sheet].ws.add_data_validation(dv)
+    wb.active = wb.sheetnames.index(rs.DASHBOARD)
+    wb.calculation.fullCalcOnLoad = True
+    stamp = datetime(2025, 1, 1)
+    wb.properties.creator = wb.properties.lastModifiedBy = "crm-addin"
+    wb.properties.created = wb.properties.modified = stamp
+    wb.properties.title = "crm-addin customer register 客户登记表"
+
+
+def write_register(data: RegisterData, target: str | Path) -> Path:
+    """Fill the register template with a review and write it atomically (.xlsm keeps macros)."""
+    target = Path(target)
+    payload = build_workbook(data, macros=target.suffix.lower() == ".xlsm")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(payload)
+    return target
+
+
+def review_register_data(ledger, policy: Policy, year: int | None) -> RegisterData:
+    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return register_data(ledger, policy, year, generated_at=now)
+
+
+# ----------------------------------------------------------------------------- command line
+def build_templates(out: Path) -> list[Path]:
+    target = out / TEMPLATE_NAME
+    payload = build_workbook()
+    if target.exists() and target.read_bytes() == payload:
+        return [target]
+    with atomic_path(target, backup=False) as tmp:
+        tmp.write_bytes(payload)
+    return [target]
+
+
+def cmd_build_workbooks(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.check:
+        stale = [p for p in [out / TEMPLATE_NAME] if not p.exists() or p.read_bytes() != build_workbook()]
+        for path in stale:
+            print(f"stale: {path} (run crm-addin build-workbooks) / 模板需要重新生成", file=sys.stderr)
+        return 1 if stale else 0
+    for path in build_templates(out):
+        print(f"written {path}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("build-workbooks", help="write the register template into workbooks/ / 生成模板")
+    p.add_argument("--out", default=str(WORKBOOKS_DIR), help="folder (default: the project's workbooks/)")
+    p.add_argument("--check", action="store_true", help="only check that the files there are current")
+    p.set_defaults(func=cmd_build_workbooks)
