@@ -107,6 +107,9 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     rownums = (np.flatnonzero(~blank) + first_row).astype("int64")
     parsed, bad = _parse_columns(raw, scale, policy, rownums, source)
     issues += bad
+    # typed once here rather than as text first (only rows with an unknown type, which are
+    # dropped below, differ: NaN instead of "")
+    parsed["type"] = pd.Categorical(parsed["type"], categories=TYPES)
     rows = pd.DataFrame(parsed)
     rows.insert(0, "row", rownums)
     issues += _merged_name_warnings(raw["customer"], rows["customer"], source)
@@ -244,11 +247,12 @@ def _merged_name_warnings(raw_names: pd.Series, clean: pd.Series, source: str) -
     """Spellings that differ only by spaces or full-width characters are one customer: say so."""
     # clean is a function of raw: one (spelling, clean) pair per distinct raw value, in row order
     codes, uniques = pd.factorize(raw_names, use_na_sentinel=True)
-    first = pd.Series(np.arange(len(codes))).groupby(codes).first()
-    first = first[first.index >= 0].to_numpy()
+    firsts = pd.Series(codes).drop_duplicates()  # codes number values by first appearance
+    first = firsts[firsts >= 0].index.to_numpy()
     pairs = pd.DataFrame({"raw": pd.Series(uniques, dtype=object).astype(str).to_numpy(),
-                          "clean": clean.to_numpy()[first]})
+                          "clean": clean.iloc[first].to_numpy()})
     pairs = pairs[pairs["clean"] != ""].drop_duplicates()
+    pairs = pairs[pairs["clean"].duplicated(keep=False)]  # only names with several spellings
     counts = pairs.groupby("clean")["raw"].agg(list)
     return [Issue(IssueCode.MERGED_NAMES,
                   f"customer spellings {', '.join(repr(s) for s in spellings[:4])} are treated as one "
@@ -257,11 +261,12 @@ def _merged_name_warnings(raw_names: pd.Series, clean: pd.Series, source: str) -
 
 
 def _duplicate_invoices(rows: pd.DataFrame, source: str) -> list[Issue]:
-    mask = (rows["type"] == INVOICE) & (rows["invoice_no"] != "")
+    mask = ((rows["type"] == INVOICE) & (rows["invoice_no"] != "")).to_numpy()
+    if not pd.Series(rows["invoice_no"].to_numpy()[mask] if rows["invoice_no"].dtype == object
+                     else rows["invoice_no"].array[mask]).duplicated().any():
+        return []
     invoices = rows.loc[mask, ["row", "invoice_no"]]
     dup = invoices["invoice_no"].duplicated(keep="first")
-    if not dup.any():
-        return []
     first_row = invoices.drop_duplicates("invoice_no").set_index("invoice_no")["row"]
     return [Issue(IssueCode.DUPLICATE_INVOICE,
                   f"invoice number {no!r} already used on row {first_row[no]}",

@@ -51,9 +51,16 @@ def plain_text_mask(values: pd.Series) -> np.ndarray:
 
 
 def normalize_text_column(values: pd.Series) -> np.ndarray:
-    """`normalize_text` of every value (object array); already-normal text is not touched again."""
-    out = values.to_numpy(dtype=object, na_value=None).copy()
+    """`normalize_text` of every value (an object array, or the column's own string array for
+    pandas string columns); already-normal text is not touched again."""
     rest = np.flatnonzero(~plain_text_mask(values))
+    if values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
+        if len(rest) == 0:  # keep the column's own string storage: no per-value objects at all
+            return values.array
+        out = values.copy()
+        out.iloc[rest] = [normalize_text(v) for v in values.iloc[rest]]
+        return out.array
+    out = values.to_numpy(dtype=object, na_value=None).copy()
     if len(rest):
         out[rest] = [normalize_text(v) for v in out[rest]]
     return out
