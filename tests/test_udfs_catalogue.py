@@ -156,3 +156,15 @@ def test_collections_default_period_is_the_last_complete_year(addin):
     assert table[1][3] == 0.0  # 2023: sales, nothing collected
     no_sales = call_like_excel(addin.crm_collections, ledger, day(2022, 1, 1))
     assert no_sales[1][-1] == "no sales in period / 期内无销售"
+
+
+def test_dates_as_serial_numbers_and_money_as_currency_cells(addin):
+    """TODAY() and date cells passed through a formula arrive as serial numbers; cells formatted
+    as currency arrive from pywin32 as Decimal."""
+    from decimal import Decimal
+
+    tiers = call_like_excel(addin.crm_stage_tier, col("有",), col(45_306.0,), 45_292.0)  # 2024-01-15, 2024-01-01
+    assert tiers == "A"
+    assert call_like_excel(addin.crm_credit_budget, Decimal("40000000.00"), 0.2, 0.17) == 9_360_000.0
+    rates = call_like_excel(addin.crm_collection_rate, col(Decimal("140")), col(Decimal("150")), 0.17)
+    assert round(rates, 4) == 0.7977
