@@ -15,14 +15,13 @@ from crm_core.demo import demo_ledger
 from crm_core.issues import CrmInputError
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
-from crm_core.review import review_ledger
 
 from .files import read_ledger
-from .register_book import write_review_workbook
+from .workbooks import review_register_data, write_register
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 2, 64
 # Sub-commands that live in their own modules (module path relative to this package).
-COMMAND_MODULES: list[str] = ["workflow_cli", "build_vba"]
+COMMAND_MODULES: list[str] = ["workflow_cli", "build_vba", "workbooks"]
 
 
 class Progress:
@@ -63,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     raw.to_csv(ledger_path, index=False)
     progress(f"{len(raw):,} ledger rows written to {ledger_path}")
     ledger = normalize_ledger(raw, source=ledger_path.name)
-    return _review_and_write(ledger, Policy(), None, out / "demo_register.xlsx", progress)
+    return _review_and_write(ledger, Policy(), None, out / "demo_register.xlsm", progress)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -83,8 +82,9 @@ def cmd_review(args: argparse.Namespace) -> int:
 def _review_and_write(ledger, policy, year, target: Path, progress) -> int:
     print_issues(ledger.issues)
     progress(f"{len(ledger.rows):,} rows used; reviewing")
-    review = review_ledger(ledger, policy, year)
-    write_review_workbook(review, target)
+    data = review_register_data(ledger, policy, year)
+    review = data.review
+    write_register(data, target)  # the register template, filled, with every value cached
     progress(f"register written to {target}")
     print("\n".join(review.summary_lines()))
     return EXIT_OK

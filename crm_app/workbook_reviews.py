@@ -88,8 +88,8 @@ def build_collection(ctx: Ctx, sh: Sheet) -> None:
                             f'ROUND(G{r}-N(Register!${reg_col("open_balance")}${r}),2)=0),"OK","≠"))', get("I"))
     pareto = [[t] for t in _col_values(ctx, d.register["pareto_tier"])] if d is not None else None
     tiers = [[t] for t in _col_values(ctx, d.register["rate_tier"])] if d is not None else None
-    sh.array(f"J2:J{last}", "crm_pareto_tier(Reg_net_sales)", pareto)
-    sh.array(f"K2:K{last}", f"crm_tier(E2:E{last},,,,PolicyTable)", tiers)
+    sh.array(f"J2:J{last}", "crm_pareto_tier(Reg_net_sales,,,PolicyTable)", pareto)
+    sh.array(f"K2:K{last}", "crm_tier(Reg_collection_rate,,,,PolicyTable)", tiers)
     _collection_summary(ctx, sh, last)
     sh.ws.freeze_panes = "B2"
     sh.protect()
@@ -142,6 +142,14 @@ def _migration(ctx: Ctx, sh: Sheet, top: int, last: int, labels: list[str]) -> N
         prev, new = ctx.data.previous_tiers, ctx.data.register["rate_tier"].to_numpy()
         moved = int(((prev != "") & (prev != new)).sum())
     sh.formula(f"P{r}", f'=SUMPRODUCT(($H$2:$H${last}<>"")*($H$2:$H${last}<>$F$2:$F${last}))', moved, COUNT)
+    top = r + 2
+    sh.label(f"M{top}", "加载项 Add-in (crm_tier_migration)")
+    values = None
+    if matrix is not None:
+        values = [["old \\ new / 原\\新"] + labels] + [[old] + [float(v) for v in matrix.loc[old]] for old in labels]
+    end_col = chr(ord("M") + len(labels))
+    sh.array(f"M{top + 1}:{end_col}{top + 1 + len(labels)}",
+             f"crm_tier_migration($H$2:$H${last},$F$2:$F${last},RateTiers)", values)
 
 
 # ----------------------------------------------------------------------------- Credit use
@@ -241,7 +249,7 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
     sh.label("F4", "加载项 Add-in (crm_overlap)")
     values = None
     if table is not None:
-        values = [["group", "customers", "receivables", "share"]] + [
+        values = [["group / 分组", "customers / 客户数", "receivables / 应收余额", "share / 占比"]] + [
             [g, int(n), int(cents) / 100, float(s)] for g, n, cents, s in table.itertuples(index=False)]
     sh.array("F5:I10", "crm_overlap(Reg_customer,Reg_net_sales,Reg_open_balance,TopN)", values)
     sh.protect()
@@ -289,7 +297,7 @@ def build_ageing(ctx: Ctx, sh: Sheet) -> None:
     values = None
     if ctx.filled:
         table = ctx.data.aging
-        header = ["customer"] + [str(c) for c in table.columns[1:]]
+        header = ["customer / 客户"] + [str(c) for c in table.columns[1:]]
         values = [header] + [[rec[0]] + [int(v) / 100 for v in rec[1:]] for rec in table.itertuples(index=False)]
     rows = len(values) if values is not None else ctx.cap + 1
     end_col = chr(ord("A") + width - 1)

@@ -80,8 +80,7 @@ class Ctx:
         return range(2, self.cap + 2)
 
     def reg_range(self, key: str) -> str:
-        col = reg_col(key)
-        return f"Register!${col}$2:${col}${self.cap + 1}"
+        return "Reg_" + key
 
 
 def units(cents) -> float | None:
@@ -108,9 +107,11 @@ def build_register(ctx: Ctx, sh: Sheet) -> None:
         sh.widths({get_column_letter(i): REGISTER_WIDTHS.get(col.key, 14)})
     if ctx.filled:
         write_register_rows(ctx, sh)
+    last = max(ctx.cap, TEMPLATE_ROWS) + 1
     for col in rs.REGISTER_COLUMNS:
-        ctx.name("Reg_" + col.key, "Register", ctx.reg_range(col.key).split("!")[1])
-    last = ctx.cap + 1
+        c = reg_col(col.key)
+        # grows and shrinks with the customer codes in column A, so the add-in gets no blank rows
+        ctx.names["Reg_" + col.key] = f"Register!${c}$2:INDEX(Register!${c}:${c},MAX(2,COUNTA(Register!$A:$A)))"
     for key in REGISTER_INPUTS:
         for r in range(2, last + 1):
             sh.ws[f"{reg_col(key)}{r}"].protection = UNLOCKED
@@ -177,7 +178,7 @@ def register_conditional_formats(ctx: Ctx, sh: Sheet) -> None:
     k, m = reg_col("open_balance"), reg_col("credit_line")
     red = FormulaRule(formula=[f"AND(N(${m}2)>0,N(${k}2)>N(${m}2))"], fill=P("solid", fgColor="F8CBAD"),
                       font=F(color="9C0006"))
-    sh.ws.conditional_formatting.add(f"A2:{reg_col('flags')}{ctx.cap + 1}", red)
+    sh.ws.conditional_formatting.add(f"A2:{reg_col('flags')}{max(ctx.cap, TEMPLATE_ROWS) + 1}", red)
 
 
 # ----------------------------------------------------------------------------- Ledger
@@ -446,7 +447,7 @@ def request_header_row() -> int:
 
 def build_reallocation(ctx: Ctx, sh: Sheet) -> None:
     sh.label("A1", "赊销额度调整申请 Credit-line reallocation request", title=True)
-    sh.widths({"A": 20, "B": 18, "C": 30, "D": 16, "E": 16, "F": 12, "G": 34, "H": 4, "I": 30, "J": 16})
+    sh.widths({"A": 20, "B": 18, "C": 30, "D": 16, "E": 16, "F": 12, "G": 30, "H": 34, "I": 30, "J": 16})
     for r, col in enumerate(rs.REALLOCATION_FIELDS, start=FORM_ROW):
         sh.label(f"A{r}", col.label)
         sh.value(f"B{r}", None, DATE if col.kind == "date" else None, unlocked=True)
@@ -457,7 +458,10 @@ def build_reallocation(ctx: Ctx, sh: Sheet) -> None:
     h = request_header_row()
     first, last = h + 1, h + REQUEST_ROWS
     sh.header(h, 1, [c.label for c in rs.REQUEST_COLUMNS] + ["原额度 Old line", "新额度 New line",
-                                                              "回款等级 Tier", "检查 Check"])
+                                                              "回款等级 Tier", "检查 Check",
+                                                              "加载项检查 Add-in check (crm_check_reallocation)"])
+    sh.array(f"H{first}:H{last + 1}", f"crm_check_reallocation(Reg_customer,Reg_credit_line,A{first}:A{last},"
+                                      f"B{first}:B{last},Reg_open_balance,Reg_rate_tier,FALSE,PolicyTable)")
     for r in range(first, last + 1):
         for col in "ABC":
             sh.value(f"{col}{r}", None, MONEY if col == "B" else None, unlocked=True)

@@ -85,7 +85,7 @@ def build_workbook(data: RegisterData | None = None, policy: Policy | None = Non
                    macros: bool = True) -> bytes:
     """The register as file bytes: empty template when `data` is None, filled otherwise."""
     policy = data.policy if data is not None else (policy or Policy())
-    cap = max(TEMPLATE_ROWS, len(data.register) if data is not None else 0)
+    cap = len(data.register) if data is not None else TEMPLATE_ROWS  # mirror rows
     ctx = Ctx(policy, data, cap)
     wb = _new_book(macros)
     for name in SHEETS:
