@@ -43,7 +43,8 @@ def crm_tier(rates, cutoffs=None, labels=None, mode=None, policy=None):
     cells = ex.vector(rates, "rates")
     values, bad = ex.numbers(cells, "rates", errors_as_blank=True)
     ex.require(bad, "rates")
-    how = ex.normalize_text(ex.vector(mode, "mode")[0] if ex.vector(mode, "mode") else pol.tier_mode).lower()
+    mode_cells = ex.vector(mode, "mode")
+    how = ex.normalize_text(mode_cells[0] if mode_cells else pol.tier_mode).lower()
     given = _fractions(cutoffs, "cutoffs")
     if how == "rank":
         shares = given or list(pol.rank_shares.values())
