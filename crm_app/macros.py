@@ -15,7 +15,6 @@ from crm_core.issues import CrmInputError
 from .register_schema import REALLOCATION
 from .workflow import (
     CheckReport,
-    RegisterChangedError,
     check_request,
     reallocate,
     suggest_request,
@@ -100,16 +99,21 @@ def apply_reallocation() -> bool:
     app = book.app
     book.close()  # Excel locks an open workbook: release it so the new version can replace it
     try:
-        outcome = reallocate(path, request, approval)
-        text = (f"applied batch {outcome.report.batch_id}, register version {outcome.stamp.version} / 已执行"
-                if outcome.written else "nothing applied / 未执行\n" + summary(outcome.report))
-    except RegisterChangedError as exc:
-        outcome, text = None, f"nothing applied / 未执行:\n{exc}"
-    except CrmInputError as exc:
-        outcome, text = None, f"problem / 问题:\n{exc}"
-    reopened = app.books.open(str(path))
+        written, text = _apply(path, request, approval)
+    finally:  # whatever happens, the user gets the workbook back
+        reopened = app.books.open(str(path))
     _alert(reopened, text)
-    return bool(outcome and outcome.written)
+    return written
+
+
+def _apply(path: Path, request: Request, approval: Approval) -> tuple[bool, str]:
+    try:
+        outcome = reallocate(path, request, approval)
+    except CrmInputError as exc:  # RegisterChangedError included
+        return False, f"nothing applied / 未执行:\n{exc}"
+    if not outcome.written:
+        return False, "nothing applied / 未执行\n" + summary(outcome.report)
+    return True, f"applied batch {outcome.report.batch_id}, register version {outcome.stamp.version} / 已执行"
 
 
 def suggest_reallocation_cuts() -> int:

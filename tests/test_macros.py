@@ -158,3 +158,42 @@ def test_vba_module_calls_only_exported_macros():
         assert getattr(crm_addin, name) is getattr(macros, name)
     for sub in re.findall(r"(?ms)^Sub \w+\(\)\n(.*?)^End Sub", text.replace("\r\n", "\n")):
         assert len(sub.strip().splitlines()) <= 3  # a few lines each: no rules in VBA
+
+
+def test_apply_macro_reports_a_register_changed_meanwhile_and_reopens(excel, monkeypatch):
+    path, _, log = excel
+    real = macros.reallocate
+
+    def someone_else_writes_meanwhile(p, request, approval):
+        from crm_app import workflow
+
+        hook = workflow._hook
+
+        def write_between_load_and_save(point):
+            if point == "loaded":  # another writer saves the register right after our load
+                book = openpyxl.load_workbook(p)
+                book["About"]["B3"] = 7
+                book.save(p)
+            hook(point)
+
+        monkeypatch.setattr(workflow, "_hook", write_between_load_and_save)
+        return real(p, request, approval)
+
+    monkeypatch.setattr(macros, "reallocate", someone_else_writes_meanwhile)
+    assert macros.apply_reallocation() is False
+    assert [kind for kind, _ in log] == ["save", "close", "open", "alert"]
+    assert "register changed since you loaded it" in alerts(log)[0]
+    loaded = load_register(path)
+    assert loaded.stamp.version == 7 and len(loaded.audit) == 0  # theirs kept, ours not written
+
+
+def test_apply_macro_reopens_the_book_even_when_the_workflow_fails(excel, monkeypatch):
+    path, _, log = excel
+
+    def broken(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(macros, "reallocate", broken)
+    with pytest.raises(RuntimeError):
+        macros.apply_reallocation()
+    assert [kind for kind, _ in log] == ["save", "close", "open"]
