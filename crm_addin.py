@@ -38,6 +38,7 @@ def _export_udfs() -> None:
 _export_udfs()
 # ---------------------------------------------------------------- end worksheet functions
 from crm_app.macros import apply_reallocation, check_reallocation_request, suggest_reallocation_cuts, verify_register  # noqa: E402,F401,I001
+from crm_app.macros_review import build_review, refresh_register  # noqa: E402,F401,I001
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,167 @@
+"""Excel macro entry points for the register (vba/Register.bas calls them through RunPython).
+
+`refresh_register`: re-read the Ledger sheet and update each customer's facts and tiers in the
+Register, keeping credit lines, owners and other inputs; new customers are added with no line.
+`build_review`: the yearly review as a new workbook beside this one (new budget, new lines,
+review sheets filled), so the current register is never overwritten.
+Both work on the saved file, like the reallocation macros: no business rule lives here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+
+from crm_core.issues import CrmInputError
+from crm_core.ledger import normalize_ledger
+from crm_core.policy import Policy
+
+from . import register_schema as rs
+from .files import atomic_path, read_table
+from .register_book import set_text
+from .workbook_data import RegisterData, register_data
+from .workbook_sheets import register_flags
+from .workbooks import review_register_data, write_register
+from .workflow import register_lock
+
+TITLE = "crm-addin 客户登记表"
+FACT_KEYS = ("rate_tier", "pareto_tier", "net_sales", "collections", "collection_rate", "rate_status",
+             "open_balance")
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    updated: int
+    added: int
+    version: int
+    data: RegisterData
+
+    def text(self) -> str:
+        return (f"{self.updated} customer(s) updated, {self.added} added; register version {self.version} "
+                f"/ 已更新 {self.updated}, 新增 {self.added}")
+
+
+def _review_inputs(book, path: Path) -> tuple[object, Policy, int | None]:
+    pairs = [(k, v) for k, v, *_ in book[rs.POLICY].iter_rows(min_row=2, max_col=2, values_only=True)
+             if k is not None]
+    policy = Policy.from_pairs(pairs, source=rs.POLICY)
+    ledger = normalize_ledger(read_table(path, sheet=rs.LEDGER), policy, source=rs.LEDGER)
+    if ledger.errors:
+        raise CrmInputError(ledger.errors)
+    year = book[rs.CREDIT]["C3"].value if rs.CREDIT in book.sheetnames else None
+    return ledger, policy, int(year) if isinstance(year, (int, float)) and not isinstance(year, bool) else None
+
+
+def _columns(ws) -> dict[str, int]:
+    lookup = rs.header_lookup(rs.REGISTER_COLUMNS)
+    header = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
+    return {lookup[k]: i + 1 for i, h in enumerate(header)
+            if h is not None and (k := rs.normalize_text(h).lower()) in lookup}
+
+
+def _fact_values(rec) -> dict[str, object]:
+    rate = float(rec.collection_rate)
+    return {"rate_tier": rec.rate_tier, "pareto_tier": rec.pareto_tier, "net_sales": rec.net_sales_cents / 100,
+            "collections": rec.collections_cents / 100, "collection_rate": None if np.isnan(rate) else rate,
+            "rate_status": rec.rate_status, "open_balance": rec.open_balance_cents / 100}
+
+
+def refresh_register_file(path: str | Path) -> RefreshResult:
+    """Update the Register of the saved workbook at `path` from its Ledger sheet (atomic write)."""
+    path = Path(path)
+    with register_lock(path):
+        book = openpyxl.load_workbook(path, keep_vba=path.suffix.lower() == ".xlsm")
+        ledger, policy, year = _review_inputs(book, path)
+        data = register_data(ledger, policy, year)
+        ws = book[rs.REGISTER]
+        cols = _columns(ws)
+        found, _ = rs.sheet_records(ws, rs.REGISTER_COLUMNS, rs.REGISTER)
+        rows = dict(zip(found["customer"], found["row"]))
+        next_row = int(found["row"].max()) + 1 if len(found) else 2
+        updated = added = 0
+        for rec in data.register.itertuples(index=False):
+            row = rows.get(rec.customer)
+            if row is None:
+                row, next_row, added = next_row, next_row + 1, added + 1
+                _new_customer(ws, cols, row, rec.customer, rec.customer_name)
+            else:
+                updated += 1
+            for key, value in _fact_values(rec).items():
+                if key in cols:
+                    cell = ws.cell(row=row, column=cols[key])
+                    if isinstance(value, str):
+                        set_text(cell, value)
+                    else:
+                        cell.value = value
+        version = _bump_version(book)
+        with atomic_path(path) as tmp:
+            book.save(tmp)
+    return RefreshResult(updated, added, version, data)
+
+
+def _new_customer(ws, cols: dict[str, int], row: int, code: str, name: str) -> None:
+    set_text(ws.cell(row=row, column=cols["customer"]), code)
+    set_text(ws.cell(row=row, column=cols["customer_name"]), name)
+    for key in ("allocated_line", "credit_line"):
+        ws.cell(row=row, column=cols[key]).value = 0.0
+    ref = {k: openpyxl.utils.get_column_letter(cols[k]) + str(row) for k in ("open_balance", "credit_line")}
+    if "utilisation" in cols:
+        ws.cell(row=row, column=cols["utilisation"]).value = f'=IF(N({ref["credit_line"]})>0,{ref["open_balance"]}/{ref["credit_line"]},"")'
+    if "flags" in cols:
+        ws.cell(row=row, column=cols["flags"]).value = register_flags(0, 0) or None
+
+
+def _bump_version(book) -> int:
+    ws = book[rs.ABOUT]
+    for row in ws.iter_rows(min_row=2, max_col=2):
+        if row[0].value == "register_version":
+            row[1].value = int(row[1].value or 0) + 1
+            return int(row[1].value)
+    ws.append(["register_version", 1])
+    return 1
+
+
+def build_review_file(path: str | Path) -> Path:
+    """Write the yearly review of the saved workbook's ledger as a new register beside it."""
+    path = Path(path)
+    book = openpyxl.load_workbook(path, read_only=True)
+    ledger, policy, year = _review_inputs(book, path)
+    data = review_register_data(ledger, policy, year)
+    target = path.with_name(f"{path.stem}_review_{data.review.budget_year}{path.suffix}")
+    return write_register(data, target)
+
+
+# ----------------------------------------------------------------------------- Excel side
+def _caller():
+    import xlwings as xw
+
+    return xw.Book.caller()
+
+
+def refresh_register() -> bool:
+    """Macro: refresh the Register from the Ledger sheet / 从台账更新登记表."""
+    book = _caller()
+    book.save()
+    path, app = Path(book.fullname), book.app
+    book.close()  # Excel locks the open file; release it so the new version can replace it
+    try:
+        text, ok = refresh_register_file(path).text(), True
+    except CrmInputError as exc:
+        text, ok = f"nothing changed / 未更改:\n{exc}", False
+    app.books.open(str(path)).app.alert(text, title=TITLE)
+    return ok
+
+
+def build_review() -> Path | None:
+    """Macro: build the yearly review as a new workbook and open it / 生成年度评审."""
+    book = _caller()
+    book.save()
+    try:
+        target = build_review_file(Path(book.fullname))
+    except CrmInputError as exc:
+        book.app.alert(f"no review / 未生成:\n{exc}", title=TITLE)
+        return None
+    book.app.books.open(str(target))
+    return target
