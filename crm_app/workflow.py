@@ -195,10 +195,20 @@ def verify(path: str | Path) -> list[Issue]:
 
 def verify_loaded(loaded: LoadedRegister) -> list[Issue]:
     issues = list(loaded.issues)
-    issues += chain_issues(loaded.audit) + entry_issues(loaded.audit)
+    issues += chain_issues(loaded.audit) + entry_issues(loaded.audit) + _head_issues(loaded)
     issues += _line_issues(loaded.register, loaded.audit)
     issues += _budget_issues(loaded)
     return issues
+
+
+def _head_issues(loaded: LoadedRegister) -> list[Issue]:
+    """About.audit_head, when present, is the hash of the newest Audit entry."""
+    head = normalize_text(loaded.about.get("audit_head"))
+    if "audit_head" not in loaded.about or head == last_hash(loaded.audit):
+        return []
+    return [Issue(WorkflowCode.CHAIN_BROKEN, "the Audit sheet does not end with the entry the register "
+                  "recorded last: entries were deleted or added at the end / 审计记录末尾被删改",
+                  row=loaded.about_rows.get("audit_head"), column="B", source=ABOUT)]
 
 
 def _line_issues(register: pd.DataFrame, audit: pd.DataFrame) -> list[Issue]:
@@ -268,6 +278,7 @@ def write_batch(loaded: LoadedRegister, report: CheckReport, approval: Approval,
     _append_audit(loaded, entries)
     version = loaded.stamp.version + 1
     _set_about(loaded, "register_version", version)
+    _set_about(loaded, "audit_head", entries[-1]["hash"])
     _hook("edited")
     try:
         with register_lock(loaded.path), atomic_path(loaded.path) as tmp:

@@ -290,3 +290,13 @@ def test_audit_table_grows_with_new_entries(tmp_path):
     table = openpyxl.load_workbook(path)[AUDIT].tables["AuditLog"]
     assert table.ref == "A1:O5"
     assert verify(path) == []
+
+
+def test_verify_detects_all_audit_rows_deleted_and_lines_restored(applied):
+    def wipe(book):
+        book[AUDIT].delete_rows(2, 4)
+        for row, line in ((7, 800_000), (5, 500_000), (6, 400_000), (9, 300_000)):  # C7, B117, C3, D24
+            book[REGISTER].cell(row=row, column=13, value=line)
+    edit(applied, wipe)
+    problems = verify(applied)
+    assert [(p.code, p.source) for p in problems] == [(WorkflowCode.CHAIN_BROKEN, "About")]
