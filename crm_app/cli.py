@@ -21,7 +21,7 @@ from .workbooks import review_register_data, write_register
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 2, 64
 # Sub-commands that live in their own modules (module path relative to this package).
-COMMAND_MODULES: list[str] = ["workflow_cli", "build_vba", "workbooks"]
+COMMAND_MODULES: list[str] = ["workflow_cli", "build_vba", "workbooks", "large_ledger"]
 
 
 class Progress:

@@ -1,0 +1,360 @@
+"""Benchmarks for issue 7 (scale and speed). Run from the repository root:
+
+    python bench/run.py scale --rows 10000 100000 1000000 10000000
+    python bench/run.py libreoffice --customers 10000 --rows 100000
+    python bench/run.py udf --rows 100000
+    python bench/run.py realloc --customers 100000
+    python bench/run.py all            # the figures in bench/README.md (about 15 minutes)
+
+Every timed job that reports peak memory runs in its own subprocess (ru_maxrss of that process).
+Results are printed as a table and written as JSON under bench/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from ledger_gen import write_ledger  # noqa: E402
+
+RESULTS = HERE / "results"
+YEAR = 2024  # the generated ledgers cover 2024-2025; the review rates 2024
+
+
+def timed(func, *args, **kwargs):
+    start = time.perf_counter()
+    out = func(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process. VmHWM, not ru_maxrss: on Linux a child's ru_maxrss
+    starts from its parent's size at fork, VmHWM belongs to the exec'd program alone."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 if hasattr(os, "sysconf") else 0
+    import pyarrow
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "python": platform.python_version(),
+            "pandas": pd.__version__, "numpy": np.__version__, "pyarrow": pyarrow.__version__,
+            "os": platform.platform(), "when": dt.datetime.now().isoformat(timespec="seconds")}
+
+
+# ------------------------------------------------------------------ one measurement per process
+
+
+def job_pandas_file(path: str) -> dict:
+    """The bare baseline from the file: read the columns, group-sum amount by customer and type."""
+    (frame, t_read) = timed(_pandas_read, path)
+    (_, t_sum) = timed(lambda: frame.groupby(["customer", "type"], sort=False)["amount"].sum())
+    return {"read_s": t_read, "groupby_s": t_sum, "total_s": t_read + t_sum, "peak_mb": peak_mb()}
+
+
+def _pandas_read(path: str) -> pd.DataFrame:
+    columns = ["date", "customer", "type", "amount"]
+    if path.endswith(".parquet"):
+        return pd.read_parquet(path, columns=columns)
+    return pd.read_csv(path, usecols=columns, engine="pyarrow")
+
+
+def job_addin_file(path: str) -> dict:
+    """Large-ledger mode from the file: read, validate every row, VAT, rates, tiers, credit lines."""
+    from crm_app.large_ledger import clear_memory_cache, content_digest, review_file
+
+    (review, result), t_total = timed(review_file, path, year=YEAR, use_cache=False)
+    peak = peak_mb()
+    clear_memory_cache()
+    _, t_hash = timed(content_digest, path)
+    review_file(path, year=YEAR)  # fills the cache
+    _, t_cached = timed(review_file, path, year=YEAR)
+    return {"total_s": t_total, "peak_mb": peak, "rows": result.meta["input_rows"],
+            "customers": len(review.register), "hash_s": t_hash, "cached_recalc_s": t_cached}
+
+
+def job_compare(path: str) -> dict:
+    """Same frame in memory: bare pandas group-sum vs the add-in's normalize + review."""
+    from crm_app.large_ledger import read_ledger_file  # noqa: F401  (same reader as the add-in)
+    from crm_core.ledger import normalize_ledger
+    from crm_core.review import review_ledger
+
+    frame = _raw_frame(path)
+    typed = frame[["customer", "type", "amount"]]
+    best_sum = min(timed(lambda: typed.groupby(["customer", "type"], sort=False)["amount"].sum())[1]
+                   for _ in range(3))
+    ledger, t_norm = timed(normalize_ledger, frame)
+    _, t_review = timed(review_ledger, ledger, None, YEAR)
+    return {"groupby_s": best_sum, "normalize_s": t_norm, "review_s": t_review,
+            "addin_s": t_norm + t_review, "ratio": (t_norm + t_review) / best_sum}
+
+
+def _raw_frame(path: str) -> pd.DataFrame:
+    from crm_app import large_ledger
+
+    suffix = Path(path).suffix
+    return large_ledger._read_parquet(Path(path)) if suffix == ".parquet" else \
+        large_ledger._read_csv(Path(path), ",")
+
+
+JOBS = {"pandas_file": job_pandas_file, "addin_file": job_addin_file, "compare": job_compare}
+
+
+def in_subprocess(job: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "_job", job, *args], capture_output=True, text=True,
+                         cwd=ROOT, timeout=3600)
+    if out.returncode:
+        raise RuntimeError(f"job {job} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------ scale
+
+
+def cmd_scale(args) -> list[dict]:
+    rows_out = []
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
+        for rows in args.rows:
+            customers = args.customers or max(rows // 100, 10)
+            for fmt in args.formats:
+                path = str(Path(tmp) / f"ledger_{rows}.{fmt}")
+                write_ledger(path, rows, customers)
+                env_cache = {"CRM_ADDIN_CACHE": str(Path(tmp) / "cache")}
+                os.environ.update(env_cache)
+                base = in_subprocess("pandas_file", path)
+                addin = in_subprocess("addin_file", path)
+                comp = in_subprocess("compare", path) if not args.no_compare else {}
+                row = {"rows": rows, "customers": customers, "format": fmt,
+                       "file_mb": round(Path(path).stat().st_size / 2**20, 1),
+                       "pandas_file_s": base["total_s"], "pandas_peak_mb": base["peak_mb"],
+                       "addin_file_s": addin["total_s"], "addin_peak_mb": addin["peak_mb"],
+                       "rows_per_s": rows / addin["total_s"], "file_ratio": addin["total_s"] / base["total_s"],
+                       "hash_s": addin["hash_s"], "cached_recalc_s": addin["cached_recalc_s"],
+                       **{f"mem_{k}": v for k, v in comp.items()}}
+                rows_out.append(row)
+                print(_fmt_row(row), flush=True)
+                Path(path).unlink()
+    return rows_out
+
+
+def _fmt_row(row: dict) -> str:
+    return (f"{row['rows']:>10,} rows {row['customers']:>7,} cust {row['format']:>7}: "
+            f"pandas read+groupby {row['pandas_file_s']:7.2f}s  add-in from file {row['addin_file_s']:7.2f}s "
+            f"(x{row['file_ratio']:.1f}, {row['rows_per_s']:,.0f} rows/s, peak {row['addin_peak_mb']:,.0f} MB; "
+            f"pandas peak {row['pandas_peak_mb']:,.0f} MB)  in memory: groupby {row.get('mem_groupby_s', 0):.3f}s "
+            f"vs normalize {row.get('mem_normalize_s', 0):.2f}s + review {row.get('mem_review_s', 0):.2f}s "
+            f"(x{row.get('mem_ratio', 0):.1f})  cached recalc {row['cached_recalc_s'] * 1000:.1f} ms")
+
+
+# ------------------------------------------------------------------ LibreOffice, the SUMIFS way
+
+
+def sumifs_workbook(raw: pd.DataFrame, customers: list[str], path: Path, formulas: bool = True) -> None:
+    """Ledger sheet plus a register computed the way a spreadsheet does it: SUMIFS per customer and column."""
+    import openpyxl
+
+    wb = openpyxl.Workbook(write_only=True)
+    led = wb.create_sheet("Ledger")
+    led.append(["date", "customer", "type", "amount"])
+    for d, c, t, a in zip(raw["date"], raw["customer"], raw["type"], raw["amount"]):
+        led.append([d, c, t, a])
+    n = len(raw) + 1
+    reg = wb.create_sheet("Register")
+    reg.append(["customer", "net sales", "collections", "collection rate", "tier"])
+    rng = {k: f"Ledger!${c}$2:${c}${n}" for k, c in (("date", "A"), ("cust", "B"), ("type", "C"), ("amt", "D"))}
+    period = f'{rng["date"]},">="&DATE({YEAR},1,1),{rng["date"]},"<="&DATE({YEAR},12,31)'
+    for i, cust in enumerate(customers, start=2):
+        if not formulas:
+            reg.append([cust])
+            continue
+        sales = (f'SUMIFS({rng["amt"]},{rng["cust"]},A{i},{rng["type"]},"invoice",{period})'
+                 f'-SUMIFS({rng["amt"]},{rng["cust"]},A{i},{rng["type"]},"credit note",{period})')
+        cash = f'SUMIFS({rng["amt"]},{rng["cust"]},A{i},{rng["type"]},"receipt",{period})'
+        reg.append([cust, f"={sales}", f"={cash}", f'=IF(B{i}>0,C{i}/(B{i}*1.13),"")',
+                    f'=IF(D{i}="","unrated",IF(D{i}>=0.95,"A",IF(D{i}>=0.85,"B",IF(D{i}>=0.7,"C","D"))))'])
+    wb.save(path)
+
+
+def cmd_libreoffice(args) -> list[dict]:
+    from ledger_gen import ledger_frame
+
+    from crm_app.libreoffice import recalculate
+    from crm_core.ledger import normalize_ledger
+    from crm_core.review import review_ledger
+
+    raw = ledger_frame(args.rows, args.customers)
+    raw["date"] = pd.to_datetime(raw["date"])
+    customers = sorted(raw["customer"].unique())
+    out = []
+    with tempfile.TemporaryDirectory(prefix="crm-bench-lo-") as tmp:
+        book, empty = Path(tmp) / "sumifs.xlsx", Path(tmp) / "data_only.xlsx"
+        sumifs_workbook(raw, customers, book)
+        sumifs_workbook(raw, customers, empty, formulas=False)
+        _, t_empty = timed(recalculate, empty, Path(tmp) / "o1", timeout=3600)
+        done, t_lo = timed(recalculate, book, Path(tmp) / "o2", timeout=3600)
+        ledger, t_norm = timed(normalize_ledger, raw.astype(object))
+        review, t_review = timed(review_ledger, ledger, None, YEAR)
+        agree = _compare_with_calc(done, review)
+    t_addin = t_norm + t_review
+    row = {"rows": args.rows, "customers": args.customers, "sumifs": 3 * args.customers,
+           "libreoffice_s": t_lo, "libreoffice_load_save_s": t_empty, "libreoffice_net_s": t_lo - t_empty,
+           "addin_s": t_addin, "addin_normalize_s": t_norm, "addin_review_s": t_review,
+           "ratio_addin_to_lo": t_addin / t_lo, "ratio_addin_to_lo_net": t_addin / max(t_lo - t_empty, 1e-9),
+           **agree}
+    print(f"{args.customers:,} customers x {args.rows:,} rows: LibreOffice {t_lo:.1f}s "
+          f"(load+save without formulas {t_empty:.1f}s), add-in {t_addin:.2f}s "
+          f"-> add-in/LibreOffice = {row['ratio_addin_to_lo']:.4f}; agreement {agree}", flush=True)
+    out.append(row)
+    return out
+
+
+def _compare_with_calc(done: Path, review) -> dict:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(done, read_only=True, data_only=True)
+    cells = list(wb["Register"].iter_rows(min_row=2, values_only=True))
+    calc = pd.DataFrame(cells, columns=["customer", "net", "cash", "rate", "tier"]).set_index("customer")
+    reg = review.register.set_index("customer")
+    net = (reg["net_sales_cents"] / 100).reindex(calc.index)
+    tier_same = (calc["tier"] == reg["rate_tier"].reindex(calc.index)).mean()
+    return {"max_net_sales_diff": float((calc["net"].astype(float) - net).abs().max()),
+            "tier_agreement": float(tier_same)}
+
+
+# ------------------------------------------------------------------ worksheet function path
+
+
+def cmd_udf(args) -> list[dict]:
+    from ledger_gen import ledger_frame
+
+    from crm_app import build_vba
+    from crm_app.xlwings_offline import call_like_excel
+
+    addin = build_vba.load_addin()
+    raw = ledger_frame(args.rows, args.customers)
+    dates = [dt.datetime(d.year, d.month, d.day) for d in raw["date"]]
+    cells = (("date", "customer", "type", "amount"),) + tuple(
+        zip(dates, raw["customer"].tolist(), raw["type"].tolist(), raw["amount"].astype(float).tolist()))
+    start, end = dt.datetime(YEAR, 1, 1), dt.datetime(YEAR, 12, 31)
+    call_like_excel(addin.crm_collections, cells[:50], start, end)  # warm-up: imports, caches
+    best_excel = best_plain = float("inf")
+    for _ in range(args.repeat):
+        excel_out, t_excel = timed(call_like_excel, addin.crm_collections, cells, start, end)
+        # what call_udf hands the function after conversion: a list of row lists
+        as_lists = [list(r) for r in cells]
+        plain_out, t_plain = timed(addin.crm_collections, as_lists, start, end)
+        best_excel, best_plain = min(best_excel, t_excel), min(best_plain, t_plain)
+    from udfs import _excel as ex
+    frame, t_frame = timed(ex.table_frame, as_lists, "ledger")
+    row = {"rows": args.rows, "customers": args.customers, "through_xlwings_s": best_excel,
+           "function_only_s": best_plain, "conversion_overhead_s": best_excel - best_plain,
+           "cells_to_frame_s": t_frame, "result_rows": len(excel_out),
+           "same_result": len(excel_out) == len(plain_out)}
+    print(f"crm_collections over {args.rows:,} rows: {best_excel:.2f}s through xlwings' call_udf, "
+          f"{best_plain:.2f}s function alone -> conversion {row['conversion_overhead_s']:.2f}s "
+          f"(inside the function: cells->DataFrame {t_frame:.2f}s)", flush=True)
+    return [row]
+
+
+# ------------------------------------------------------------------ reallocation and suggest-cuts
+
+
+def cmd_realloc(args) -> list[dict]:
+    from ledger_gen import ledger_frame
+
+    from crm_core.ledger import normalize_ledger
+    from crm_core.reallocation import Register, check_reallocation
+    from crm_core.review import review_ledger
+    from crm_core.suggest import suggest_cuts
+
+    review = review_ledger(normalize_ledger(ledger_frame(args.customers * 10, args.customers)), None, YEAR)
+    reg = review.register.set_index("customer")
+    register = Register(reg["credit_line_cents"], reg["rate_tier"], reg["open_balance_cents"].clip(lower=0),
+                        reg["credit_line_cents"])
+    top = reg["credit_line_cents"].sort_values(ascending=False).index
+    out = []
+    for moves in (4, 1000):
+        up = top[:moves // 2]
+        down = top[moves // 2: moves]
+        request = pd.DataFrame({"customer": list(up) + list(down),
+                                "change_cents": [100_000] * len(up) + [-100_000] * len(down)})
+        res, t = timed(check_reallocation, register, request)
+        out.append({"job": f"check_reallocation, {moves} moves", "customers": len(reg), "seconds": t,
+                    "ok": res.ok})
+    cuts, t = timed(suggest_cuts, reg.index, reg["credit_line_cents"], reg["open_balance_cents"],
+                    reg["collection_rate"], 10_000_000)
+    out.append({"job": "suggest_cuts", "customers": len(reg), "seconds": t, "cuts": len(cuts)})
+    for r in out:
+        print(f"{r['job']:<32} on {r['customers']:,} customers: {r['seconds'] * 1000:.1f} ms", flush=True)
+    return out
+
+
+# ------------------------------------------------------------------ main
+
+
+def save(name: str, rows: list[dict]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), "results": rows}, indent=1),
+                                          encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_job"]:
+        print(json.dumps(JOBS[argv[1]](*argv[2:])))
+        return 0
+    parser = argparse.ArgumentParser(description="crm-addin benchmarks (issue 7)")
+    parser.add_argument("--no-save", action="store_true", help="print only, do not write bench/results/")
+    sub = parser.add_subparsers(dest="what", required=True)
+    sc = sub.add_parser("scale", help="time and peak memory at several ledger sizes")
+    sc.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000, 10_000_000])
+    sc.add_argument("--customers", type=int, help="customers (default: rows / 100)")
+    sc.add_argument("--formats", nargs="+", default=["parquet", "csv"], choices=["parquet", "csv"])
+    sc.add_argument("--no-compare", action="store_true", help="skip the in-memory comparison")
+    lo = sub.add_parser("libreoffice", help="SUMIFS register recalculated by LibreOffice vs the add-in")
+    lo.add_argument("--customers", type=int, default=10_000)
+    lo.add_argument("--rows", type=int, default=100_000)
+    udf = sub.add_parser("udf", help="one worksheet call over a large range through xlwings' conversion")
+    udf.add_argument("--rows", type=int, default=100_000)
+    udf.add_argument("--customers", type=int, default=10_000)
+    udf.add_argument("--repeat", type=int, default=3)
+    ra = sub.add_parser("realloc", help="reallocation check and suggest-cuts on many customers")
+    ra.add_argument("--customers", type=int, default=100_000)
+    sub.add_parser("all", help="everything, at the sizes of bench/README.md")
+    args = parser.parse_args(argv)
+    commands = {"scale": cmd_scale, "libreoffice": cmd_libreoffice, "udf": cmd_udf, "realloc": cmd_realloc}
+    if args.what == "all":
+        runs = [("realloc", ["realloc"]), ("udf", ["udf"]), ("scale", ["scale"]), ("libreoffice", ["libreoffice"])]
+    else:
+        runs = [(args.what, argv[argv.index(args.what):])]
+    for name, sub_argv in runs:
+        sub_args = parser.parse_args(sub_argv)
+        rows = commands[name](sub_args)
+        if not args.no_save:
+            save(name, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

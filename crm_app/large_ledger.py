@@ -1,0 +1,291 @@
+"""Large-ledger mode: a ledger file too big for a sheet, reviewed by path; only results come back.
+
+Excel stops at 1,048,576 rows, so whole-company ledgers stay in a CSV or Parquet file. The file
+is read by Arrow's multi-threaded reader (only the columns the ledger needs), validated by the
+same `normalize_ledger` as a sheet range, and reduced to one row per customer. Results are
+cached by the file's content hash (SHA-256), the policy fingerprint and the period, in memory
+and on disk, so recalculating a workbook whose ledger file has not changed is instant.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from crm_core.collection import Period, customer_facts
+from crm_core.issues import CrmInputError, Issue, IssueCode, issues_frame
+from crm_core.ledger import Ledger, map_headers, normalize_ledger
+from crm_core.policy import Policy
+from crm_core.review import Review, default_year, review_ledger
+
+CACHE_VERSION = "1"  # bump when cached tables change meaning
+_TEXT_KINDS = ("customer", "invoice_no", "customer_name", "date", "due_date", "type")
+_MEMORY: OrderedDict[str, "Result"] = OrderedDict()
+_MEMORY_SLOTS = 16
+_DIGESTS: dict[tuple, str] = {}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One cached answer: a per-customer table, scalars, the ledger's issues, and provenance."""
+
+    table: pd.DataFrame
+    meta: dict
+    issues: list[Issue] = field(default_factory=list)
+    digest: str = ""
+    from_cache: str = ""  # "", "memory" or "disk"
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------- reading
+
+
+def content_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of the file's bytes; re-hashed only when size, mtime or inode change."""
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _DIGESTS:
+        with open(path, "rb") as handle:
+            _DIGESTS[key] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return _DIGESTS[key]
+
+
+def read_ledger_file(path: str | os.PathLike[str], policy: Policy | None = None) -> Ledger:
+    """Read and validate a CSV/TSV or Parquet ledger of any length (same rules as a sheet range)."""
+    path = Path(path)
+    if not path.exists():
+        raise CrmInputError([Issue(IssueCode.EMPTY, "file not found", source=str(path))])
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt", ".tsv"):
+            frame = _read_csv(path, "\t" if suffix == ".tsv" else ",")
+        elif suffix in (".parquet", ".pq"):
+            frame = _read_parquet(path)
+        else:
+            raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"unsupported file type {suffix!r} for a large "
+                                       "ledger (use .csv or .parquet)", source=path.name)])
+    except (ValueError, OSError, UnicodeError) as exc:
+        if isinstance(exc, CrmInputError):
+            raise
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=path.name)]) from exc
+    return normalize_ledger(frame, policy, source=path.name)
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    mapping, _ = map_headers(names)
+    return pq.read_table(path, columns=list(mapping) or None).to_pandas()
+
+
+def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+    """Text columns stay text (codes such as 00123 keep their zeros); only '' is a blank."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    for encoding in ("utf8", "gb18030"):
+        try:
+            header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig" if encoding == "utf8"
+                                 else encoding).columns
+        except UnicodeDecodeError:
+            continue
+        mapping, _ = map_headers(header)
+        text = {col: pa.string() for col, canon in mapping.items() if canon in _TEXT_KINDS}
+        table = pacsv.read_csv(
+            path, pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
+            pacsv.ParseOptions(delimiter=sep),
+            pacsv.ConvertOptions(column_types=text, include_columns=list(mapping) or None,
+                                 null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True))
+        table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
+        return table.to_pandas()
+    raise UnicodeError("the file is neither UTF-8 nor GB18030 text")
+
+
+# ---------------------------------------------------------------- cache
+
+
+def cache_dir() -> Path:
+    """CRM_ADDIN_CACHE if set, else the user's cache folder (LOCALAPPDATA on Windows)."""
+    if os.environ.get("CRM_ADDIN_CACHE"):
+        return Path(os.environ["CRM_ADDIN_CACHE"])
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "crm-addin" / "cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crm-addin"
+
+
+def clear_memory_cache() -> None:
+    _MEMORY.clear()
+    _DIGESTS.clear()
+
+
+def cached(kind: str, path: str | os.PathLike[str], policy: Policy, params: dict,
+           compute: Callable[[Ledger], Result], use_cache: bool = True) -> Result:
+    """The result of `compute(ledger)` for this file content, policy and parameters."""
+    start = time.perf_counter()
+    digest = content_digest(path)
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, kind, digest, policy.fingerprint, params],
+                                    sort_keys=True, default=str).encode()).hexdigest()[:32]
+    if use_cache:
+        hit = _MEMORY.get(key)
+        source = "memory"
+        if hit is None:
+            hit, source = _disk_load(key), "disk"
+        if hit is not None:
+            _remember(key, hit)
+            return Result(hit.table, hit.meta, hit.issues, digest, source, time.perf_counter() - start)
+    result = compute(read_ledger_file(path, policy))
+    result = Result(result.table, result.meta, result.issues, digest, "", time.perf_counter() - start)
+    if use_cache:
+        _remember(key, result)
+        _disk_store(key, result)
+    return result
+
+
+def _remember(key: str, result: Result) -> None:
+    _MEMORY[key] = result
+    _MEMORY.move_to_end(key)
+    while len(_MEMORY) > _MEMORY_SLOTS:
+        _MEMORY.popitem(last=False)
+
+
+def _disk_store(key: str, result: Result) -> None:
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        result.table.to_parquet(tmp.with_suffix(".table"), index=False)
+        issues_frame(result.issues).to_parquet(tmp.with_suffix(".issues"), index=False)
+        tmp.with_suffix(".meta").write_text(json.dumps(result.meta, default=str), encoding="utf-8")
+        for part in ("table", "issues", "meta"):  # meta last: its presence marks a complete entry
+            os.replace(tmp.with_suffix(f".{part}"), folder / f"{key}.{part}")
+    except (OSError, ImportError, ValueError):
+        pass  # a cache that cannot be written only costs time next recalculation
+
+
+def _disk_load(key: str) -> Result | None:
+    folder = cache_dir()
+    if not (folder / f"{key}.meta").exists():
+        return None
+    try:
+        meta = json.loads((folder / f"{key}.meta").read_text(encoding="utf-8"))
+        table = pd.read_parquet(folder / f"{key}.table")
+        issues = _issues_from_frame(pd.read_parquet(folder / f"{key}.issues"))
+    except (OSError, ImportError, ValueError, KeyError):
+        return None
+    return Result(table, meta, issues)
+
+
+def _issues_from_frame(frame: pd.DataFrame) -> list[Issue]:
+    return [Issue(IssueCode(r.code), r.message, None if pd.isna(r.row) else int(r.row), r.column or None,
+                  r.source or None, r.severity) for r in frame.itertuples(index=False)]
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def file_facts(path: str | os.PathLike[str], policy: Policy | None = None,
+               period_start: pd.Timestamp | None = None, period_end: pd.Timestamp | None = None,
+               use_cache: bool = True) -> Result:
+    """Per-customer facts (crm_core.collection.FACT_COLUMNS) for the period; default: the last
+    complete year in the file. `meta` holds the period and the row counts."""
+    policy = policy or Policy()
+
+    def compute(ledger: Ledger) -> Result:
+        period = resolve_period(ledger.rows, period_start, period_end)
+        facts = customer_facts(ledger.rows, policy, period)
+        return Result(facts, _ledger_meta(ledger) | {"period_start": f"{period.start:%Y-%m-%d}",
+                                                     "period_end": f"{period.end:%Y-%m-%d}"}, ledger.issues)
+
+    params = {"start": period_start, "end": period_end}
+    return cached("facts", path, policy, params, compute, use_cache)
+
+
+def resolve_period(rows: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None) -> Period:
+    """A year from whichever end is given; the last complete year in the ledger if neither is."""
+    if start is None and end is None:
+        return Period.year(default_year(rows)) if len(rows) else Period.year(pd.Timestamp.today().year - 1)
+    if start is None:
+        start = end - pd.DateOffset(years=1) + pd.Timedelta(days=1)
+    if end is None:
+        end = start + pd.DateOffset(years=1) - pd.Timedelta(days=1)
+    return Period(pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize())
+
+
+def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year: int | None = None,
+                use_cache: bool = True) -> tuple[Review, Result]:
+    """The whole review (rates, tiers, credit lines) of a ledger file, cached like `file_facts`."""
+    policy = policy or Policy()
+
+    def compute(ledger: Ledger) -> Result:
+        if ledger.errors:  # a review of a ledger with refused rows is the caller's choice, not ours
+            return Result(pd.DataFrame(), _ledger_meta(ledger) | {"refused": True}, ledger.issues)
+        review = review_ledger(ledger, policy, year)
+        return Result(review.register, _ledger_meta(ledger) | {
+            "period_start": f"{review.period.start:%Y-%m-%d}", "period_end": f"{review.period.end:%Y-%m-%d}",
+            "budget_year": review.budget_year, "budget_cents": review.budget_cents,
+            "net_sales_cents": review.net_sales_cents, "vat_rate": review.vat_rate}, ledger.issues)
+
+    result = cached("review", path, policy, {"year": year}, compute, use_cache)
+    if result.meta.get("refused"):
+        raise CrmInputError([i for i in result.issues if i.is_error])
+    meta = result.meta
+    period = Period(pd.Timestamp(meta["period_start"]), pd.Timestamp(meta["period_end"]))
+    review = Review(result.table, period, int(meta["budget_year"]), int(meta["budget_cents"]),
+                    int(meta["net_sales_cents"]), float(meta["vat_rate"]), policy, list(result.issues))
+    return review, result
+
+
+def _ledger_meta(ledger: Ledger) -> dict:
+    return {"input_rows": int(ledger.input_rows), "rows_used": int(len(ledger.rows)),
+            "blank_rows": int(ledger.blank_rows), "errors": int(np.sum([i.is_error for i in ledger.issues]))}
+
+
+# ---------------------------------------------------------------- command line
+
+
+def add_parser(subparsers) -> None:
+    cmd = subparsers.add_parser("review-file", help="review a ledger file of any length (CSV, Parquet), "
+                                "cached by content / 大台账评审")
+    cmd.add_argument("ledger", help="ledger file (.csv, .tsv or .parquet) with date, customer, type, amount")
+    cmd.add_argument("--policy", help="policy file (TOML); default: built-in policy")
+    cmd.add_argument("--year", type=int, help="year reviewed (default: last complete year in the ledger)")
+    cmd.add_argument("--out", help="register to write: .xlsx workbook, .csv or .parquet (default: none)")
+    cmd.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
+    cmd.set_defaults(func=cmd_review_file)
+
+
+def cmd_review_file(args) -> int:
+    from .cli import EXIT_OK, load_policy, print_issues
+
+    policy = load_policy(args.policy)
+    review, result = review_file(args.ledger, policy, args.year, use_cache=not args.no_cache)
+    print_issues(review.issues)
+    rows = result.meta.get("input_rows", 0)
+    how = f"from the {result.from_cache} cache" if result.from_cache else \
+        f"{rows:,} rows, {rows / max(result.seconds, 1e-9):,.0f} rows/s"
+    print(f"reviewed in {result.seconds:.2f} s ({how}); file sha256 {result.digest[:12]}", file=sys.stderr)
+    if args.out:
+        _write_register(review, Path(args.out))
+    print("\n".join(review.summary_lines()))
+    return EXIT_OK
+
+
+def _write_register(review: Review, target: Path) -> None:
+    if target.suffix.lower() == ".parquet":
+        review.register.to_parquet(target, index=False)
+    elif target.suffix.lower() == ".csv":
+        review.register.to_csv(target, index=False, encoding="utf-8-sig")
+    else:
+        from .register_book import write_review_workbook
+
+        write_review_workbook(review, target)

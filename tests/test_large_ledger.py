@@ -1,0 +1,124 @@
+"""Large-ledger mode: a ledger file reviewed by path gives what the sheet path gives, and is cached."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from crm_app import large_ledger as ll
+from crm_app.cli import main
+from crm_app.files import read_ledger
+from crm_core.collection import Period, customer_facts
+from crm_core.demo import demo_ledger
+from crm_core.issues import CrmInputError
+from crm_core.review import review_ledger
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_ADDIN_CACHE", str(tmp_path / "cache"))
+    ll.clear_memory_cache()
+    yield
+    ll.clear_memory_cache()
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return demo_ledger(seed=7, customers=60, yearly_sales=2_000_000.0)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_reviews_exactly_like_the_sheet_path(tmp_path, demo, suffix):
+    path = tmp_path / f"ledger{suffix}"
+    demo.to_csv(path, index=False) if suffix == ".csv" else demo.to_parquet(path, index=False)
+    review, result = ll.review_file(path, year=2024)
+    expected = review_ledger(read_ledger(path), year=2024)
+    pd.testing.assert_frame_equal(review.register, expected.register)
+    assert review.summary_lines() == expected.summary_lines()
+    assert result.meta["input_rows"] == len(demo) and result.from_cache == ""
+
+
+def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, demo):
+    path = tmp_path / "ledger.csv"
+    demo.to_csv(path, index=False)
+    first = ll.file_facts(path)
+    assert ll.file_facts(path).from_cache == "memory"
+    ll.clear_memory_cache()
+    from_disk = ll.file_facts(path)
+    assert from_disk.from_cache == "disk"
+    pd.testing.assert_frame_equal(from_disk.table, first.table, check_dtype=False)
+    demo.iloc[:-1].to_csv(path, index=False)  # one row fewer: new content, new answer
+    changed = ll.file_facts(path)
+    assert changed.from_cache == "" and changed.digest != first.digest
+    assert changed.meta["input_rows"] == len(demo) - 1
+
+
+def test_the_period_and_policy_are_part_of_the_cache_key(tmp_path, demo):
+    path = tmp_path / "ledger.parquet"
+    demo.to_parquet(path, index=False)
+    y2024 = ll.file_facts(path, period_start=pd.Timestamp("2024-01-01"))
+    y2025 = ll.file_facts(path, period_start=pd.Timestamp("2025-01-01"))
+    assert y2025.from_cache == "" and y2025.meta["period_end"] == "2025-12-31"
+    rows = read_ledger(path).rows
+    expected = customer_facts(rows, ll.Policy(), Period.year(2024))
+    pd.testing.assert_frame_equal(y2024.table, expected)
+
+
+def test_bad_rows_are_reported_with_their_file_row_and_the_review_is_refused(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("date,customer,type,amount\n2024-01-02,A,invoice,100\n2024-01-03,A,receipt,abc\n"
+                    "2024-01-04,B,invoice,50\n", encoding="utf-8")
+    facts = ll.file_facts(path)
+    assert [(i.row, i.column) for i in facts.issues if i.is_error] == [(3, "amount")]
+    with pytest.raises(CrmInputError, match="row 3"):
+        ll.review_file(path)
+
+
+def test_gb18030_csv_with_chinese_headers_and_codes_kept_as_text(tmp_path):
+    path = tmp_path / "erp.csv"
+    path.write_bytes("日期,客户,类型,金额\n2010-01-02,00123,发票,\"1,000.00\"\n2010-02-03,00123,收款,1170\n"
+                     .encode("gb18030"))
+    facts = ll.file_facts(path, period_start=pd.Timestamp("2010-01-01")).table
+    assert facts["customer"].tolist() == ["00123"]
+    assert facts["net_sales_cents"].tolist() == [100_000]
+
+
+def test_unknown_file_type_is_a_clear_error(tmp_path):
+    path = tmp_path / "ledger.xls"
+    path.write_text("x", encoding="utf-8")
+    with pytest.raises(CrmInputError, match="unsupported file type"):
+        ll.review_file(path)
+
+
+def test_review_file_command_prints_the_summary_and_writes_the_register(tmp_path, demo, capsys):
+    path = tmp_path / "ledger.csv"
+    demo.to_csv(path, index=False)
+    out = tmp_path / "register.csv"
+    assert main(["review-file", str(path), "--year", "2024", "--out", str(out)]) == 0
+    text = capsys.readouterr()
+    assert "credit lines total" in text.out and "rows/s" in text.err
+    assert len(pd.read_csv(out)) == demo["customer"].nunique()
+    assert main(["review-file", str(path), "--year", "2024"]) == 0
+    assert "from the memory cache" in capsys.readouterr().err
+
+
+def test_worksheet_function_over_a_file_matches_the_range_function(tmp_path):
+    from crm_app import build_vba
+    from crm_app.xlwings_offline import call_like_excel, import_udf_module
+
+    addin = build_vba.load_addin()
+    udf = import_udf_module("udfs.ledger_file")
+    day = dt.datetime
+    rows = [("X", "发票", 1_500_000.0), ("X", "回款", 1_400_000.0), ("Y", "发票", 850_000.0),
+            ("Y", "回款", 1_100_000.0), ("Z", "发票", 1_950_000.0), ("Z", "回款", 2_100_000.0)]
+    ledger = (("日期", "客户", "类型", "金额"),) + tuple((day(2010, 3 + 6 * (i % 2), 1), *r) for i, r in enumerate(rows))
+    path = tmp_path / "ledger.csv"
+    pd.DataFrame(ledger[1:], columns=ledger[0]).to_csv(path, index=False)
+    vat = (("vat.1994-01-01", 0.17),)
+    from_range = call_like_excel(addin.crm_collections, ledger, day(2010, 1, 1), day(2010, 12, 31), vat)
+    from_file = call_like_excel(udf.crm_collections_file, str(path), day(2010, 1, 1), day(2010, 12, 31), vat)
+    assert from_file == from_range
+    assert [round(r[3], 4) for r in from_file[1:]] == [0.7977, 1.1061, 0.9204]
+    missing = call_like_excel(udf.crm_collections_file, str(tmp_path / "nope.csv"))
+    assert "no file" in str(missing)
