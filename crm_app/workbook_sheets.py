@@ -112,8 +112,8 @@ def build_register(ctx: Ctx, sh: Sheet) -> None:
         c = reg_col(col.key)
         # grows and shrinks with the customer codes in column A, so the add-in gets no blank rows
         ctx.names["Reg_" + col.key] = f"Register!${c}$2:INDEX(Register!${c}:${c},MAX(2,COUNTA(Register!$A:$A)))"
-    for key in REGISTER_INPUTS:
-        for r in range(2, last + 1):
+    for key in REGISTER_INPUTS:  # only rows that exist: an empty styled cell would count as a row
+        for r in range(2, ctx.n + 2):
             sh.ws[f"{reg_col(key)}{r}"].protection = UNLOCKED
     lists = {"rate_tier": "RateTiers", "pareto_tier": "ParetoTiers", "stage_tier": "StageTiers"}
     for key, listname in lists.items():
@@ -519,6 +519,7 @@ def about_values(ctx: Ctx) -> dict[str, object]:
 def build_about(ctx: Ctx, sh: Sheet) -> None:
     sh.header(1, 1, ["键 key", "值 value", "说明 meaning"])
     sh.widths({"A": 20, "B": 26, "C": 50})
+    # audit_head is absent until the first reallocation batch writes it
     for r, (key, value) in enumerate(about_values(ctx).items(), start=2):
         sh.label(f"A{r}", key)
         sh.value(f"B{r}", value, MONEY if key == "budget" else None)

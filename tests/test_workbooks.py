@@ -1,0 +1,403 @@
+"""The shipped register template and the demo register: contract, reproducibility, protection,
+validations, macros, and (with LibreOffice) recalculation against the core's numbers."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from openpyxl.worksheet.formula import ArrayFormula
+
+from crm_app import register_schema as rs
+from crm_app.workbook_data import register_data
+from crm_app.workbooks import (
+    TEMPLATE_NAME,
+    WORKBOOKS_DIR,
+    build_workbook,
+    quickstart_template,
+    write_register,
+)
+from crm_core.demo import demo_ledger
+from crm_core.ledger import normalize_ledger
+from crm_core.policy import Policy
+
+TEMPLATE = WORKBOOKS_DIR / TEMPLATE_NAME
+ERRORS = ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "Err:", "#ERR")
+
+
+@pytest.fixture(scope="module")
+def data():
+    return register_data(normalize_ledger(demo_ledger(), source="demo"), generated_at="2026-01-01T00:00:00+00:00")
+
+
+@pytest.fixture(scope="module")
+def demo_path(data, tmp_path_factory) -> Path:
+    return write_register(data, tmp_path_factory.mktemp("demo") / "demo_register.xlsm")
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A 40-customer register, for the tests that open and save the file several times."""
+    ledger = normalize_ledger(demo_ledger(customers=40, yearly_sales=2_000_000), source="small")
+    return register_data(ledger, generated_at="2026-01-01T00:00:00+00:00")
+
+
+# ----------------------------------------------------------------------------- reproducible, current
+def workbook_content(payload: bytes) -> dict:
+    """What a user sees and formulas use: cells, names, validations, protection, tables, VBA."""
+    wb = openpyxl.load_workbook(io.BytesIO(payload), keep_vba=True)
+    sheets = {}
+    for ws in wb.worksheets:
+        cells = {c.coordinate: (c.value.ref, c.value.text) if isinstance(c.value, ArrayFormula) else c.value
+                 for row in ws.iter_rows() for c in row if c.value is not None}
+        sheets[ws.title] = {
+            "cells": cells, "state": ws.sheet_state, "protected": ws.protection.sheet,
+            "validations": sorted((str(dv.sqref), dv.type, dv.formula1) for dv in ws.data_validations.dataValidation),
+            "tables": sorted((t.displayName, t.ref) for t in ws.tables.values()),
+            "conditional": sorted(str(r.sqref) for r in ws.conditional_formatting),
+            "unlocked": sorted(c.coordinate for row in ws.iter_rows() for c in row if not c.protection.locked),
+        }
+    names = {n: d.attr_text for n, d in wb.defined_names.items()}
+    return {"sheets": sheets, "names": names, "vba": wb.vba_archive.read("xl/vbaProject.bin") if wb.vba_archive else None}
+
+
+def test_building_twice_gives_the_same_bytes():
+    assert build_workbook() == build_workbook()
+
+
+def test_committed_template_is_current():
+    """Fails when workbooks/ is stale: run `crm-addin build-workbooks`."""
+    fresh = build_workbook()
+    shipped = TEMPLATE.read_bytes()
+    if fresh != shipped:  # bytes can differ across openpyxl versions; the content must not
+        assert workbook_content(fresh) == workbook_content(shipped), "run crm-addin build-workbooks"
+
+
+def test_build_workbooks_check_command(tmp_path, capsys):
+    from crm_app.cli import main
+
+    assert main(["build-workbooks", "--out", str(tmp_path), "--check"]) == 1
+    assert main(["build-workbooks", "--out", str(tmp_path)]) == 0
+    assert main(["build-workbooks", "--out", str(tmp_path), "--check"]) == 0
+
+
+# ----------------------------------------------------------------------------- the contract
+def test_template_follows_the_register_contract():
+    wb = openpyxl.load_workbook(TEMPLATE, keep_vba=True)
+    for sheet in (rs.REGISTER, rs.LEDGER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT, rs.DASHBOARD, rs.ABOUT):
+        assert sheet in wb.sheetnames
+    header = [c.value for c in wb[rs.REGISTER][1]][:len(rs.REGISTER_COLUMNS)]
+    assert header == [c.label for c in rs.REGISTER_COLUMNS]
+    assert [c.value for c in wb[rs.AUDIT][1]] == [c.label for c in rs.AUDIT_COLUMNS]
+    assert wb[rs.AUDIT].max_row == 1
+    about = rs.read_about(wb[rs.ABOUT])
+    assert set(rs.ABOUT_KEYS) - {"audit_head"} <= set(about) and about["template_version"] == rs.TEMPLATE_VERSION
+    pairs = [(k, v) for k, v in wb[rs.POLICY].iter_rows(min_row=2, max_col=2, values_only=True)]
+    assert Policy.from_pairs(pairs) == Policy()
+    assert {k for k, _ in pairs} == {k for k, _ in Policy().to_pairs()}
+
+
+def test_policy_sheet_round_trips_a_changed_policy(data):
+    policy = Policy(credit_ratio=0.25, vat_table={"2019-04-01": 0.13, "1994-01-01": 0.17})
+    wb = openpyxl.load_workbook(io.BytesIO(build_workbook(policy=policy)))
+    pairs = [(k, v) for k, v in wb[rs.POLICY].iter_rows(min_row=2, max_col=2, values_only=True)]
+    assert Policy.from_pairs(pairs) == policy
+
+
+def test_demo_register_is_a_valid_workflow_input(demo_path, data):
+    from crm_app.workflow import verify
+    from crm_app.workflow_io import load_register, read_request_form
+
+    loaded = load_register(demo_path)
+    assert loaded.issues == []
+    assert len(loaded.register) == len(data.register)
+    assert int(loaded.register["credit_line_cents"].sum()) == data.review.budget_cents
+    assert int(loaded.register["allocated_line_cents"].sum()) == data.review.budget_cents
+    assert loaded.about["budget"] == data.review.budget_cents / 100
+    assert loaded.about["register_version"] == 1
+    assert len(loaded.audit) == 0
+    assert verify(demo_path) == []
+    request, fields = read_request_form(openpyxl.load_workbook(demo_path))
+    assert request.lines.empty and set(fields) == {c.key for c in rs.REALLOCATION_FIELDS}
+
+
+def test_demo_register_reallocation_applies(demo_path, tmp_path, data):
+    """The workflow's reallocate runs on the demo register: one raise, two cuts, budget kept."""
+    import shutil
+
+    import pandas as pd
+
+    from crm_app.workflow import reallocate, verify
+    from crm_app.workflow_io import Approval, Request
+    from crm_core.reallocation import Roles
+
+    path = tmp_path / "r.xlsm"
+    shutil.copy(demo_path, path)
+    headroom = data.register["credit_line_cents"] - data.register["open_balance_cents"]
+    reg = data.register.assign(headroom=headroom).sort_values("headroom", ascending=False)
+    down1, down2, up = reg["customer"].iloc[:3]
+    lines = pd.DataFrame({"row": [2, 3, 4], "customer": [up, down1, down2],
+                          "change_cents": [100_000_00, -60_000_00, -40_000_00], "reason": ["C7-like", "", ""]})
+    approval = Approval(Roles("sales director", "CEO", "finance"), None, None, "", "")
+    outcome = reallocate(path, Request(lines, [], "test"), approval)
+    if not outcome.written:  # a cut below the open balance is refused by the default policy
+        pytest.skip(f"demo lines refused: {outcome.report.verdict}")
+    assert verify(path) == []
+
+
+# ----------------------------------------------------------------------------- protection, validation
+def test_inputs_unlocked_everything_else_protected(demo_path):
+    wb = openpyxl.load_workbook(demo_path)
+    for name in (rs.REGISTER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT, rs.DASHBOARD, rs.ABOUT,
+                 "Collection", "CreditUse", "Overlap", "Effort", "Ageing", "FollowUps"):
+        assert wb[name].protection.sheet, name
+    reg = wb[rs.REGISTER]
+    assert not reg["C2"].protection.locked  # owner
+    assert reg["M2"].protection.locked  # credit line: changed only through reallocation
+    assert not wb[rs.POLICY]["B2"].protection.locked and wb[rs.POLICY]["A2"].protection.locked
+    assert not wb[rs.REALLOCATION]["B4"].protection.locked  # requester
+    assert not wb[rs.LEDGER].protection.sheet  # the ledger is pasted in
+
+
+def test_validations_on_inputs(demo_path):
+    wb = openpyxl.load_workbook(demo_path)
+    reg = {str(dv.sqref).split(":")[0]: (dv.type, dv.formula1) for dv in wb[rs.REGISTER].data_validations.dataValidation}
+    assert reg["D2"] == ("list", "=RateTiers") and reg["E2"] == ("list", "=ParetoTiers")
+    assert reg["F2"] == ("list", "=StageTiers") and reg["O2"][0] == "date" and reg["M2"][0] == "decimal"
+    types = {dv.type for dv in wb[rs.REALLOCATION].data_validations.dataValidation}
+    assert {"list", "decimal", "date"} <= types
+    ledger = {dv.type for dv in wb[rs.LEDGER].data_validations.dataValidation}
+    assert {"list", "date", "decimal"} <= ledger
+    assert wb[rs.REGISTER].conditional_formatting and wb["FollowUps"].conditional_formatting
+
+
+def test_named_ranges_point_at_existing_sheets(demo_path):
+    wb = openpyxl.load_workbook(demo_path)
+    for name, defined in wb.defined_names.items():
+        for sheet, _ in defined.destinations if ":INDEX(" not in defined.attr_text else []:
+            assert sheet in wb.sheetnames, name
+        assert "#REF!" not in defined.attr_text, name
+
+
+def test_charts_on_the_dashboard(demo_path):
+    with zipfile.ZipFile(demo_path) as z:
+        charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
+    assert len(charts) == 3
+
+
+# ----------------------------------------------------------------------------- cached values
+def test_demo_caches_values_for_every_formula(demo_path):
+    """Every formula cell carries its value (Excel's <v>), so the file shows numbers anywhere."""
+    import re
+
+    from crm_app.workbook_cache import _sheet_paths
+
+    with zipfile.ZipFile(demo_path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    empty = re.compile(r'<c r="([A-Z]+[0-9]+)"[^>]*><f[^>]*>[^<]*</f><v\s*/></c>')
+    uncached = {sheet: empty.findall(files[part].decode("utf-8")) for sheet, part in _sheet_paths(files).items()}
+    # only the add-in's reallocation check over the (empty) request form has nothing to show
+    assert {s: refs for s, refs in uncached.items() if refs} == {rs.REALLOCATION: ["H13"]}
+    values = openpyxl.load_workbook(demo_path, data_only=True)
+    assert values[rs.CREDIT]["C10"].value == 9_019_228.26  # the budget, readable without Python
+
+
+def test_demo_cli_writes_a_macro_register_and_the_ledger(tmp_path, capsys):
+    from crm_app.cli import main
+
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    assert (tmp_path / "demo_register.xlsm").exists() and (tmp_path / "demo_ledger.csv").exists()
+    with zipfile.ZipFile(tmp_path / "demo_register.xlsm") as z:
+        assert "xl/vbaProject.bin" in z.namelist()
+
+
+# ----------------------------------------------------------------------------- VBA
+def _modules(path: Path) -> dict[str, str]:
+    olevba = pytest.importorskip("oletools.olevba")
+    parser = olevba.VBA_Parser(str(path))
+    try:
+        return {name.rsplit(".", 1)[0]: code for _, _, name, code in parser.extract_macros()}
+    finally:
+        parser.close()
+
+
+def test_embedded_vba_is_the_excel_made_quickstart_project(demo_path):
+    """The shipped project is the one Excel wrote for xlwings' quickstart, byte for byte; the
+    register's own modules (vba/*.bas) are imported by the user, as the README says."""
+    with zipfile.ZipFile(quickstart_template()) as q, zipfile.ZipFile(TEMPLATE) as t, zipfile.ZipFile(demo_path) as d:
+        original = q.read("xl/vbaProject.bin")
+        assert t.read("xl/vbaProject.bin") == original == d.read("xl/vbaProject.bin")
+    modules = _modules(TEMPLATE)
+    assert set(modules) == {"ThisWorkbook", "Sheet1", "Sheet2", "Module1"}
+    assert "RunPython" in modules["Module1"]
+    assert not {"Register", "Reallocation", "xlwings_udfs"} & set(modules)
+    wb = openpyxl.load_workbook(TEMPLATE, keep_vba=True)
+    conf = {r[0]: r[1] for r in wb["xlwings.conf"].iter_rows(max_col=2, values_only=True) if r[0]}
+    assert conf["UDF Modules"] == "crm_addin"
+
+
+def test_register_bas_calls_python_for_the_data_macros():
+    code = (Path(__file__).resolve().parent.parent / "vba" / "Register.bas").read_text(encoding="utf-8")
+    assert code.startswith('Attribute VB_Name = "Register"')
+    assert 'RunPython "import crm_addin; crm_addin.refresh_register()"' in code
+    assert 'RunPython "import crm_addin; crm_addin.build_review()"' in code
+    import crm_addin
+
+    assert callable(crm_addin.refresh_register) and callable(crm_addin.build_review)
+
+
+def test_udf_names_in_formulas_exist_in_the_udf_module():
+    import re
+
+    import crm_addin
+
+    wb = openpyxl.load_workbook(TEMPLATE)
+    used = set()
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                text = c.value.text if isinstance(c.value, ArrayFormula) else c.value
+                if isinstance(text, str):
+                    used |= set(re.findall(r"\b(crm_[a-z_]+)\(", text))
+    assert used and all(callable(getattr(crm_addin, name, None)) for name in used), used
+
+
+# ----------------------------------------------------------------------------- Python macros, offline
+def test_refresh_register_keeps_lines_and_bumps_the_version(small, tmp_path):
+
+    from crm_app.macros_review import build_review_file, refresh_register_file
+    from crm_app.workflow import verify
+    from crm_app.workflow_io import load_register
+
+    data = small
+    path = write_register(data, tmp_path / "reg.xlsm")
+    result = refresh_register_file(path)
+    assert (result.updated, result.added, result.version) == (len(data.register), 0, 2)
+    loaded = load_register(path)
+    assert int(loaded.register["credit_line_cents"].sum()) == data.review.budget_cents
+    assert verify(path) == []
+    review = build_review_file(path)
+    assert review.name == f"reg_review_{data.review.budget_year}.xlsm"
+    assert load_register(review).issues == []
+
+
+# ----------------------------------------------------------------------------- LibreOffice
+def _udf_cells(ws) -> set[str]:
+    from openpyxl.utils import get_column_letter, range_boundaries
+
+    cells = set()
+    for row in ws.iter_rows():
+        for c in row:
+            if isinstance(c.value, ArrayFormula) and "crm_" in c.value.text:
+                a, b, cc, d = range_boundaries(c.value.ref)
+                cells |= {f"{get_column_letter(x)}{y}" for x in range(a, cc + 1) for y in range(b, d + 1)}
+            elif isinstance(c.value, str) and "crm_" in c.value and c.value.startswith("="):
+                cells.add(c.coordinate)
+    return cells
+
+
+def _recalculated(path: Path, tmp_path: Path):
+    from crm_app.libreoffice import recalculate
+
+    return openpyxl.load_workbook(recalculate(path, tmp_path), data_only=True)
+
+
+def _errors(formulas, computed) -> list[str]:
+    found = []
+    for ws in formulas.worksheets:
+        skip = _udf_cells(ws)  # LibreOffice cannot run the add-in's functions
+        for row in computed[ws.title].iter_rows():
+            for c in row:
+                if isinstance(c.value, str) and c.value.startswith(ERRORS) and c.coordinate not in skip:
+                    found.append(f"{ws.title}!{c.coordinate}={c.value}")
+    return found
+
+
+@pytest.mark.libreoffice
+def test_template_recalculates_without_errors(soffice, tmp_path):
+    computed = _recalculated(TEMPLATE, tmp_path)
+    assert set(computed.sheetnames) >= {rs.REGISTER, rs.CREDIT, rs.DASHBOARD}
+    assert _errors(openpyxl.load_workbook(TEMPLATE), computed) == []
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_demo_recalculates_to_the_cached_values_and_the_cores_cents(soffice, demo_path, data, tmp_path):
+    formulas = openpyxl.load_workbook(demo_path)
+    cached = openpyxl.load_workbook(demo_path, data_only=True)
+    computed = _recalculated(demo_path, tmp_path)
+    assert _errors(formulas, computed) == []
+    differ = []
+    for ws in formulas.worksheets:
+        skip = _udf_cells(ws)
+        for row in ws.iter_rows():
+            for c in row:
+                if not (isinstance(c.value, str) and c.value.startswith("=")) or c.coordinate in skip:
+                    continue
+                mine, theirs = cached[ws.title][c.coordinate].value, computed[ws.title][c.coordinate].value
+                if isinstance(mine, float) and isinstance(theirs, (int, float)):
+                    same = abs(mine - theirs) <= 1e-9 * max(1.0, abs(theirs))
+                else:
+                    same = (mine or None) == (theirs or None)
+                if not same:
+                    differ.append(f"{ws.title}!{c.coordinate}: cached {mine!r}, LibreOffice {theirs!r}")
+    assert differ == []
+    _native_totals_equal_the_core(computed, data)
+
+
+def _cents(value) -> int:
+    return round(value * 100)
+
+
+def _native_totals_equal_the_core(computed, data) -> None:
+    review, facts = data.review, data.facts
+    credit = computed[rs.CREDIT]
+    assert _cents(credit["C7"].value) == review.net_sales_cents  # NetSalesTotal from the Ledger sheet
+    assert _cents(credit["C10"].value) == review.budget_cents  # Budget
+    assert credit["C15"].value == "OK"  # lines equal the budget
+    col = computed["Collection"]
+    n = len(facts)
+    for key, letter in (("net_sales_cents", "B"), ("gross_sales_cents", "C"), ("collections_cents", "D"),
+                        ("open_balance_cents", "G")):
+        sheet = [_cents(col[f"{letter}{r}"].value) for r in range(2, n + 2)]
+        assert sheet == facts[key].tolist(), key
+    assert [col[f"F{r}"].value for r in range(2, n + 2)] == review.register["rate_tier"].tolist()
+    assert all(col[f"I{r}"].value == "OK" for r in range(2, n + 2))
+    dash = computed[rs.DASHBOARD]
+    assert _cents(dash["B4"].value) == review.net_sales_cents
+    assert _cents(dash["B9"].value) == review.budget_cents
+    assert dash["B12"].value == "OK"
+    overlap = computed["Overlap"]
+    from crm_app.workbook_data import overlap_table
+
+    table = overlap_table(data)
+    assert [overlap[f"B{r}"].value for r in range(6, 11)] == table["customers"].tolist()
+    assert [_cents(overlap[f"C{r}"].value) for r in range(6, 11)] == table["receivables_cents"].tolist()
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_register_bas_checks_run_in_libreoffice(tmp_path, small):
+    import re
+
+    from crm_app.libreoffice import build_macro_workbook, require_libreoffice, run_basic_macro
+
+    require_libreoffice(macros=True)
+    data = small
+    plain = tmp_path / "plain.xlsx"
+    wb = openpyxl.load_workbook(io.BytesIO(build_workbook(data, macros=False)))
+    form = wb[rs.REALLOCATION]
+    header = next(r for r in range(1, 40) if form[f"B{r}"].value == "调整额 Change")
+    for i, change in enumerate((100_000, -20_000, -30_000, -50_000)):
+        form[f"A{header + 1 + i}"] = data.register["customer"].iloc[i]
+        form[f"B{header + 1 + i}"] = change
+    wb.save(plain)
+    code = (Path(__file__).resolve().parent.parent / "vba" / "Register.bas").read_text(encoding="utf-8")
+    code = re.sub(r"^Attribute .*\n", "", code, flags=re.M)  # the exporter adds its own
+    book = build_macro_workbook(tmp_path / "macro.xlsm", {"Register": code}, src=plain)
+    reg = data.register
+    over = int(((reg["credit_line_cents"] > 0) & (reg["open_balance_cents"] > reg["credit_line_cents"])).sum())
+    assert run_basic_macro(book, "Register", "CountOverLimit") == over
+    assert run_basic_macro(book, "Register", "RequestChangeCents") == 0
