@@ -118,7 +118,7 @@ def build_register(ctx: Ctx, sh: Sheet) -> None:
     lists = {"rate_tier": "RateTiers", "pareto_tier": "ParetoTiers", "stage_tier": "StageTiers"}
     for key, listname in lists.items():
         ctx.validate("Register", f"{reg_col(key)}2:{reg_col(key)}{last}",
-                     DataValidation(type="list", formula1=f"={listname}", allow_blank=True,
+                     DataValidation(type="list", formula1=listname, allow_blank=True,
                                     error="Pick a tier from the list / 请从列表选择等级", showErrorMessage=True))
     for key in ("net_sales", "collections", "open_balance", "allocated_line", "credit_line"):
         ctx.validate("Register", f"{reg_col(key)}2:{reg_col(key)}{last}",
@@ -472,7 +472,7 @@ def build_reallocation(ctx: Ctx, sh: Sheet) -> None:
         sh.formula(f"G{r}", f'=IF($A{r}="","",IF(D{r}="","客户不存在 unknown customer",IF(COUNTIF($A${first}:$A${last},$A{r})>1,'
                             f'"重复 listed twice",IF(E{r}<0,"额度为负 below zero",IF(E{r}<N(INDEX(Reg_open_balance,{found})),'
                             f'"低于应收余额 below balance","OK")))))', ctx.cached(""))
-    ctx.validate("Reallocation", f"A{first}:A{last}", DataValidation(type="list", formula1="=Reg_customer",
+    ctx.validate("Reallocation", f"A{first}:A{last}", DataValidation(type="list", formula1="Reg_customer",
                                                                      allow_blank=True, showErrorMessage=True,
                                                                      error="A customer code from the Register"))
     ctx.validate("Reallocation", f"B{first}:B{last}", DataValidation(type="decimal", operator="between",

@@ -164,8 +164,8 @@ def test_inputs_unlocked_everything_else_protected(demo_path):
 def test_validations_on_inputs(demo_path):
     wb = openpyxl.load_workbook(demo_path)
     reg = {str(dv.sqref).split(":")[0]: (dv.type, dv.formula1) for dv in wb[rs.REGISTER].data_validations.dataValidation}
-    assert reg["D2"] == ("list", "=RateTiers") and reg["E2"] == ("list", "=ParetoTiers")
-    assert reg["F2"] == ("list", "=StageTiers") and reg["O2"][0] == "date" and reg["M2"][0] == "decimal"
+    assert reg["D2"] == ("list", "RateTiers") and reg["E2"] == ("list", "ParetoTiers")
+    assert reg["F2"] == ("list", "StageTiers") and reg["O2"][0] == "date" and reg["M2"][0] == "decimal"
     types = {dv.type for dv in wb[rs.REALLOCATION].data_validations.dataValidation}
     assert {"list", "decimal", "date"} <= types
     ledger = {dv.type for dv in wb[rs.LEDGER].data_validations.dataValidation}
@@ -320,6 +320,11 @@ def test_template_recalculates_without_errors(soffice, tmp_path):
     computed = _recalculated(TEMPLATE, tmp_path)
     assert set(computed.sheetnames) >= {rs.REGISTER, rs.CREDIT, rs.DASHBOARD}
     assert _errors(openpyxl.load_workbook(TEMPLATE), computed) == []
+    # what LibreOffice read back: protection, list validations on named ranges, every name
+    assert computed[rs.REGISTER].protection.sheet and not computed[rs.LEDGER].protection.sheet
+    lists = {dv.formula1 for dv in computed[rs.REGISTER].data_validations.dataValidation if dv.type == "list"}
+    assert lists == {"RateTiers", "ParetoTiers", "StageTiers"}
+    assert set(computed.defined_names) >= set(openpyxl.load_workbook(TEMPLATE).defined_names)
 
 
 @pytest.mark.libreoffice
