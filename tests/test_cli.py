@@ -38,7 +38,7 @@ def test_review_a_gb18030_csv_with_a_policy_file(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "1,000.00 x 50% x (1 + 17%) = 585.00" in text
     frame = pd.read_excel(out, sheet_name="Register")
-    assert frame.iloc[0, 0] == "甲公司" and frame.iloc[0, 4] == 1.0
+    assert frame["客户编码 Code"][0] == "甲公司" and frame["回款率 Collection rate"][0] == 1.0
 
 
 def test_missing_file_is_a_clear_error(tmp_path, capsys):
