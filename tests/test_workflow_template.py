@@ -88,3 +88,30 @@ def test_apply_macro_on_the_built_register(demo_data, tmp_path, monkeypatch):
     assert audit["customer"].tolist() == [c for c, _, _ in lines]
     assert set(audit["approver"]) == {"GM Li"}
     assert verify(register) == []
+
+
+@pytest.mark.libreoffice
+def test_formulas_recalculate_on_the_new_lines(demo_data, tmp_path, soffice):
+    """After an apply the formulas are intact: recalculated, they see the new lines."""
+    from crm_app.libreoffice import recalculated_workbook
+    from crm_app.register_schema import REGISTER, REGISTER_COLUMNS
+
+    register = built(demo_data, tmp_path / "register.xlsx")
+    errors_before = formula_errors(recalculated_workbook(register))
+    reg = load_register(register).register
+    roomy = reg.loc[reg["credit_line_cents"] - reg["open_balance_cents"] >= 1_500_000, "customer"].tolist()
+    request = tmp_path / "r.csv"
+    request.write_text(f"customer,change,reason\n{roomy[0]},15000,up\n{roomy[1]},-15000,down\n", encoding="utf-8")
+    assert run_cli("reallocate", register, "--request", request, *ROLES).returncode == 0
+    book = recalculated_workbook(register)
+    col = {c.key: i for i, c in enumerate(REGISTER_COLUMNS)}
+    rows = {r[col["customer"]]: r for r in book[REGISTER].iter_rows(min_row=2, values_only=True)}
+    for customer in roomy[:2]:
+        row = rows[customer]
+        assert row[col["utilisation"]] == pytest.approx(row[col["open_balance"]] / row[col["credit_line"]])
+    assert formula_errors(book) <= errors_before  # (LibreOffice lacks the add-in's functions)
+
+
+def formula_errors(book) -> set[str]:
+    return {f"{ws.title}!{c.coordinate}" for ws in book.worksheets for r in ws.iter_rows() for c in r
+            if isinstance(c.value, str) and c.value in ("#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!")}
