@@ -149,7 +149,7 @@ def check_request(loaded: LoadedRegister, request: Request, approval: Approval,
               for i in result.issues]
     moves = result.moves.assign(row=request.lines["row"].to_numpy())
     request_day, approval_day, date_issues = _dates(approval, now.date(), request.source)
-    batch_id = approval.batch_id or default_batch_id(request, approval, approval_day)
+    batch_id = normalize_text(approval.batch_id) or default_batch_id(request, approval, approval_day)
     issues = request.issues + issues + date_issues + _batch_id_issues(loaded, batch_id, request.source)
     issues += verify_loaded(loaded)
     moves["message"] = _messages(moves, issues, request.source)
@@ -225,6 +225,9 @@ def _line_issues(register: pd.DataFrame, audit: pd.DataFrame) -> list[Issue]:
                                 f"{rec['customer']}: credit line {int(line) / 100:,.2f} is not the yearly "
                                 f"allocation plus applied changes ({expected / 100:,.2f}) / 额度与审计记录不符",
                                 row=rec["row"], column=_LABEL["credit_line"], source=REGISTER))
+    for rec in register.loc[register["customer"].duplicated()].to_dict("records"):
+        issues.append(Issue(IssueCode.DUPLICATE_CUSTOMER, f"customer {rec['customer']!r} has more than one "
+                            "row / 客户重复", row=rec["row"], column=_LABEL["customer"], source=REGISTER))
     for rec in audit.loc[~audit["customer"].isin(known)].to_dict("records"):
         issues.append(Issue(WorkflowCode.LINE_MISMATCH, f"customer {rec['customer']!r} is not in the Register",
                             row=rec["row"], column=_AUDIT_LABEL["customer"], source=AUDIT))

@@ -300,3 +300,10 @@ def test_verify_detects_all_audit_rows_deleted_and_lines_restored(applied):
     edit(applied, wipe)
     problems = verify(applied)
     assert [(p.code, p.source) for p in problems] == [(WorkflowCode.CHAIN_BROKEN, "About")]
+
+
+def test_verify_reports_a_customer_listed_twice(register):
+    edit(register, lambda b: b[REGISTER].append(["C7", "copy", None, "C", None, None, None, None, None, None,
+                                                  0, 0, 0]))
+    problems = verify(register)
+    assert (IssueCode.DUPLICATE_CUSTOMER, REGISTER, 11) in {(p.code, p.source, p.row) for p in problems}
