@@ -115,3 +115,17 @@ def test_formulas_recalculate_on_the_new_lines(demo_data, tmp_path, soffice):
 def formula_errors(book) -> set[str]:
     return {f"{ws.title}!{c.coordinate}" for ws in book.worksheets for r in ws.iter_rows() for c in r
             if isinstance(c.value, str) and c.value in ("#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#N/A", "#NUM!")}
+
+
+def test_full_flow_on_the_demo_command_output(tmp_path):
+    assert run_cli("demo", "--out", tmp_path, "--quiet").returncode == 0
+    (register,) = [p for p in tmp_path.glob("demo_register.*") if p.suffix in (".xlsx", ".xlsm")]
+    assert run_cli("verify", register).returncode == 0
+    raise_to = load_register(register).register["customer"].iloc[0]
+    request = tmp_path / "request.csv"
+    assert run_cli("suggest", register, "--amount", "10万", "--for", raise_to, "--out", request).returncode == 0
+    done = run_cli("reallocate", register, "--request", request, *ROLES)
+    assert done.returncode == 0, done.stdout + done.stderr
+    again = run_cli("reallocate", register, "--request", request, *ROLES)
+    assert again.returncode == 2 and "already applied" in again.stdout
+    assert run_cli("verify", register).returncode == 0
