@@ -19,7 +19,7 @@ from .workbook_data import (
     tier_summary,
 )
 from .workbook_sheet import COUNT, DATE, MONEY, PERCENT, SKIP, Sheet
-from .workbook_sheets import Ctx, L, blank_nan, net_sales_total_formula, reg_col, units
+from .workbook_sheets import Ctx, L, blank_nan, literal, net_sales_total_formula, reg_col, units
 
 RED_FILL = PatternFill("solid", fgColor="F8CBAD")
 RED_FONT = Font(color="9C0006")
@@ -39,7 +39,8 @@ def _col_values(ctx: Ctx, values) -> list:
 
 # ----------------------------------------------------------------------------- Collection review
 def _sumifs(value_key: str, types: tuple[str, ...], r: int, where: str) -> str:
-    parts = [f'SUMIFS({L(value_key)},{L("customer")},$A{r},{L("type")},"{t}",{where})' for t in types]
+    who = literal(f"$A{r}")
+    parts = [f'SUMIFS({L(value_key)},{L("customer")},{who},{L("type")},"{t}",{where})' for t in types]
     return "-".join(parts)
 
 
@@ -72,7 +73,7 @@ def build_collection(ctx: Ctx, sh: Sheet) -> None:
         i = r - 2
         get = (lambda col, i=i: cached[col][i]) if cached else (lambda col, i=i: SKIP)
         sh.formula(f"A{r}", _mirror("customer", r), get("A"))
-        sh.formula(f"B{r}", f'=IF($A{r}="","",{net_sales_total_formula(f"$A{r}")})', get("B"), MONEY)
+        sh.formula(f"B{r}", f'=IF($A{r}="","",{net_sales_total_formula(literal(f"$A{r}"))})', get("B"), MONEY)
         sh.formula(f"C{r}", f'=IF($A{r}="","",ROUND({_sumifs("gross", ("invoice", "credit_note"), r, PERIOD)},2))',
                    get("C"), MONEY)
         sh.formula(f"D{r}", f'=IF($A{r}="","",ROUND({_sumifs("amount", ("receipt",), r, PERIOD)},2))', get("D"), MONEY)
@@ -352,7 +353,7 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
         ("回款额 Collections", "=SUM(Reg_collections)", units(reg["collections_cents"].sum()) if d else 0, MONEY),
         ("总体回款率 Overall collection rate",
          f'=IF(SUM(Collection!$C$2:$C${collection_last})>0,SUM(Reg_collections)/SUM(Collection!$C$2:$C${collection_last}),"")',
-         (int(reg["collections_cents"].sum()) / int(d.facts["gross_sales_cents"].sum())) if d else "", PERCENT),
+         _ratio(reg["collections_cents"].sum(), d.facts["gross_sales_cents"].sum()) if d else "", PERCENT),
         ("应收余额 Open receivables", "=SUM(Reg_open_balance)", units(reg["open_balance_cents"].sum()) if d else 0, MONEY),
         ("赊销额度预算 Credit budget", "=Budget", units(d.review.budget_cents) if d else 0, MONEY),
         ("额度合计 Credit lines", "=SUM(Reg_credit_line)", units(reg["credit_line_cents"].sum()) if d else 0, MONEY),
@@ -375,6 +376,11 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
     _pareto_table(ctx, sh)
     _charts(ctx, sh, len(labels))
     sh.protect()
+
+
+def _ratio(part, whole) -> object:
+    """The sheet's IF(whole>0, part/whole, "")."""
+    return int(part) / int(whole) if int(whole) > 0 else ""
 
 
 def _pareto_table(ctx: Ctx, sh: Sheet, points: int = 20) -> None:

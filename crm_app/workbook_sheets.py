@@ -31,6 +31,13 @@ LEDGER_TYPES = ("invoice", "receipt", "credit_note")
 STAGE_TIERS = ("A", "B", "C", "D", "E")
 
 
+def literal(ref: str, equals: bool = True) -> str:
+    """A cell's text as a criterion that matches only itself: SUMIFS/COUNTIF/MATCH would read
+    '=...', '<...', '*' and '?' in a customer code as operators or wildcards."""
+    escaped = f'SUBSTITUTE(SUBSTITUTE(SUBSTITUTE({ref},"~","~~"),"*","~*"),"?","~?")'
+    return f'"="&{escaped}' if equals else escaped
+
+
 def L(key: str) -> str:
     """Structured reference to a Ledger table column."""
     return f"{LEDGER_TABLE}[{dict(LEDGER_COLUMNS)[key]}]"
@@ -465,11 +472,12 @@ def build_reallocation(ctx: Ctx, sh: Sheet) -> None:
     for r in range(first, last + 1):
         for col in "ABC":
             sh.value(f"{col}{r}", None, MONEY if col == "B" else None, unlocked=True)
-        found = f"MATCH($A{r},Reg_customer,0)"
+        found = f"MATCH({literal(f'$A{r}', equals=False)},Reg_customer,0)"
+        same = literal(f"$A{r}")
         sh.formula(f"D{r}", f'=IF($A{r}="","",IFERROR(INDEX(Reg_credit_line,{found}),""))', ctx.cached(""), MONEY)
         sh.formula(f"E{r}", f'=IF(OR($A{r}="",D{r}=""),"",ROUND(D{r}+N(B{r}),2))', ctx.cached(""), MONEY)
         sh.formula(f"F{r}", f'=IF($A{r}="","",IFERROR(INDEX(Reg_rate_tier,{found}),""))', ctx.cached(""))
-        sh.formula(f"G{r}", f'=IF($A{r}="","",IF(D{r}="","客户不存在 unknown customer",IF(COUNTIF($A${first}:$A${last},$A{r})>1,'
+        sh.formula(f"G{r}", f'=IF($A{r}="","",IF(D{r}="","客户不存在 unknown customer",IF(COUNTIF($A${first}:$A${last},{same})>1,'
                             f'"重复 listed twice",IF(E{r}<0,"额度为负 below zero",IF(E{r}<N(INDEX(Reg_open_balance,{found})),'
                             f'"低于应收余额 below balance","OK")))))', ctx.cached(""))
     ctx.validate("Reallocation", f"A{first}:A{last}", DataValidation(type="list", formula1="Reg_customer",

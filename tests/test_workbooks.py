@@ -330,10 +330,38 @@ def test_template_recalculates_without_errors(soffice, tmp_path):
 @pytest.mark.libreoffice
 @pytest.mark.slow
 def test_demo_recalculates_to_the_cached_values_and_the_cores_cents(soffice, demo_path, data, tmp_path):
-    formulas = openpyxl.load_workbook(demo_path)
-    cached = openpyxl.load_workbook(demo_path, data_only=True)
     computed = _recalculated(demo_path, tmp_path)
-    assert _errors(formulas, computed) == []
+    assert _errors(openpyxl.load_workbook(demo_path), computed) == []
+    assert _cache_differences(demo_path, computed) == []
+    _native_totals_equal_the_core(computed, data)
+
+
+@pytest.mark.libreoffice
+def test_awkward_ledger_recalculates_to_the_cached_values(soffice, tmp_path):
+    """Codes that look like formulas or wildcards, a customer with receipts only, a credit note
+    larger than the sales: the sheet's formulas still agree with the core, cell by cell."""
+    import pandas as pd
+
+    raw = pd.DataFrame({
+        "date": ["2024-03-01", "2024-04-01", "2024-05-02", "2024-06-01", "2024-07-01", "2024-02-01", "2024-02-03",
+                 "2024-02-04"],
+        "customer": ["=HYPERLINK(1)", "B2", "B2", "Z9", "Z9", "C*", "C?", "C1"],
+        "customer_name": ["=evil", "乙", "乙", "", "", "丙", "丁", "戊"],
+        "type": ["invoice", "invoice", "receipt", "receipt", "credit_note", "invoice", "invoice", "invoice"],
+        "amount": [1000.01, 250.5, 100, 50, 10, 0.01, 3.33, 7.77],
+    })
+    data = register_data(normalize_ledger(raw, source="awkward"), year=2024)
+    path = write_register(data, tmp_path / "awkward.xlsm")
+    computed = _recalculated(path, tmp_path)
+    assert _errors(openpyxl.load_workbook(path), computed) == []
+    assert _cache_differences(path, computed) == []
+    cell = openpyxl.load_workbook(path)[rs.REGISTER]["A2"]
+    assert (cell.value, cell.data_type) == ("=HYPERLINK(1)", "s")  # text, not a formula
+
+
+def _cache_differences(path: Path, computed) -> list[str]:
+    formulas = openpyxl.load_workbook(path)
+    cached = openpyxl.load_workbook(path, data_only=True)
     differ = []
     for ws in formulas.worksheets:
         skip = _udf_cells(ws)
@@ -348,8 +376,7 @@ def test_demo_recalculates_to_the_cached_values_and_the_cores_cents(soffice, dem
                     same = (mine or None) == (theirs or None)
                 if not same:
                     differ.append(f"{ws.title}!{c.coordinate}: cached {mine!r}, LibreOffice {theirs!r}")
-    assert differ == []
-    _native_totals_equal_the_core(computed, data)
+    return differ
 
 
 def _cents(value) -> int:
