@@ -433,3 +433,61 @@ def test_register_bas_checks_run_in_libreoffice(tmp_path, small):
     over = int(((reg["credit_line_cents"] > 0) & (reg["open_balance_cents"] > reg["credit_line_cents"])).sum())
     assert run_basic_macro(book, "Register", "CountOverLimit") == over
     assert run_basic_macro(book, "Register", "RequestChangeCents") == 0
+
+
+def test_vba_sources_are_ascii():
+    """The VBA editor imports .bas files in the machine's ANSI code page: anything beyond ASCII
+    (Chinese comments or strings) turns into garbage on a Western or Chinese Windows alike."""
+    for path in sorted((Path(__file__).resolve().parent.parent / "vba").glob("*.bas")):
+        path.read_bytes().decode("ascii")
+
+
+@pytest.mark.libreoffice
+@pytest.mark.slow
+def test_vba_sources_survive_a_vba_project_round_trip(tmp_path):
+    """Every vba/*.bas imported into a VBA project (LibreOffice's exporter, test-only) and read
+    back with oletools equals its source: what users import is what runs."""
+    import re
+
+    from crm_app.libreoffice import build_macro_workbook, require_libreoffice
+
+    require_libreoffice(macros=True)
+    sources = {}
+    for path in sorted((Path(__file__).resolve().parent.parent / "vba").glob("*.bas")):
+        code = path.read_text(encoding="ascii")
+        name = re.search(r'^Attribute VB_Name = "([^"]+)"', code, re.M).group(1)
+        sources[name] = re.sub(r"^Attribute .*\r?\n", "", code, flags=re.M)
+    assert "Register" in sources
+    book = build_macro_workbook(tmp_path / "all.xlsm", sources)
+    embedded = _modules(book)
+
+    def lines(code: str) -> list[str]:
+        out = [x.rstrip() for x in code.replace("\r\n", "\n").split("\n") if not x.startswith("Attribute ")]
+        while out and not out[-1]:
+            out.pop()
+        return out
+
+    for name, code in sources.items():
+        assert lines(embedded[name]) == lines(code), name
+
+
+def test_refresh_register_adds_new_customers_from_the_ledger(small, tmp_path):
+    from crm_app.macros_review import refresh_register_file
+    from crm_app.workflow import verify
+    from crm_app.workflow_io import load_register
+
+    path = write_register(small, tmp_path / "reg.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ledger = wb[rs.LEDGER]
+    row = ledger.max_row + 1
+    day = small.review.period.end.to_pydatetime()  # in the review year the Credit sheet names
+    for col, value in enumerate([day, "N001", "新客户", "invoice", 1234.56], start=1):
+        ledger.cell(row=row, column=col, value=value)
+    wb.save(path)
+    result = refresh_register_file(path)
+    assert result.added == 1
+    loaded = load_register(path)
+    new = loaded.register.set_index("customer").loc["N001"]
+    assert new["credit_line_cents"] == 0 and new["net_sales_cents"] == 123456
+    assert int(loaded.register["credit_line_cents"].sum()) == small.review.budget_cents
+    assert verify(path) == []

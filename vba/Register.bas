@@ -1,5 +1,5 @@
 Attribute VB_Name = "Register"
-' Customer register macros (客户登记表). The buttons hand over to Python (crm_addin via xlwings
+' Customer register macros. The buttons hand over to Python (crm_addin via xlwings
 ' RunPython); the rules live there. The functions below them are plain VBA checks that need
 ' no Python, so they also work where the add-in is not installed.
 Option Explicit
@@ -14,7 +14,7 @@ Sub BuildReview()
     RunPython "import crm_addin; crm_addin.build_review()"
 End Sub
 
-' Number of customers whose open balance is above their credit line (超额客户数).
+' Number of customers whose open balance is above their credit line.
 Function CountOverLimit() As Long
     Dim ws As Object, r As Long, n As Long, lineCol As Long, balCol As Long
     Set ws = ThisWorkbook.Worksheets("Register")
@@ -45,7 +45,7 @@ Function RequestChangeCents() As Double
     RequestChangeCents = total
 End Function
 
-' Column of the header cell ending with the English label (headers read "中文 English").
+' Column of the header cell ending with the English label (headers read "<Chinese> <English>").
 Function HeaderColumn(ws As Object, english As String) As Long
     Dim c As Long, text As String
     For c = 1 To 60
