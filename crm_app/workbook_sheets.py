@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableFormula, TableStyleInfo
@@ -487,6 +489,10 @@ def build_reallocation(ctx: Ctx, sh: Sheet) -> None:
                                                                      formula1="-1E+15", formula2="1E+15",
                                                                      allow_blank=True, showErrorMessage=True,
                                                                      error="An amount / 金额"))
+    red = PatternFill("solid", fgColor="F8CBAD")
+    sh.ws.conditional_formatting.add(f"G{first}:G{last}", FormulaRule(
+        formula=[f'AND(G{first}<>"",G{first}<>"OK")'], fill=red))
+    sh.ws.conditional_formatting.add(f"J{FORM_ROW + 1}", FormulaRule(formula=[f'J{FORM_ROW + 1}<>"OK"'], fill=red))
     checks = [
         ("调整合计 Sum of changes", f"=ROUND(SUM(B{first}:B{last}),2)", 0.0, MONEY),
         ("合计为零 Changes sum to zero", f'=IF(J{FORM_ROW}=0,"OK","≠ 0")', "OK", None),
