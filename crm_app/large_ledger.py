@@ -85,7 +85,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
     names = pq.read_schema(path).names
     mapping, _ = map_headers(names)
-    return pq.read_table(path, columns=list(mapping) or None).to_pandas()
+    # dates as datetime64 rather than one Python date object per row
+    return pq.read_table(path, columns=list(mapping) or None).to_pandas(date_as_object=False)
 
 
 def _read_csv(path: Path, sep: str) -> pd.DataFrame:
