@@ -294,7 +294,7 @@ def build_ageing(ctx: Ctx, sh: Sheet) -> None:
     sh.label("A1", "账龄 Receivables ageing by days past due (add-in: crm_aging; as of the Credit sheet's date)",
              title=True)
     buckets = ctx.policy.aging_buckets
-    width = len(buckets) + 2
+    width = len(buckets) + 3  # customer, each bucket, the open-ended last bucket, total
     values = None
     if ctx.filled:
         table = ctx.data.aging

@@ -491,3 +491,85 @@ def test_refresh_register_adds_new_customers_from_the_ledger(small, tmp_path):
     assert new["credit_line_cents"] == 0 and new["net_sales_cents"] == 123456
     assert int(loaded.register["credit_line_cents"].sum()) == small.review.budget_cents
     assert verify(path) == []
+
+
+# ----------------------------------------------------------------------------- add-in columns
+def _addin_arguments(text: str) -> tuple[str, list[str]]:
+    name, _, rest = text.lstrip("=").partition("(")
+    return name, [a.strip() for a in rest[:-1].split(",")]
+
+
+def _cells(values, ref: str) -> tuple:
+    """A range of the (cached) workbook as VBA hands it to xlwings: tuples of rows, None for blanks."""
+    from openpyxl.utils import range_boundaries
+
+    sheet, _, cells = ref.rpartition("!")
+    ws = values[sheet.strip("'")]
+    min_col, min_row, max_col, max_row = range_boundaries(cells.replace("$", ""))
+    rows = ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col, max_col=max_col, values_only=True)
+    out = tuple(tuple(float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in row) for row in rows)
+    return out[0][0] if len(out) == 1 and len(out[0]) == 1 else out
+
+
+def _argument(arg: str, values, names: dict[str, str], sheet: str, n: int):
+    from crm_app.xlwings_offline import MISSING_ARG
+
+    if arg == "":
+        return MISSING_ARG
+    if arg in ("TRUE", "FALSE"):
+        return arg == "TRUE"
+    if arg == "tblLedger[#All]":
+        ledger = values[rs.LEDGER]
+        return _cells(values, f"{rs.LEDGER}!A1:I{ledger.max_row}")
+    if arg.startswith("Reg_"):  # the dynamic name: its column, as long as the customer codes
+        column = names[arg].split("!")[1].split(":")[0].replace("$", "").rstrip("0123456789")
+        return _cells(values, f"{rs.REGISTER}!{column}2:{column}{n + 1}")
+    if arg in names:
+        return _cells(values, names[arg])
+    return _cells(values, arg if "!" in arg else f"{sheet}!{arg}")
+
+
+def _same(mine, theirs) -> bool:
+    import datetime as dt
+
+    if isinstance(theirs, dt.datetime) and isinstance(mine, dt.datetime):
+        return mine.date() == theirs.date()
+    if isinstance(mine, (int, float)) and isinstance(theirs, (int, float)):
+        return abs(mine - theirs) <= 1e-9 * max(1.0, abs(theirs))
+    return (mine if mine not in ("", None) else None) == (theirs if theirs not in ("", None) else None)
+
+
+def test_add_in_columns_cache_what_the_worksheet_functions_return(small, tmp_path):
+    """Each green (add-in) range holds exactly what its crm_* function returns when xlwings
+    calls it with the workbook's own ranges, so the cached file and a live Excel agree."""
+    from openpyxl.utils import range_boundaries
+
+    from crm_app import build_vba
+    from crm_app.xlwings_offline import call_like_excel
+
+    addin = build_vba.load_addin()
+    path = write_register(small, tmp_path / "small.xlsx")
+    formulas, values = openpyxl.load_workbook(path), openpyxl.load_workbook(path, data_only=True)
+    names = {k: v.attr_text for k, v in formulas.defined_names.items()}
+    checked, wrong = [], []
+    for ws in formulas.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                text = c.value.text if isinstance(c.value, ArrayFormula) else c.value
+                if not (isinstance(text, str) and text.startswith("=crm_")) or ws.title == rs.REALLOCATION:
+                    continue
+                name, args = _addin_arguments(text)
+                got = call_like_excel(getattr(addin, name),
+                                      *[_argument(a, values, names, ws.title, len(small.register)) for a in args])
+                got = got if isinstance(got, list) else [[got]]
+                ref = c.value.ref if isinstance(c.value, ArrayFormula) else c.coordinate
+                min_col, min_row, _, _ = range_boundaries(ref)
+                for i, out_row in enumerate(got):
+                    for j, theirs in enumerate(out_row):
+                        mine = values[ws.title].cell(row=min_row + i, column=min_col + j).value
+                        if not _same(mine, theirs):
+                            wrong.append(f"{ws.title}!{c.coordinate} {name} [{i}][{j}]: cached {mine!r}, add-in {theirs!r}")
+                checked.append(name)
+    assert wrong[:40] == [], "\n".join(wrong[:40])
+    assert {"crm_pareto_tier", "crm_tier", "crm_allocate_credit", "crm_credit_budget", "crm_overlap",
+            "crm_aging", "crm_follow_up_due", "crm_tier_migration"} <= set(checked)
