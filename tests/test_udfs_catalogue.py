@@ -168,3 +168,8 @@ def test_dates_as_serial_numbers_and_money_as_currency_cells(addin):
     assert call_like_excel(addin.crm_credit_budget, Decimal("40000000.00"), 0.2, 0.17) == 9_360_000.0
     rates = call_like_excel(addin.crm_collection_rate, col(Decimal("140")), col(Decimal("150")), 0.17)
     assert round(rates, 4) == 0.7977
+
+
+def test_lifetime_value_refuses_implausible_inputs_instead_of_computing_for_ever(addin):
+    assert call_like_excel(addin.crm_lifetime_value, 1500.0, 1e300) == "#VALUE! years 1e+300 is outside 0..100"
+    assert call_like_excel(addin.crm_lifetime_value, 1500.0, 10.0, 1.0, 1.5).startswith("#VALUE! retention")

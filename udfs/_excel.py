@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import math
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Sequence
@@ -28,6 +29,7 @@ from crm_core.values import (
     text_column,
 )
 
+_log = logging.getLogger(__name__)
 CATEGORY = "CRM"
 Cells = list[list[Any]]
 
@@ -120,9 +122,10 @@ def shows_errors(func: Callable) -> Callable:
             return func(*args)
         except CrmInputError as exc:
             return problems_text(exc.issues)
-        except (ValueError, TypeError, KeyError) as exc:
+        except ValueError as exc:
             return f"{VALUE} {exc}"
         except Exception as exc:  # noqa: BLE001 - a cell must show something readable
+            _log.exception("worksheet function %s failed", func.__name__)
             return f"{VALUE} unexpected {type(exc).__name__}: {exc} (please report)"
     guarded.__crm_udf__ = True
     return guarded
@@ -371,6 +374,8 @@ def cell(value: Any) -> Any:
         return value
     if isinstance(value, (int, float, np.integer, np.floating, Decimal)):
         x = float(value)
+        if math.isinf(x):
+            return excel_error("#NUM!")
         return "" if math.isnan(x) else x
     return str(value)
 

@@ -103,5 +103,15 @@ def crm_lifetime_value(monthly_revenue, years, margin=None, retention=None, disc
             return ex.number(cells[0], name)
         except ValueError as exc:
             raise ex.arg_problem(name, str(exc)) from None
-    return lifetime_value(one(monthly_revenue, "monthly_revenue"), one(years, "years"), one(margin, "margin", 1.0),
-                          one(retention, "retention", 1.0), one(discount_rate, "discount_rate", 0.0))
+    args = {"monthly_revenue": one(monthly_revenue, "monthly_revenue"), "years": one(years, "years"),
+            "margin": one(margin, "margin", 1.0), "retention": one(retention, "retention", 1.0),
+            "discount_rate": one(discount_rate, "discount_rate", 0.0)}
+    for name, (low, high) in LTV_BOUNDS.items():
+        if not low <= args[name] <= high:
+            raise ex.arg_problem(name, f"{name} {args[name]:g} is outside {low:g}..{high:g}")
+    return lifetime_value(*args.values())
+
+
+# Plausible ranges; a years value of 1e9 would otherwise keep the cell computing for minutes.
+LTV_BOUNDS = {"monthly_revenue": (-1e13, 1e13), "years": (0.0, 100.0), "margin": (-10.0, 10.0),
+              "retention": (0.0, 1.0), "discount_rate": (-0.99, 10.0)}
