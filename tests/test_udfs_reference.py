@@ -106,3 +106,12 @@ def test_cut_below_open_balance_is_refused_on_its_line(addin):
     assert messages[0] == ["ok"]
     assert "below the open balance" in messages[1][0]
     assert messages[2][0].startswith("refused")
+
+
+def test_move_kind_is_left_blank_when_no_tiers_are_given(addin):
+    changes = col(100_000.0, -20_000.0, -30_000.0, -50_000.0)
+    table = call_like_excel(addin.crm_check_reallocation, REGISTER, LINES, REQUEST, changes, BALANCES, None, True)
+    assert [r[5] for r in table[1:5]] == ["", "", "", ""]
+    same_tier = call_like_excel(addin.crm_check_reallocation, REGISTER, LINES, col("C7", "C3"),
+                                col(10_000.0, -10_000.0), BALANCES, TIERS, True)
+    assert [r[5] for r in same_tier[1:3]] == ["within tier / 同级调整"] * 2

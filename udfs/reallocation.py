@@ -75,8 +75,9 @@ def crm_check_reallocation(customers, lines, request_customers, request_changes,
     na = ex.excel_error(ex.NA)
     old = np.where(unknown, na, ex.units(moves["old_cents"]))
     new = np.where(unknown, na, ex.units(moves["new_cents"]))
+    kinds = moves["kind"] if ex.grid(tiers) else [""] * len(moves)  # no tiers given: kind unknown
     table = ex.table_out(CHECK_HEADER, [moves["customer"], moves["tier"], old, ex.units(moves["change_cents"]),
-                                        new, moves["kind"], moves["message"]])
+                                        new, kinds, moves["message"]])
     total = int(moves["change_cents"].sum())
     return table + [["batch / 批次", "", "", total / 100.0, "", "", result.verdict]]
 
