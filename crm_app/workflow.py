@@ -12,7 +12,7 @@ import os
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Iterator
@@ -143,11 +143,8 @@ def check_request(loaded: LoadedRegister, request: Request, approval: Approval,
     now = now or datetime.now().astimezone()
     result = check_reallocation(core_register(loaded), request.lines, loaded.policy, approval.roles,
                                 batches_in_quarter(loaded.audit, now), approval.override_reason,
-                                source=request.source, first_row=0)
-    numbers = dict(enumerate(request.lines["row"].tolist()))
-    issues = [replace(i, row=numbers[i.row]) if i.row is not None and i.source == request.source else i
-              for i in result.issues]
-    moves = result.moves.assign(row=request.lines["row"].to_numpy())
+                                source=request.source)
+    issues, moves = result.issues, result.moves
     request_day, approval_day, date_issues = _dates(approval, now.date(), request.source)
     batch_id = normalize_text(approval.batch_id) or default_batch_id(request, approval, approval_day)
     issues = request.issues + issues + date_issues + _batch_id_issues(loaded, batch_id, request.source)

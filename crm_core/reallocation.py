@@ -72,7 +72,11 @@ def check_reallocation(register: Register, request: pd.DataFrame, policy: Policy
                        roles: Roles | None = None, batches_this_quarter: int = 0,
                        override_reason: str = "", source: str = "request",
                        first_row: int = 2) -> CheckResult:
-    """Check a request (columns customer, change_cents, optional reason) against the register."""
+    """Check a request (columns customer, change_cents, optional reason and row) against the register.
+
+    Rows are numbered from `first_row` unless the request carries its own `row` column (the
+    row numbers of the file or sheet it came from), so issues point at the user's own rows.
+    """
     policy = policy or Policy()
     moves = _moves_frame(register, request, first_row)
     issues: list[Issue] = []
@@ -104,8 +108,10 @@ def _moves_frame(register: Register, request: pd.DataFrame, first_row: int) -> p
     balances = (register.balances_cents.reindex(customers).fillna(0).to_numpy(dtype="int64")
                 if register.balances_cents is not None else np.zeros(len(customers), dtype="int64"))
     reasons = request["reason"].map(normalize_text) if "reason" in request else pd.Series([""] * len(request))
+    rows = (request["row"].to_numpy(dtype="int64") if "row" in request
+            else np.arange(first_row, first_row + len(request)))
     return pd.DataFrame({
-        "row": np.arange(first_row, first_row + len(request)), "customer": customers,
+        "row": rows, "customer": customers,
         "known": known, "tier": tiers, "old_cents": old, "change_cents": change,
         "new_cents": old + change, "balance_cents": balances, "reason": reasons.to_numpy(dtype=object)})
 
