@@ -103,7 +103,8 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     raw = frame.rename(columns=mapping)[list(mapping.values())].reset_index(drop=True)
     scale = amount_scale(next(c for c, v in mapping.items() if v == "amount"))
     blank = _blank_rows(raw)
-    raw = raw.loc[~blank].reset_index(drop=True)
+    if blank.any():  # copying ten million rows to drop none is not free
+        raw = raw.loc[~blank].reset_index(drop=True)
     rownums = (np.flatnonzero(~blank) + first_row).astype("int64")
     parsed, bad = _parse_columns(raw, scale, policy, rownums, source)
     issues += bad
@@ -117,7 +118,7 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     rows = rows.loc[~rows["row"].isin(failed)] if failed else rows
     issues += _duplicate_invoices(rows, source)
     failed = {i.row for i in issues if i.is_error and i.row is not None}
-    rows = rows.loc[~rows["row"].isin(failed)].reset_index(drop=True)
+    rows = rows.loc[~rows["row"].isin(failed)].reset_index(drop=True) if failed else rows
     if len(frame) == 0 or len(rows) == 0 and not issues:
         issues.append(Issue(IssueCode.EMPTY, "the ledger has no data rows", source=source))
     issues.sort(key=lambda i: (i.row or 0))
