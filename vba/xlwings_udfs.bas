@@ -66,6 +66,19 @@ failed:
     crm_collections = Err.Description
 End Function
 
+Function crm_collections_file(path, Optional period_start, Optional period_end, Optional policy)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_collections_file = XLPy.CallUDF("crm_addin", "crm_collections_file", Array(path, period_start, period_end, policy), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_collections_file = XLPy.CallUDF("crm_addin", "crm_collections_file", Array(path, period_start, period_end, policy))
+        Exit Function
+    #End If
+failed:
+    crm_collections_file = Err.Description
+End Function
+
 Function crm_credit_budget(net_sales, Optional ratio, Optional vat_rate, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
