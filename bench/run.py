@@ -295,7 +295,7 @@ def cmd_realloc(args) -> list[dict]:
     from ledger_gen import ledger_frame
 
     from crm_core.ledger import normalize_ledger
-    from crm_core.reallocation import Register, check_reallocation
+    from crm_core.reallocation import Register, Roles, check_reallocation
     from crm_core.review import review_ledger
     from crm_core.suggest import suggest_cuts
 
@@ -303,21 +303,23 @@ def cmd_realloc(args) -> list[dict]:
     reg = review.register.set_index("customer")
     register = Register(reg["credit_line_cents"], reg["rate_tier"], reg["open_balance_cents"].clip(lower=0),
                         reg["credit_line_cents"])
-    top = reg["credit_line_cents"].sort_values(ascending=False).index
+    headroom = (reg["credit_line_cents"] - reg["open_balance_cents"].clip(lower=0)).sort_values(ascending=False)
     out = []
+    roles = Roles("sales director", "general manager", "finance")
     for moves in (4, 1000):
-        up = top[:moves // 2]
-        down = top[moves // 2: moves]
+        down = headroom.index[: moves // 2]  # cut where the line is well above the balance
+        up = headroom.index[::-1][: moves // 2]
         request = pd.DataFrame({"customer": list(up) + list(down),
                                 "change_cents": [100_000] * len(up) + [-100_000] * len(down)})
-        res, t = timed(check_reallocation, register, request)
+        res, t = timed(check_reallocation, register, request, roles=roles)
         out.append({"job": f"check_reallocation, {moves} moves", "customers": len(reg), "seconds": t,
                     "ok": res.ok})
     cuts, t = timed(suggest_cuts, reg.index, reg["credit_line_cents"], reg["open_balance_cents"],
                     reg["collection_rate"], 10_000_000)
     out.append({"job": "suggest_cuts", "customers": len(reg), "seconds": t, "cuts": len(cuts)})
     for r in out:
-        print(f"{r['job']:<32} on {r['customers']:,} customers: {r['seconds'] * 1000:.1f} ms", flush=True)
+        verdict = {True: " (batch passes)", False: " (batch refused)"}.get(r.get("ok"), "")
+        print(f"{r['job']:<32} on {r['customers']:,} customers: {r['seconds'] * 1000:.1f} ms{verdict}", flush=True)
     return out
 
 
