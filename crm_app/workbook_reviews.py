@@ -366,6 +366,9 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
     for r, (label, f, value, fmt) in enumerate(kpis, start=3):
         sh.label(f"A{r}", label)
         sh.formula(f"B{r}", f, ctx.cached(value), fmt)
+    sh.label("A14", "宏 Macros: VBA editor > File > Import vba/Register.bas and vba/Reallocation.bas; "
+                    "xlwings ribbon > Import Functions (UDF module crm_addin). 黄色=输入 yellow = input, "
+                    "绿色=加载项 green = add-in")
     labels = tier_labels(ctx.policy)
     sh.header(3, 4, ["等级 Tier", "客户数 Customers"])
     for i, tier in enumerate(labels):
