@@ -210,10 +210,10 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
     reg = ctx.data.register if ctx.filled else None
     key = debtor = None
     if reg is not None:
-        from crm_core.analysis import _top  # the core's own top-n rule (ties by position)
+        from crm_core.analysis import top_n_mask  # the core's own top-n rule (ties by position)
 
-        key = _top(reg["net_sales_cents"].astype("float64"), 100).astype(int)
-        debtor = _top(reg["open_balance_cents"].astype("float64"), 100).astype(int)
+        key = top_n_mask(reg["net_sales_cents"].astype("float64"), 100).astype(int)
+        debtor = top_n_mask(reg["open_balance_cents"].astype("float64"), 100).astype(int)
     for i, r in enumerate(range(first, last + 1)):
         src = i + 2
         have = reg is not None and i < ctx.n

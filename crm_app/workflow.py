@@ -21,7 +21,7 @@ import pandas as pd
 from openpyxl.utils import get_column_letter, range_boundaries
 
 from crm_core.issues import CrmInputError, Issue, IssueCode
-from crm_core.reallocation import OK, Register, check_reallocation
+from crm_core.reallocation import OK, Register, batch_verdict, check_reallocation
 from crm_core.suggest import suggest_cuts
 from crm_core.values import normalize_text
 
@@ -77,14 +77,9 @@ class CheckReport:
 
     @property
     def verdict(self) -> str:
-        if self.ok:
-            return f"ok: batch {self.batch_id} passes / 通过"
-        errors = [i for i in self.issues if i.is_error]
-        own = [i for i in errors if i.row is not None and i.source == self.request_source]
-        parts = [str(i) for i in errors if i not in own]
-        if own:
-            parts.append(f"{len({i.row for i in own})} request line(s) refused, see their messages")
-        return "refused / 不通过: " + "; ".join(parts)
+        own = self.request_source
+        return batch_verdict(self.issues, lambda i: i.row is not None and i.source == own,
+                             passed=f"ok: batch {self.batch_id} passes / 通过")
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,8 @@ def overlap(customers: Sequence[str], sales_cents: Sequence[float], balances_cen
     """
     frame = pd.DataFrame({"customer": list(customers), "sales": np.asarray(sales_cents, dtype="float64"),
                           "balance": np.asarray(balances_cents, dtype="float64")})
-    key = _top(frame["sales"], n)
-    debtor = _top(frame["balance"], n)
+    key = top_n_mask(frame["sales"], n)
+    debtor = top_n_mask(frame["balance"], n)
     groups = {
         "top debtors that are key customers / 大额欠款且为重点客户": debtor & key,
         "top debtors that are not key customers / 大额欠款非重点客户": debtor & ~key,
@@ -87,7 +87,7 @@ def overlap(customers: Sequence[str], sales_cents: Sequence[float], balances_cen
     return out
 
 
-def _top(values: pd.Series, n: int) -> np.ndarray:
+def top_n_mask(values: pd.Series, n: int) -> np.ndarray:
     """The n largest positive values (ties broken by position)."""
     order = np.argsort(-values.to_numpy(), kind="stable")[:n]
     mask = np.zeros(len(values), dtype=bool)

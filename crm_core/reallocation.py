@@ -47,14 +47,19 @@ class CheckResult:
     @property
     def verdict(self) -> str:
         """One line for the batch: 'ok ...' or 'refused ...' with the batch-level reasons."""
-        if self.ok:
-            return "ok: batch passes / 通过"
-        errors = [i for i in self.issues if i.is_error]
-        parts = [i.message for i in errors if i.row is None]
-        lines = len({i.row for i in errors if i.row is not None})
-        if lines:
-            parts.append(f"{lines} request line(s) refused, see their messages")
-        return "refused / 不通过: " + "; ".join(parts)
+        return batch_verdict(self.issues, lambda i: i.row is not None)
+
+
+def batch_verdict(issues: list[Issue], is_line_issue, passed: str = "ok: batch passes / 通过") -> str:
+    """'ok' or 'refused' with every batch-level reason and a count of refused request lines."""
+    errors = [i for i in issues if i.is_error]
+    if not errors:
+        return passed
+    lines = [i for i in errors if is_line_issue(i)]
+    parts = [str(i) if i.source else i.message for i in errors if not is_line_issue(i)]
+    if lines:
+        parts.append(f"{len({i.row for i in lines})} request line(s) refused, see their messages")
+    return "refused / 不通过: " + "; ".join(parts)
 
 
 @dataclass(frozen=True)
