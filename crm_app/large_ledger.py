@@ -28,7 +28,10 @@ from crm_core.policy import Policy
 from crm_core.review import Review, default_year, review_ledger
 
 CACHE_VERSION = "1"  # bump when cached tables change meaning
-_TEXT_KINDS = ("customer", "invoice_no", "customer_name", "date", "due_date", "type")
+# Read as text whatever they look like (codes such as 00123 keep their zeros). Dates are left
+# to Arrow: a column of ISO dates arrives as dates (4 bytes a row instead of a string), any
+# other spelling keeps the column as text for the ledger's own date parser.
+_TEXT_KINDS = ("customer", "invoice_no", "customer_name", "type")
 _MEMORY: OrderedDict[str, "Result"] = OrderedDict()
 _MEMORY_SLOTS = 16
 _DIGESTS: dict[tuple, str] = {}
@@ -86,7 +89,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     names = pq.read_schema(path).names
     mapping, _ = map_headers(names)
     # dates as datetime64 rather than one Python date object per row
-    return pq.read_table(path, columns=list(mapping) or None).to_pandas(date_as_object=False)
+    return pq.read_table(path, columns=list(mapping) or None).to_pandas(self_destruct=True, date_as_object=False)
 
 
 def _read_csv(path: Path, sep: str) -> pd.DataFrame:
@@ -108,7 +111,7 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
             pacsv.ConvertOptions(column_types=text, include_columns=list(mapping) or None,
                                  null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True))
         table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
-        return table.to_pandas()
+        return table.to_pandas(self_destruct=True, date_as_object=False)  # frees Arrow buffers as it goes
     raise UnicodeError("the file is neither UTF-8 nor GB18030 text")
 
 

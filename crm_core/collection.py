@@ -61,17 +61,20 @@ def customer_facts(rows: pd.DataFrame, policy: Policy, period: Period,
     """
     codes, names = _customer_codes(rows, customers)
     n = len(names)
-    types = rows["type"].to_numpy()
+    # masks straight from the column: to_numpy() of a categorical would build one str per row
+    is_receipt = (rows["type"] == RECEIPT).to_numpy(dtype=bool)
+    is_credit = (rows["type"] == CREDIT_NOTE).to_numpy(dtype=bool)
+    is_invoice = (rows["type"] == INVOICE).to_numpy(dtype=bool)
     in_period = _between(rows["date"].to_numpy(), period)
     until_end = rows["date"].to_numpy() <= np.datetime64(period.end)
     amount = rows["amount_cents"].to_numpy(dtype="int64")
     gross = gross_cents(rows, policy)
-    sign = np.where(types == CREDIT_NOTE, -1, 1)
-    sales_mask = in_period & (types != RECEIPT)
+    sign = np.where(is_credit, -1, 1)
+    sales_mask = in_period & ~is_receipt
     net = _sum_by(codes, np.where(sales_mask, amount * sign, 0), n)
     gross_sales = _sum_by(codes, np.where(sales_mask, gross * sign, 0), n)
-    collections = _sum_by(codes, np.where(in_period & (types == RECEIPT), amount, 0), n)
-    balance = _sum_by(codes, np.where(until_end, np.where(types == INVOICE, gross, -gross), 0), n)
+    collections = _sum_by(codes, np.where(in_period & is_receipt, amount, 0), n)
+    balance = _sum_by(codes, np.where(until_end, np.where(is_invoice, gross, -gross), 0), n)
     rate, status = collection_rates(collections, gross_sales)
     return pd.DataFrame({
         "customer": names, "net_sales_cents": net, "gross_sales_cents": gross_sales,
