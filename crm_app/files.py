@@ -125,8 +125,18 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_safe(value: object) -> object:
     """Text that a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
         return "'" + value
+    return value
+
+
+def csv_text(value: object) -> object:
+    """The inverse of csv_safe for a CSV cell read back: "'=X" -> "=X" (other text unchanged)."""
+    if isinstance(value, str) and value[:1] == "'" and value[1:2] in FORMULA_STARTS:
+        return value[1:]
     return value

@@ -151,7 +151,15 @@ def _fill_table(book, path: Path, rows: list[list[object]], last_row: int) -> No
             continue
         for r in range(max(clear, len(rows))):
             value = rows[r][k] if r < len(rows) else None
-            sheet.range((header_row + 1 + r, col + 1)).value = value
+            sheet.range((header_row + 1 + r, col + 1)).value = excel_text(value)
+
+
+def excel_text(value: object) -> object:
+    """Excel enters a value written through COM as if typed: text starting with =, +, - or @
+    would become a formula. A leading apostrophe keeps it text (Excel does not store the mark)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
 
 
 def verify_register() -> bool:

@@ -190,7 +190,7 @@ def template_issues(about: dict[str, object], source: str = ABOUT) -> list[Issue
     raw = about.get("template_version")
     try:
         version = int(float(str(raw).strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 'inf
         return [Issue(IssueCode.BAD_SHAPE, f"template version {raw!r} is missing or unreadable: this workbook "
                       "was not made from a crm-addin register template / 非本工具模板", column="template_version",
                       source=source)]

@@ -417,6 +417,9 @@ def suggest_request(path: str | Path, amount_cents: int, exclude: list[str] | tu
     """A request (customer, change_cents, reason) cutting lines to fund `amount_cents`; with
     `for_customer`, the raise line comes first and that customer is never cut."""
     loaded = load_register(path, for_writing=False)
+    foreign = [i for i in loaded.issues if i.column == "template_version"]
+    if foreign:  # a template this version does not understand: propose nothing from it
+        raise CrmInputError(foreign)
     reg = loaded.register
     if for_customer and for_customer not in set(reg["customer"]):
         raise CrmInputError([Issue(IssueCode.UNKNOWN_CUSTOMER, f"customer {for_customer!r} is not in the register",

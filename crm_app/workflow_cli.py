@@ -102,20 +102,26 @@ def _money(cents: int, signed: bool = False) -> str:
     return f"{cents / 100:+,.2f}" if signed else f"{cents / 100:,.2f}"
 
 
+def _short(text: object, limit: int = 40) -> object:
+    """A pasted 10,000-character name must not blow the table up: cut it, visibly."""
+    return text[:limit] + "…" if isinstance(text, str) and len(text) > limit else text
+
+
 def render_report(report: CheckReport) -> str:
     """The check table (line, customer, tier, old, change, new, kind, message), tier drift, verdict."""
     m = report.moves
     table = pd.DataFrame({
-        "line": m["row"], "customer": m["customer"], "tier": m["tier"],
+        "line": m["row"], "customer": [_short(c) for c in m["customer"]], "tier": m["tier"],
         "old": [_money(v) for v in m["old_cents"]], "change": [_money(v, True) for v in m["change_cents"]],
-        "new": [_money(v) for v in m["new_cents"]], "kind": m["kind"], "message": m["message"]})
+        "new": [_money(v) for v in m["new_cents"]], "kind": m["kind"], "message": [_short(t, 200) for t in m["message"]]})
     d = report.tier_drift
     drift = pd.DataFrame({
         "tier": d["tier"], "yearly split": [_money(v) for v in d["allocated_cents"]],
         "before": [_money(v) for v in d["before_cents"]], "after": [_money(v) for v in d["after_cents"]],
         "drift": [_money(v, True) for v in d["drift_cents"]]})
     others = [i for i in report.issues if not (i.row is not None and i.source == report.request_source)]
-    parts = [f"batch {report.batch_id} ({report.policy_label})",
+    parts = [f"batch {report.batch_id} ({report.policy_label}), request {report.request_source} "
+             "(line = its row in the request)",
              table.to_string(index=False) if len(table) else "(no request lines)",
              "", "tier drift from the yearly split / 各级额度偏离:", drift.to_string(index=False)]
     if others:

@@ -22,6 +22,7 @@ from crm_core.reallocation import Roles
 from crm_core.values import is_blank, normalize_text, parse_date, parse_money_cents
 
 from .audit import WorkflowCode
+from .files import csv_text
 from .register_schema import (
     ABOUT,
     AUDIT,
@@ -101,8 +102,8 @@ def load_register(path: str | Path, for_writing: bool = True) -> LoadedRegister:
                                    source=path.name)]) from exc
     missing = [s for s in (REGISTER, AUDIT, ABOUT) if s not in values.sheetnames]
     if missing:
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"the register has no sheet {s!r}", source=path.name)
-                             for s in missing])
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"the workbook has no sheet {s!r}: it is not a crm-addin "
+                                   "register / 非本工具登记表", source=path.name) for s in missing])
     issues: list[Issue] = []
     register, found = sheet_records(values[REGISTER], REGISTER_COLUMNS, REGISTER)
     issues += found + _blank_lines(register)
@@ -188,7 +189,7 @@ def read_request_csv(path: str | Path) -> Request:
     positions = _positions(header, path.name, row=1)
     records = []
     for values in reader:
-        records.append((reader.line_num, [values[p] if p is not None and p < len(values) else None
+        records.append((reader.line_num, [csv_text(values[p]) if p is not None and p < len(values) else None
                                           for p in positions]))
     return _request(records, path.name)
 

@@ -169,9 +169,22 @@ def _float_problem(value: float) -> str:
     return f"amount {value:,.2f} is implausibly large (limit {MAX_AMOUNT_CENTS // 100:,})"
 
 
+def factorize_cells(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """pd.factorize, except that TRUE/FALSE stay apart from 1 and 0 (Python holds True == 1, so
+    plain factorize would give a TRUE cell the parse of a 1 above it)."""
+    flags = values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool) if len(values) else None
+    if flags is None or not flags.any():
+        return pd.factorize(values, use_na_sentinel=True)
+    keys = values.where(~flags, values.map(lambda v: ("TRUE/FALSE", bool(v))))
+    codes, _ = pd.factorize(keys, use_na_sentinel=True)
+    present = np.flatnonzero(codes >= 0)
+    _, first = np.unique(codes[present], return_index=True)  # codes number values by first appearance
+    return codes, values.to_numpy(dtype=object)[present[first]]
+
+
 def _mapped(values: pd.Series, parse, dtype, fill) -> tuple[np.ndarray, dict[int, object]]:
     """Parse each distinct value once (ledgers repeat values a lot), then broadcast."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = factorize_cells(values)
     parsed = np.empty(len(uniques) + 1, dtype=dtype)  # the extra slot serves blanks (code -1)
     parsed[-1] = fill
     reasons: dict[int, str] = {}
@@ -206,6 +219,8 @@ def parse_date(value: object) -> pd.Timestamp:
             raise ValueError("date is blank")
         return stamp.normalize()
     if isinstance(value, (int, float, np.integer, np.floating)):
+        if float(value).is_integer() and 10_000_101 <= value <= 99_991_231:
+            return _text_to_date(str(int(value)))  # 20240301 read as a number (a CSV column of them)
         return _serial_to_date(float(value))
     return _text_to_date(str(value))
 

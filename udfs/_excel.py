@@ -22,6 +22,7 @@ from crm_core.policy import Policy
 from crm_core.values import (
     date_column,
     excel_error_text,
+    factorize_cells,
     is_blank,
     money_column_cents,
     normalize_text,
@@ -232,10 +233,10 @@ def numbers(cells: Sequence[Any], name: str, errors_as_blank: bool = False) -> t
     """A column of numbers (NaN for blanks) and {position: reason} for cells that are not."""
     series = _series(cells)
     if series.dtype == "float64":
-        return series.to_numpy(), {}
+        return _finite(series.to_numpy(), {})
     if errors_as_blank:
         series = series.map(lambda v: None if excel_error_text(v) else v)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    codes, uniques = factorize_cells(series)
     parsed = np.full(len(uniques) + 1, np.nan)
     reasons: dict[int, str] = {}
     for k, raw in enumerate(uniques):  # once per distinct value
@@ -244,7 +245,14 @@ def numbers(cells: Sequence[Any], name: str, errors_as_blank: bool = False) -> t
         except ValueError as exc:
             reasons[k] = str(exc)
     bad = {int(pos): reasons[k] for k in reasons for pos in np.flatnonzero(codes == k)}
-    return parsed[codes], bad
+    return _finite(parsed[codes], bad)
+
+
+def _finite(values: np.ndarray, bad: dict[int, str]) -> tuple[np.ndarray, dict[int, str]]:
+    """Excel has no infinity: one arriving (or text such as '1e999') is refused, never computed with."""
+    for pos in np.flatnonzero(np.isinf(values)):
+        bad[int(pos)] = f"value {values[pos]} is not a finite number"
+    return np.where(np.isinf(values), np.nan, values), bad
 
 
 def rate(value: Any, what: str) -> float:

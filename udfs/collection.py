@@ -28,7 +28,7 @@ POLICY_DOC = "Policy sheet range, 2 columns key | value (optional; built-in poli
 @ex.shows_errors
 def crm_collection_rate(collections, net_sales, vat_rate=None, policy=None):
     """Collection rate 回款率 = collections / (net sales x (1 + VAT)), cell by cell; spills. #DIV/0! where net sales are zero or less."""
-    cash, sales = ex.grid(collections), ex.grid(net_sales)
+    cash, sales = _paired(collections, net_sales)
     if not cash or not sales:
         return ""
     shape = (max(len(cash), len(sales)), max(len(cash[0]), len(sales[0])))
@@ -44,6 +44,21 @@ def crm_collection_rate(collections, net_sales, vat_rate=None, policy=None):
     for (r, k), text in {**s_bad, **c_bad}.items():
         out[r, k] = text
     return out.tolist() if out.size > 1 else out[0, 0]
+
+
+def _paired(collections, net_sales) -> tuple[ex.Cells, ex.Cells]:
+    """Two selections of one shape lose only the trailing rows/columns blank in both: trimmed one
+    by one, a column whose last cell is blank could shrink to one cell and be applied to every row."""
+    cash, sales = ex.grid(collections, trim=False), ex.grid(net_sales, trim=False)
+    if not cash or not sales or (len(cash), len(cash[0])) != (len(sales), len(sales[0])):
+        return ex.grid(collections), ex.grid(net_sales)
+    both = [[a, b] for a, b in zip(cash, sales)]  # rows of cell pairs
+    while both and all(ex.is_blank(c) for pair in both[-1] for c in pair):
+        both.pop()
+    width = len(cash[0])
+    while width and all(ex.is_blank(pair[k][width - 1]) for pair in both for k in (0, 1)):
+        width -= 1
+    return [p[0][:width] for p in both], [p[1][:width] for p in both]
 
 
 def _vat(vat_rate, policy) -> float:
