@@ -108,9 +108,6 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     rownums = (np.flatnonzero(~blank) + first_row).astype("int64")
     parsed, bad = _parse_columns(raw, scale, policy, rownums, source)
     issues += bad
-    # typed once here rather than as text first (only rows with an unknown type, which are
-    # dropped below, differ: NaN instead of "")
-    parsed["type"] = pd.Categorical(parsed["type"], categories=TYPES)
     rows = pd.DataFrame(parsed)
     rows.insert(0, "row", rownums)
     issues += _merged_name_warnings(raw["customer"], rows["customer"], source)
@@ -163,12 +160,15 @@ def _parse_columns(raw: pd.DataFrame, scale: int, policy: Policy, rownums: np.nd
     report("date", bad, "date")
     out["customer"], bad = text_column(raw["customer"])
     report("customer", bad, "customer")
-    out["type"], type_issues = _types(raw["type"], rownums, source)
+    out["type"], type_issues, type_categorical = _types(raw["type"], rownums, source)
     issues += type_issues
     cents, bad = money_column_cents(raw["amount"])
     report("amount", bad, "amount")
     out["amount_cents"] = cents * scale
     issues += _sign_rules(out["type"], out["amount_cents"], policy, rownums, source, bad)
+    # typed once here rather than as text first (only rows with an unknown type, which are
+    # dropped, differ: NaN instead of "")
+    out["type"] = type_categorical
     out.update(_optional_columns(raw, rownums, source, issues, report))
     return out, issues
 
@@ -219,7 +219,8 @@ def _vat_rate(value: object) -> float:
     return rate if 0 <= rate < 1 else -1.0
 
 
-def _types(values: pd.Series, rownums, source) -> tuple[np.ndarray, list[Issue]]:
+def _types(values: pd.Series, rownums, source) -> tuple[np.ndarray, list[Issue], pd.Categorical]:
+    """Type words -> (canonical type per row, '' if unknown; issues; the same as a categorical)."""
     codes, uniques = pd.factorize(values)  # blanks get code -1, which picks the final ""
     mapped = np.array([TYPE_WORDS.get(normalize_text(u).lower(), "") for u in uniques] + [""], dtype=object)
     out = mapped[codes]
@@ -227,7 +228,9 @@ def _types(values: pd.Series, rownums, source) -> tuple[np.ndarray, list[Issue]]
                     f"type {values.iloc[pos]!r} is not invoice/发票, receipt/回款 or credit note/红字",
                     row=int(rownums[pos]), column="type", source=source)
               for pos in np.flatnonzero(out == "")]
-    return out, issues
+    # built from codes: pd.Categorical(out) would hash every row's string again
+    category = np.array([TYPES.index(t) if t in TYPES else -1 for t in mapped], dtype="int8")
+    return out, issues, pd.Categorical.from_codes(category[codes], categories=TYPES)
 
 
 def _sign_rules(types, cents, policy, rownums, source, amount_bad) -> list[Issue]:
