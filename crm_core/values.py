@@ -112,6 +112,9 @@ def _decimal_to_cents(amount: Decimal) -> int:
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+THOUSANDS_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+
+
 def _text_to_cents(raw: str) -> int:
     text = normalize_text(raw).replace(" ", "")
     if not text:
@@ -125,6 +128,9 @@ def _text_to_cents(raw: str) -> int:
     scale = Decimal(1)
     if text.endswith(_WAN):
         scale, text = Decimal(10000), text[: -len(_WAN)]
+    if "," in text and not THOUSANDS_GROUPED.fullmatch(text):  # '1.234,56' or '1,23' would be misread
+        raise ValueError(f"amount {_quote(raw)}: commas may only group thousands (1,234.56); "
+                         "a decimal comma is not accepted")
     text = text.replace(",", "")
     if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", text):
         raise ValueError(f"amount {_quote(raw)} is not a number")
@@ -172,6 +178,8 @@ def _float_problem(value: float) -> str:
 def factorize_cells(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """pd.factorize, except that TRUE/FALSE stay apart from 1 and 0 (Python holds True == 1, so
     plain factorize would give a TRUE cell the parse of a 1 above it)."""
+    if _holds_no_bools(values.dtype):  # spares a per-cell look at columns of ten million rows
+        return pd.factorize(values, use_na_sentinel=True)
     flags = values.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy(dtype=bool) if len(values) else None
     if flags is None or not flags.any():
         return pd.factorize(values, use_na_sentinel=True)
@@ -182,8 +190,19 @@ def factorize_cells(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes, values.to_numpy(dtype=object)[present[first]]
 
 
-def _mapped(values: pd.Series, parse, dtype, fill) -> tuple[np.ndarray, dict[int, object]]:
-    """Parse each distinct value once (ledgers repeat values a lot), then broadcast."""
+def _holds_no_bools(dtype) -> bool:
+    """Typed columns (text, non-bool numbers, dates) cannot hold a TRUE/FALSE cell."""
+    api = pd.api.types
+    if api.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype) or api.is_bool_dtype(dtype):
+        return False
+    return api.is_string_dtype(dtype) or api.is_numeric_dtype(dtype) or api.is_datetime64_any_dtype(dtype)
+
+
+def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False) -> tuple[np.ndarray, dict[int, object]]:
+    """Parse each distinct value once (ledgers repeat values a lot), then broadcast.
+
+    `as_text`: return a pandas string array (what a DataFrame makes of an all-text object
+    column anyway) instead of one object pointer per row."""
     codes, uniques = factorize_cells(values)
     parsed = np.empty(len(uniques) + 1, dtype=dtype)  # the extra slot serves blanks (code -1)
     parsed[-1] = fill
@@ -194,7 +213,7 @@ def _mapped(values: pd.Series, parse, dtype, fill) -> tuple[np.ndarray, dict[int
         except ValueError as exc:
             parsed[k] = fill
             reasons[k] = str(exc)
-    out = parsed[codes]
+    out = pd.array(parsed, dtype="str").take(codes) if as_text else parsed[codes]  # -1 takes the last slot
     problems: dict[int, str] = {}
     if reasons or (codes < 0).any():
         blank_reason = "value is blank"
@@ -279,4 +298,6 @@ def text_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
         if len(text) > MAX_TEXT:
             raise ValueError(f"text is {len(text)} characters long (at most {MAX_TEXT})")
         return text
-    return _mapped(values, parse, object, "")
+    # Text already held as a pandas string column stays one: no Python object per row.
+    as_text = values.dtype != object and pd.api.types.is_string_dtype(values.dtype)
+    return _mapped(values, parse, object, "", as_text=as_text)
