@@ -54,6 +54,8 @@ LEDGER_CASES = [
     Case("万-denominated header", (inv(1.5), inv("2.5")), {"A": (40_000, 0)}, header=WAN_HEADER),
     Case("万 header with receipts", (inv(1.0), inv(1.13, kind="回款")), {"A": (10_000, 11_300)},
          header=WAN_HEADER),
+    Case("decimal comma", (inv("1.234,56"),), where=(2, "amount")),  # would be 1.23
+    Case("comma not grouping thousands", (inv(1.0), inv("1,23")), where=(3, "amount")),  # would be 123
     Case("accounting negative (500)", (inv("(500)"),), where=(2, "amount")),
     Case("negative invoice", (inv(100.0), inv(-5.0)), where=(3, "amount")),
     Case("negative receipt", (inv(-5.0, kind="receipt"),), where=(2, "amount")),
@@ -147,6 +149,16 @@ def test_ledger_catalogue_through_crm_collections(addin, case):
     assert (float(row), column, "error") in {tuple(r[:3]) for r in issues[1:]}, issues
 
 
+@pytest.mark.xfail(strict=True, reason="a cell saying 万 under a 万元 header is scaled twice (1.5万 -> 1.5亿); "
+                   "crm_core/ledger.py is being edited by another engineer")
+def test_a_wan_cell_under_a_wan_header_is_not_scaled_twice(addin):
+    result = call_like_excel(addin.crm_collections, (WAN_HEADER, inv("1.5万")), PERIOD_START)
+    if isinstance(result, str):  # refused as ambiguous: fine too
+        assert result.startswith("#VALUE! row 2") and "amount" in result
+    else:
+        assert result[1][1] == pytest.approx(15_000)
+
+
 def test_merged_spellings_are_reported_as_a_warning(addin):
     rows = (HEADER, inv(1.0, customer="A公司"), inv(2.0, customer="Ａ公司 "))
     issues = call_like_excel(addin.crm_ledger_issues, rows)
@@ -165,6 +177,7 @@ RATE_CASES = [
     ("percent text", "14000%", 140 / 175.5),
     ("blank is nothing collected", None, 0.0),
     ("currency sign", "¥140", None),
+    ("decimal comma", "1.234,56", None),
     ("words", "abc", None),
     ("#N/A", NA, None),
     ("#DIV/0!", DIV0, None),

@@ -20,6 +20,7 @@ import pandas as pd
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.policy import Policy
 from crm_core.values import (
+    THOUSANDS_GROUPED,
     date_column,
     excel_error_text,
     factorize_cells,
@@ -214,7 +215,10 @@ def number(value: Any, what: str = "value") -> float:
     err = excel_error_text(value)
     if err:
         raise ValueError(f"cell holds the error value {err}")
-    text = normalize_text(value).replace(",", "")
+    text = normalize_text(value)
+    if "," in text and not THOUSANDS_GROUPED.fullmatch(text.rstrip("%")):  # '1.234,56' is not 1.23
+        raise ValueError(f"{what} {str(value)[:40]!r}: commas may only group thousands (1,234.56)")
+    text = text.replace(",", "")
     scale = 100.0 if text.endswith("%") else 1.0
     try:
         return float(text.rstrip("%")) / scale
