@@ -146,6 +146,14 @@ def blank_mask(values: pd.Series) -> np.ndarray:
     return blank_unique[codes]
 
 
+def _cell_scales(amounts: pd.Series, scale: int) -> np.ndarray | int:
+    """The header's scale, except for cells that say 万 themselves (already in currency units)."""
+    if scale == 1:
+        return 1
+    says_wan = amounts.map(lambda v: isinstance(v, str) and "万" in v).to_numpy(dtype=bool)
+    return np.where(says_wan, 1, scale)
+
+
 def _parse_columns(raw: pd.DataFrame, scale: int, policy: Policy, rownums: np.ndarray, source: str):
     issues: list[Issue] = []
 
@@ -164,7 +172,7 @@ def _parse_columns(raw: pd.DataFrame, scale: int, policy: Policy, rownums: np.nd
     issues += type_issues
     cents, bad = money_column_cents(raw["amount"])
     report("amount", bad, "amount")
-    out["amount_cents"] = cents * scale
+    out["amount_cents"] = cents * _cell_scales(raw["amount"], scale)
     issues += _sign_rules(out["type"], out["amount_cents"], policy, rownums, source, bad)
     # typed once here rather than as text first (only rows with an unknown type, which are
     # dropped, differ: NaN instead of "")

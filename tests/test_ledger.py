@@ -102,3 +102,9 @@ def test_open_balance_counts_everything_up_to_the_period_end():
     facts = customer_facts(normalize_ledger(raw).rows, Policy(), Period.year(2024))
     assert facts.loc[0, "open_balance_cents"] == 11300 - 5000
     assert facts.loc[0, "net_sales_cents"] == 0  # the 2023 invoice is outside the period
+
+
+def test_a_cell_saying_wan_under_a_wan_header_is_not_scaled_twice():
+    raw = frame([("2024-01-02", "A", "invoice", 1.5), ("2024-01-03", "A", "invoice", "2万")],
+                ["date", "customer", "type", "金额(万元)"])
+    assert list(normalize_ledger(raw).rows["amount_cents"]) == [1_500_000, 2_000_000]
