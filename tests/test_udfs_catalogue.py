@@ -173,3 +173,13 @@ def test_dates_as_serial_numbers_and_money_as_currency_cells(addin):
 def test_lifetime_value_refuses_implausible_inputs_instead_of_computing_for_ever(addin):
     assert call_like_excel(addin.crm_lifetime_value, 1500.0, 1e300) == "#VALUE! years 1e+300 is outside 0..100"
     assert call_like_excel(addin.crm_lifetime_value, 1500.0, 10.0, 1.0, 1.5).startswith("#VALUE! retention")
+
+
+def test_duplicate_names(addin):
+    table = call_like_excel(addin.crm_duplicate_names, col("C1", "C2", "C3", "C4"),
+                            col("华信医药有限公司", "华信 医药", "仁和医药", None))
+    assert table[0][0].startswith("customers")
+    assert table[1][0] == "C1, C2" and table[1][2] == 2.0
+    assert len(table) == 2
+    none = call_like_excel(addin.crm_duplicate_names, col("C1", "C2"), col("甲", "乙"))
+    assert none[1][0].startswith("none")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import xlwings as xw
 
-from crm_core.analysis import aging, lifetime_value, overlap, tier_migration
+from crm_core.analysis import aging, lifetime_value, likely_duplicates, overlap, tier_migration
 from crm_core.issues import CrmInputError
 
 from . import _excel as ex
@@ -82,6 +82,21 @@ def crm_overlap(customers, sales, balances, n=None):
                     ex.money_cents(balance_cells, "balances", blank_as_zero=True), int(count))
     return ex.table_out(["group / 分组", "customers / 客户数", "receivables / 应收余额", "share / 占比"],
                         [table["group"], table["customers"], ex.units(table["receivables_cents"]), table["share"]])
+
+
+@xw.func(category=ex.CATEGORY)
+@xw.arg("customers", doc="Customer codes, one column 客户编码", **RANGE)
+@xw.arg("names", doc="Customer names, same rows 客户名称", **RANGE)
+@ex.shows_errors
+def crm_duplicate_names(customers, names):
+    """Duplicate check 客户重复检查: codes whose names are one company written differently (spaces, width, punctuation, 有限公司/Co. Ltd), with header; "none" if none."""
+    cols = ex.aligned(customers=customers, names=names)
+    table = likely_duplicates(ex.texts(cols["customers"], "customers"),
+                              ex.texts(cols["names"], "names", allow_blank=True))
+    header = ["customers / 客户编码", "names / 名称", "count / 数量"]
+    if table.empty:
+        return [header, ["none / 无", "", ""]]
+    return ex.table_out(header, [table["customers"], table["names"], table["count"]])
 
 
 @xw.func(category=ex.CATEGORY)

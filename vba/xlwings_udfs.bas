@@ -92,6 +92,19 @@ failed:
     crm_credit_budget = Err.Description
 End Function
 
+Function crm_duplicate_names(customers, names)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_duplicate_names = XLPy.CallUDF("crm_addin", "crm_duplicate_names", Array(customers, names), ActiveWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_duplicate_names = XLPy.CallUDF("crm_addin", "crm_duplicate_names", Array(customers, names))
+        Exit Function
+    #End If
+failed:
+    crm_duplicate_names = Err.Description
+End Function
+
 Function crm_follow_up_due(stage_tiers, last_contact, Optional as_of, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
