@@ -69,13 +69,18 @@ def summary(report: CheckReport) -> str:
     return "\n".join(lines + [f"tier drift / 各级偏离: {drift}", report.verdict])
 
 
+def _checked_form(book) -> tuple[Path, Request, Approval, CheckReport]:
+    """Save the workbook, read its request form and check it (raises CrmInputError)."""
+    path = _saved_path(book)
+    request, approval = _form(path)
+    return path, request, approval, check_request(load_register(path, for_writing=False), request, approval)
+
+
 def check_reallocation_request() -> CheckReport | None:
     """Check the request on the Reallocation sheet without changing anything / 检查调整申请."""
     book = _caller()
     try:
-        path = _saved_path(book)
-        request, approval = _form(path)
-        report = check_request(load_register(path, for_writing=False), request, approval)
+        report = _checked_form(book)[3]
     except CrmInputError as exc:
         _alert(book, f"cannot check / 无法检查:\n{exc}")
         return None
@@ -87,9 +92,7 @@ def apply_reallocation() -> bool:
     """Check and apply the request on the Reallocation sheet, recorded in the Audit sheet / 执行调整."""
     book = _caller()
     try:
-        path = _saved_path(book)
-        request, approval = _form(path)
-        report = check_request(load_register(path, for_writing=False), request, approval)
+        path, request, approval, report = _checked_form(book)
     except CrmInputError as exc:
         _alert(book, f"nothing applied / 未执行:\n{exc}")
         return False
