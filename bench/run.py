@@ -112,11 +112,9 @@ def job_compare(path: str) -> dict:
 
 
 def _raw_frame(path: str) -> pd.DataFrame:
-    from crm_app import large_ledger
+    from crm_app.files import read_table
 
-    suffix = Path(path).suffix
-    return large_ledger._read_parquet(Path(path)) if suffix == ".parquet" else \
-        large_ledger._read_csv(Path(path), ",")
+    return read_table(path)
 
 
 JOBS = {"pandas_file": job_pandas_file, "addin_file": job_addin_file, "compare": job_compare}

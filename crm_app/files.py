@@ -20,7 +20,9 @@ from crm_core.ledger import HEADER_ALIASES, Ledger, map_headers, normalize_ledge
 from crm_core.policy import Policy
 
 LEDGER_SHEETS = ("Ledger", "台账", "ledger", "明细")
-_TEXT_COLUMNS = ("customer", "invoice_no", "customer_name")
+# Read as text whatever they look like. Dates are left to Arrow: a column of ISO dates arrives
+# as dates, any other spelling stays text for the ledger's own date parser.
+_TEXT_COLUMNS = ("customer", "invoice_no", "customer_name", "type")
 
 
 def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
@@ -35,24 +37,44 @@ def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
         if suffix in (".xlsx", ".xlsm"):
             return _read_excel(path, sheet)
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (ValueError, OSError, UnicodeError) as exc:
+            return _read_parquet(path)
+    except (ValueError, OSError, UnicodeError, ImportError) as exc:
         raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
     raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"unsupported file type {suffix!r} (use .csv, .xlsx or .parquet)",
                                source=str(path))])
 
 
 def _read_csv(path: Path, sep: str) -> pd.DataFrame:
-    for encoding in ("utf-8-sig", "gb18030"):
+    """Arrow's multi-threaded reader, only the ledger's columns. Text columns stay text (codes
+    such as 00123 keep their zeros); only '' is a blank; empty lines are kept as blank rows so
+    that row numbers in messages are the file's own."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    for encoding in ("utf8", "gb18030"):
         try:
-            header = pd.read_csv(path, sep=sep, nrows=0, encoding=encoding).columns
-            mapping, _ = map_headers(header)
-            text = {col: str for col, canon in mapping.items() if canon in _TEXT_COLUMNS}
-            return pd.read_csv(path, sep=sep, encoding=encoding, dtype=text, keep_default_na=False,
-                               na_values=[""], skip_blank_lines=False)
+            header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig" if encoding == "utf8"
+                                 else encoding).columns
         except UnicodeDecodeError:
             continue
+        mapping, _ = map_headers(header)
+        text = {col: pa.string() for col, canon in mapping.items() if canon in _TEXT_COLUMNS}
+        table = pacsv.read_csv(
+            path, pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
+            pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
+            pacsv.ConvertOptions(column_types=text, include_columns=list(mapping) or None,
+                                 null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True))
+        table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
+        return table.to_pandas(self_destruct=True, date_as_object=False)  # frees Arrow buffers as it goes
     raise UnicodeError("the file is neither UTF-8 nor GB18030 text")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    mapping, _ = map_headers(pq.read_schema(path).names)
+    # dates as datetime64 rather than one Python date object per row
+    return pq.read_table(path, columns=list(mapping) or None).to_pandas(self_destruct=True, date_as_object=False)
 
 
 def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:

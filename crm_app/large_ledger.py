@@ -23,15 +23,14 @@ import pandas as pd
 
 from crm_core.collection import Period, customer_facts
 from crm_core.issues import CrmInputError, Issue, IssueCode, issues_frame
-from crm_core.ledger import Ledger, map_headers, normalize_ledger
+from crm_core.ledger import Ledger, normalize_ledger
 from crm_core.policy import Policy
 from crm_core.review import Review, default_year, review_ledger
 
+from .files import read_table
+
 CACHE_VERSION = "1"  # bump when cached tables change meaning
-# Read as text whatever they look like (codes such as 00123 keep their zeros). Dates are left
-# to Arrow: a column of ISO dates arrives as dates (4 bytes a row instead of a string), any
-# other spelling keeps the column as text for the ledger's own date parser.
-_TEXT_KINDS = ("customer", "invoice_no", "customer_name", "type")
+LARGE_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
 _MEMORY: OrderedDict[str, "Result"] = OrderedDict()
 _MEMORY_SLOTS = 16
 _DIGESTS: dict[tuple, str] = {}
@@ -65,54 +64,10 @@ def content_digest(path: str | os.PathLike[str]) -> str:
 def read_ledger_file(path: str | os.PathLike[str], policy: Policy | None = None) -> Ledger:
     """Read and validate a CSV/TSV or Parquet ledger of any length (same rules as a sheet range)."""
     path = Path(path)
-    if not path.exists():
-        raise CrmInputError([Issue(IssueCode.EMPTY, "file not found", source=str(path))])
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".csv", ".txt", ".tsv"):
-            frame = _read_csv(path, "\t" if suffix == ".tsv" else ",")
-        elif suffix in (".parquet", ".pq"):
-            frame = _read_parquet(path)
-        else:
-            raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"unsupported file type {suffix!r} for a large "
-                                       "ledger (use .csv or .parquet)", source=path.name)])
-    except (ValueError, OSError, UnicodeError) as exc:
-        if isinstance(exc, CrmInputError):
-            raise
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=path.name)]) from exc
-    return normalize_ledger(frame, policy, source=path.name)
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    names = pq.read_schema(path).names
-    mapping, _ = map_headers(names)
-    # dates as datetime64 rather than one Python date object per row
-    return pq.read_table(path, columns=list(mapping) or None).to_pandas(self_destruct=True, date_as_object=False)
-
-
-def _read_csv(path: Path, sep: str) -> pd.DataFrame:
-    """Text columns stay text (codes such as 00123 keep their zeros); only '' is a blank."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    for encoding in ("utf8", "gb18030"):
-        try:
-            header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig" if encoding == "utf8"
-                                 else encoding).columns
-        except UnicodeDecodeError:
-            continue
-        mapping, _ = map_headers(header)
-        text = {col: pa.string() for col, canon in mapping.items() if canon in _TEXT_KINDS}
-        table = pacsv.read_csv(
-            path, pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
-            pacsv.ParseOptions(delimiter=sep),
-            pacsv.ConvertOptions(column_types=text, include_columns=list(mapping) or None,
-                                 null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True))
-        table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
-        return table.to_pandas(self_destruct=True, date_as_object=False)  # frees Arrow buffers as it goes
-    raise UnicodeError("the file is neither UTF-8 nor GB18030 text")
+    if path.suffix.lower() not in LARGE_SUFFIXES:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"unsupported file type {path.suffix.lower()!r} for a "
+                                   "large ledger (use .csv or .parquet)", source=path.name)])
+    return normalize_ledger(read_table(path), policy, source=path.name)
 
 
 # ---------------------------------------------------------------- cache

@@ -63,3 +63,15 @@ def test_review_reads_xlsx_and_parquet_ledgers_alike(tmp_path, capsys):
         assert main(["review", str(tmp_path / name), "--quiet", "--out", str(tmp_path / f"{name}.out.xlsx")]) == 0
         summaries.append(capsys.readouterr().out.split("policy")[1])
     assert summaries[0] == summaries[1]
+
+
+def test_row_numbers_count_empty_lines_in_both_readers(tmp_path):
+    from crm_app.files import read_ledger
+    from crm_app.large_ledger import read_ledger_file
+
+    path = tmp_path / "gaps.csv"
+    path.write_text("date,customer,type,amount\n2024-01-01,A,invoice,1\n\n2024-01-02,A,invoice,x\n",
+                    encoding="utf-8")
+    for ledger in (read_ledger(path), read_ledger_file(path)):
+        assert [(i.row, i.column) for i in ledger.errors] == [(4, "amount")]
+        assert ledger.blank_rows == 1
