@@ -5,8 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_core.values import (date_column, money_column_cents, normalize_text, parse_date,
-                             parse_money_cents, text_column)
+from crm_core.values import (
+    date_column,
+    money_column_cents,
+    normalize_text,
+    parse_date,
+    parse_money_cents,
+    text_column,
+)
 
 
 @pytest.mark.parametrize("raw, cents", [
