@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -100,10 +101,13 @@ def accepted_headers() -> str:
 def atomic_path(target: str | Path, backup: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success, keep a backup and rename it over `target`.
 
-    The temporary file is removed if the writer fails, so the old file stays untouched.
+    The temporary file is removed if the writer fails, so the old file stays untouched. The
+    backup is itself written beside and renamed, so a crash never leaves a half-copied backup;
+    temporary files left by a killed writer are swept once they are stale.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_temporaries(target)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix + ".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -113,12 +117,35 @@ def atomic_path(target: str | Path, backup: bool = True) -> Iterator[Path]:
         yield tmp
         _fsync(tmp)
         if backup and target.exists():
-            shutil.copy2(target, backup_path(target))
+            _copy_atomically(target, backup_path(target))
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+STALE_TEMPORARY_SECONDS = 3600  # no writer takes an hour; an older temporary was left by a crash
+
+
+def _sweep_stale_temporaries(target: Path) -> None:
+    now = time.time()
+    for leftover in target.parent.glob(f".{target.stem}.*{target.suffix}.tmp"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+                leftover.unlink()
+        except OSError:  # another process swept it first, or it is not ours to remove
+            continue
+
+
+def _copy_atomically(source: Path, destination: Path) -> None:
+    partial = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
+    try:
+        shutil.copy2(source, partial)
+        os.replace(partial, destination)
+    finally:
+        if partial.exists():
+            partial.unlink()
 
 
 def _umask() -> int:
