@@ -30,7 +30,7 @@ def demo_ledger(seed: int = 2010, customers: int = 450, yearly_sales: float = 40
     rng.shuffle(weights)
     codes = np.array([f"C{i:04d}" for i in range(1, customers + 1)], dtype=object)
     names = np.array([f"{_CITIES[i % 12]}{_WORDS[(i * 7) % 12]}医药{i:03d}号" for i in range(customers)], dtype=object)
-    pay_ratio = np.clip(rng.normal(0.93, 0.10, customers), 0.45, 1.10)
+    pay_ratio = np.clip(rng.normal(0.95, 0.10, customers), 0.45, 1.10)
     frames = []
     for y in range(years):
         growth = np.clip(rng.normal(1.0, 0.15, customers), 0.4, 1.8)
@@ -55,7 +55,7 @@ def _year_rows(rng, codes, names, sales, pay_ratio, year) -> pd.DataFrame:
                              "type": "invoice", "amount": amount, "invoice_no": numbers, "due_date": due})
     vat = 0.13
     paid = np.round(amount * (1 + vat) * np.clip(rng.normal(pay_ratio[cust], 0.05), 0, 1.3), 2)
-    pay_dates = dates + rng.integers(10, 80, len(cust)).astype("timedelta64[D]")
+    pay_dates = dates + rng.integers(10, 60, len(cust)).astype("timedelta64[D]")
     receipts = pd.DataFrame({"date": pay_dates, "customer": codes[cust], "customer_name": names[cust],
                              "type": "receipt", "amount": paid, "invoice_no": numbers, "due_date": pd.NaT})
     receipts = receipts[receipts["date"] <= np.datetime64(f"{year + 1}-12-31")]
