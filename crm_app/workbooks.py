@@ -160,6 +160,8 @@ def cmd_build_workbooks(args: argparse.Namespace) -> int:
         stale = [p for p in [out / TEMPLATE_NAME] if not p.exists() or p.read_bytes() != build_workbook()]
         for path in stale:
             print(f"stale: {path} (run crm-addin build-workbooks) / 模板需要重新生成", file=sys.stderr)
+        if not stale:
+            print(f"{out / TEMPLATE_NAME} is current / 模板为最新")
         return 1 if stale else 0
     for path in build_templates(out):
         print(f"written {path}")
