@@ -59,6 +59,12 @@ def customer_facts(rows: pd.DataFrame, policy: Policy, period: Period,
     Customers are those in the ledger (sorted) unless `customers` is given; a customer with no
     invoices in the period has no rate and a reason in `rate_status`.
     """
+    return customer_facts_and_codes(rows, policy, period, customers)[0]
+
+
+def customer_facts_and_codes(rows: pd.DataFrame, policy: Policy, period: Period,
+                             customers: pd.Index | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """`customer_facts`, and each row's position in its customer column (-1: none)."""
     codes, names = _customer_codes(rows, customers)
     n = len(names)
     # masks straight from the column: to_numpy() of a categorical would build one str per row
@@ -79,7 +85,7 @@ def customer_facts(rows: pd.DataFrame, policy: Policy, period: Period,
     return pd.DataFrame({
         "customer": names, "net_sales_cents": net, "gross_sales_cents": gross_sales,
         "collections_cents": collections, "collection_rate": rate, "rate_status": status,
-        "open_balance_cents": balance})
+        "open_balance_cents": balance}), codes
 
 
 def collection_rates(collections_cents: np.ndarray, gross_sales_cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .collection import Period, customer_facts
+from .collection import Period, customer_facts_and_codes
 from .credit import allocate_credit, credit_budget_cents
 from .issues import Issue
 from .ledger import Ledger
@@ -63,8 +63,8 @@ def review_ledger(ledger: Ledger, policy: Policy | None = None, year: int | None
     rows = ledger.rows
     year = year or default_year(rows)
     period = Period.year(year)
-    facts = customer_facts(rows, policy, period)
-    facts["customer_name"] = _names(rows, facts["customer"])
+    facts, codes = customer_facts_and_codes(rows, policy, period)
+    facts["customer_name"] = _names(rows, facts["customer"], codes)
     rates = facts["collection_rate"].to_numpy()
     if policy.tier_mode == "rank":
         facts["rate_tier"] = rank_tiers(rates, policy=policy)
@@ -80,7 +80,17 @@ def review_ledger(ledger: Ledger, policy: Policy | None = None, year: int | None
     return Review(facts[REGISTER_COLUMNS], period, year + 1, budget, net_total, vat, policy, list(ledger.issues))
 
 
-def _names(rows: pd.DataFrame, customers: pd.Series) -> np.ndarray:
+def _names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None) -> np.ndarray:
+    """Each customer's last non-empty name. `codes`: each row's position in `customers`
+    (distinct, as `customer_facts` numbers them), which spares hashing the customer column again."""
+    if codes is not None:
+        named = np.flatnonzero((rows["customer_name"] != "").to_numpy(dtype=bool) & (codes >= 0))
+        last = np.full(len(customers), -1, dtype="int64")
+        np.maximum.at(last, codes[named], named)  # the last named row of each customer
+        has = np.flatnonzero(last >= 0)
+        names = pd.Series(np.full(len(customers), np.nan, dtype=object))
+        names.iloc[has] = rows["customer_name"].iloc[last[has]].astype(object).to_numpy()
+        return names.where(names.notna(), "").to_numpy(dtype=object)
     named = rows.loc[rows["customer_name"] != "", ["customer", "customer_name"]]
     last = named.drop_duplicates("customer", keep="last").set_index("customer")["customer_name"]
     names = customers.map(last).astype(object)

@@ -198,11 +198,14 @@ def _holds_no_bools(dtype) -> bool:
     return api.is_string_dtype(dtype) or api.is_numeric_dtype(dtype) or api.is_datetime64_any_dtype(dtype)
 
 
-def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False) -> tuple[np.ndarray, dict[int, object]]:
+def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False,
+            distinct: dict | None = None) -> tuple[np.ndarray, dict[int, object]]:
     """Parse each distinct value once (ledgers repeat values a lot), then broadcast.
 
     `as_text`: return a pandas string array (what a DataFrame makes of an all-text object
-    column anyway) instead of one object pointer per row."""
+    column anyway) instead of one object pointer per row. `distinct`, if given, receives the
+    distinct values ("uniques", numbered by first appearance), their parses ("parsed") and
+    whether they are exactly `pd.factorize`'s ("factorize": no TRUE/FALSE kept apart)."""
     codes, uniques = factorize_cells(values)
     parsed = np.empty(len(uniques) + 1, dtype=dtype)  # the extra slot serves blanks (code -1)
     parsed[-1] = fill
@@ -214,6 +217,8 @@ def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False) -> tup
             parsed[k] = fill
             reasons[k] = str(exc)
     out = pd.array(parsed, dtype="str").take(codes) if as_text else parsed[codes]  # -1 takes the last slot
+    if distinct is not None:
+        distinct.update(uniques=uniques, parsed=parsed[:-1], factorize=_holds_no_bools(values.dtype))
     problems: dict[int, str] = {}
     if reasons or (codes < 0).any():
         blank_reason = "value is blank"
@@ -284,8 +289,9 @@ def date_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     return out, problems
 
 
-def text_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
-    """Names and codes: normalized text; blanks, error values and over-long text are reported."""
+def text_column(values: pd.Series, distinct: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:
+    """Names and codes: normalized text; blanks, error values and over-long text are reported.
+    `distinct`: see `_mapped`."""
     def parse(raw: object) -> str:
         err = excel_error_text(raw)
         if err:
@@ -300,4 +306,4 @@ def text_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
         return text
     # Text already held as a pandas string column stays one: no Python object per row.
     as_text = values.dtype != object and pd.api.types.is_string_dtype(values.dtype)
-    return _mapped(values, parse, object, "", as_text=as_text)
+    return _mapped(values, parse, object, "", as_text=as_text, distinct=distinct)
