@@ -43,13 +43,32 @@ def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
     """Each row's amount including VAT: invoices and credit notes grossed up, receipts as booked."""
     vat = rows["vat_rate"].to_numpy(dtype="float64")
     missing = np.isnan(vat)
-    if missing.any():
+    if missing.all():  # the usual case: no row gives its own rate
+        vat = _vat_by_day(policy, rows["date"].to_numpy())
+    elif missing.any():
         vat = vat.copy()
-        vat[missing] = policy.vat_rates(rows["date"].to_numpy()[missing])
+        vat[missing] = _vat_by_day(policy, rows["date"].to_numpy()[missing])
     amount = rows["amount_cents"].to_numpy(dtype="int64")
     is_receipt = (rows["type"] == RECEIPT).to_numpy()
     grossed = np.floor(amount * (1.0 + vat) + 0.5).astype("int64")  # VAT rounded per document
     return np.where(is_receipt, amount, grossed)
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def _vat_by_day(policy: Policy, dates: np.ndarray) -> np.ndarray:
+    """`policy.vat_rates(dates)`, looked up once per calendar day when the dates are whole days
+    without NaT (a ledger's dates are): a few hundred days, not millions of rows."""
+    stamps = np.asarray(dates, dtype="datetime64[ns]")
+    if len(stamps) < 100_000:
+        return policy.vat_rates(stamps)
+    ns = stamps.view("int64")
+    first, last = int(ns.min()), int(ns.max())
+    if first == np.iinfo("int64").min or last - first > 400 * 366 * _DAY_NS or (ns % _DAY_NS).any():
+        return policy.vat_rates(stamps)  # NaT, times of day or centuries of dates: row by row
+    days = (np.arange((last - first) // _DAY_NS + 1, dtype="int64") * _DAY_NS + first).view("datetime64[ns]")
+    return policy.vat_rates(days)[(ns - first) // _DAY_NS]
 
 
 def customer_facts(rows: pd.DataFrame, policy: Policy, period: Period,

@@ -15,6 +15,7 @@ from .issues import WARNING, Issue, IssueCode
 from .policy import Policy
 from .values import (
     date_column,
+    datetime_days,
     is_blank,
     money_column_cents,
     normalize_text,
@@ -108,7 +109,9 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     rownums = (np.flatnonzero(~blank) + first_row).astype("int64")
     parsed, bad, distinct = _parse_columns(raw, scale, policy, rownums, source)
     issues += bad
-    rows = pd.DataFrame(parsed)
+    # the parsed columns are new arrays owned here (or immutable Arrow text): no need to copy
+    # them once more into 2-D blocks
+    rows = pd.DataFrame(parsed, copy=False)
     rows.insert(0, "row", rownums)
     issues += _merged_name_warnings(raw["customer"], rows["customer"], source, distinct)
     failed = {i.row for i in issues if i.is_error and i.row is not None}
@@ -189,8 +192,11 @@ def _optional_columns(raw, rownums, source, issues, report) -> dict[str, object]
         out["invoice_no"] = normalize_text_column(raw["invoice_no"])
     else:
         out["invoice_no"] = np.full(n, "", dtype=object)
-    out["due_date"] = np.full(n, np.datetime64("NaT", "ns"))
-    if "due_date" in raw:
+    if "due_date" in raw and pd.api.types.is_datetime64_any_dtype(raw["due_date"].dtype):
+        out["due_date"] = datetime_days(raw["due_date"])  # blanks stay NaT, nothing else can fail
+    else:
+        out["due_date"] = np.full(n, np.datetime64("NaT", "ns"))
+    if "due_date" in raw and not pd.api.types.is_datetime64_any_dtype(raw["due_date"].dtype):
         present = ~blank_mask(raw["due_date"])
         dates, bad = date_column(raw["due_date"][present])
         out["due_date"][present] = dates

@@ -279,14 +279,19 @@ def _text_to_date(raw: str) -> pd.Timestamp:
 def date_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     """A whole column -> (datetime64[ns] array, {position: reason})."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        stamps = pd.to_datetime(values).dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
-        arr = stamps.to_numpy(dtype="datetime64[ns]")
-        arr = arr.astype("datetime64[D]").astype("datetime64[ns]")
+        arr = datetime_days(values)
         problems = {int(i): "date is blank" for i in np.flatnonzero(np.isnat(arr))}
         return arr, problems
     nat = np.datetime64("NaT", "ns")
     out, problems = _mapped(values, lambda v: parse_date(v).to_datetime64(), "datetime64[ns]", nat)
     return out, problems
+
+
+def datetime_days(values: pd.Series) -> np.ndarray:
+    """A datetime column -> datetime64[ns] at midnight of each day (time zone dropped, NaT kept)."""
+    stamps = pd.to_datetime(values).dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
+    arr = stamps.to_numpy(dtype="datetime64[ns]")
+    return arr.astype("datetime64[D]").astype("datetime64[ns]")
 
 
 def text_column(values: pd.Series, distinct: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:
