@@ -109,9 +109,7 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     rownums = (np.flatnonzero(~blank) + first_row).astype("int64")
     parsed, bad, distinct = _parse_columns(raw, scale, policy, rownums, source)
     issues += bad
-    # the parsed columns are new arrays owned here (or immutable Arrow text): no need to copy
-    # them once more into 2-D blocks
-    rows = pd.DataFrame(parsed, copy=False)
+    rows = pd.DataFrame(parsed)
     rows.insert(0, "row", rownums)
     issues += _merged_name_warnings(raw["customer"], rows["customer"], source, distinct)
     failed = {i.row for i in issues if i.is_error and i.row is not None}
