@@ -24,6 +24,9 @@ LEDGER_SHEETS = ("Ledger", "台账", "ledger", "明细")
 # Read as text whatever they look like. Dates are left to Arrow: a column of ISO dates arrives
 # as dates, any other spelling stays text for the ledger's own date parser.
 _TEXT_COLUMNS = ("customer", "invoice_no", "customer_name", "type")
+# Columns with few distinct values are read dictionary-encoded (pandas categoricals): the ledger
+# checks and group sums then work per distinct value and on integer codes, not on every row's text.
+_CODED_COLUMNS = ("customer", "customer_name", "type")
 
 
 def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
@@ -59,7 +62,9 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
         except UnicodeDecodeError:
             continue
         mapping, _ = map_headers(header)
-        text = {col: pa.string() for col, canon in mapping.items() if canon in _TEXT_COLUMNS}
+        coded = pa.dictionary(pa.int32(), pa.string())
+        text = {col: coded if canon in _CODED_COLUMNS else pa.string()
+                for col, canon in mapping.items() if canon in _TEXT_COLUMNS}
         table = pacsv.read_csv(
             path, pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
             pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
@@ -71,11 +76,16 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    mapping, _ = map_headers(pq.read_schema(path).names)
+    schema = pq.read_schema(path)
+    mapping, _ = map_headers(schema.names)
+    coded = [col for col, canon in mapping.items() if canon in _CODED_COLUMNS
+             and (pa.types.is_string(schema.field(col).type) or pa.types.is_large_string(schema.field(col).type))]
+    table = pq.read_table(path, columns=list(mapping) or None, read_dictionary=coded)
     # dates as datetime64 rather than one Python date object per row
-    return pq.read_table(path, columns=list(mapping) or None).to_pandas(self_destruct=True, date_as_object=False)
+    return table.to_pandas(self_destruct=True, date_as_object=False)
 
 
 def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:

@@ -127,10 +127,24 @@ def rate_from_net(collections: np.ndarray, net_sales: np.ndarray, vat_rate: np.n
 
 def _customer_codes(rows: pd.DataFrame, customers: pd.Index | None) -> tuple[np.ndarray, pd.Index]:
     if customers is None:
-        codes, names = pd.factorize(rows["customer"], sort=True)
+        column = rows["customer"]
+        if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.categories.is_monotonic_increasing:
+            return _used_category_codes(column)
+        codes, names = pd.factorize(column, sort=True)
         return codes, pd.Index(names, dtype=object)
     names = pd.Index(customers, dtype=object)
     return names.get_indexer(rows["customer"]), names
+
+
+def _used_category_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """What `pd.factorize(column, sort=True)` gives for a categorical with sorted categories,
+    from its codes alone: the categories in use, renumbered in order (no hashing of rows)."""
+    codes = column.cat.codes.to_numpy()
+    present = codes >= 0
+    used = np.bincount(codes[present] if not present.all() else codes,
+                       minlength=len(column.cat.categories)) > 0
+    renumber = np.append(np.cumsum(used) - 1, -1)  # code -1 stays -1
+    return renumber[codes].astype("intp"), pd.Index(column.cat.categories[used], dtype=object)
 
 
 def _between(dates: np.ndarray, period: Period) -> np.ndarray:

@@ -17,9 +17,11 @@ from .values import (
     date_column,
     datetime_days,
     is_blank,
+    is_text_categorical,
     money_column_cents,
     normalize_text,
     normalize_text_column,
+    per_category,
     plain_text_mask,
     text_column,
 )
@@ -136,6 +138,8 @@ def _blank_rows(raw: pd.DataFrame) -> np.ndarray:
 
 def blank_mask(values: pd.Series) -> np.ndarray:
     """True where a cell is empty (None, NaN, NaT or only spaces); judged once per distinct value."""
+    if is_text_categorical(values):
+        return per_category(values, blank_mask, missing=True)
     if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
         return values.isna().to_numpy(dtype=bool)  # numbers and dates: only NaN/NaT are blank
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -191,7 +195,8 @@ def _optional_columns(raw, rownums, source, issues, report) -> dict[str, object]
     else:
         out["invoice_no"] = np.full(n, "", dtype=object)
     if "due_date" in raw and pd.api.types.is_datetime64_any_dtype(raw["due_date"].dtype):
-        out["due_date"] = datetime_days(raw["due_date"])  # blanks stay NaT, nothing else can fail
+        out["due_date"], bad = datetime_days(raw["due_date"])  # blanks stay NaT
+        report("due_date", bad, "due_date")
     else:
         out["due_date"] = np.full(n, np.datetime64("NaT", "ns"))
     if "due_date" in raw and not pd.api.types.is_datetime64_any_dtype(raw["due_date"].dtype):
@@ -320,6 +325,8 @@ def _all_distinct_sorted(numbers) -> bool:
     values = pa.array(numbers)
     if values.null_count:
         return False
+    if pc.all(pc.less(values[:-1], values[1:])).as_py():
+        return True  # numbered in file order, as ERPs export them: one pass, no sort
     ordered = values.take(pc.sort_indices(values))
     if isinstance(ordered, pa.ChunkedArray):
         ordered = ordered.combine_chunks()

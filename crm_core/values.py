@@ -17,6 +17,10 @@ import pandas as pd
 # Excel's day zero: serial 1 is 1900-01-01 and it counts the phantom 1900-02-29.
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 EXCEL_MAX_SERIAL = 2958465  # 9999-12-31
+# Dates a ledger may hold. Later ones are typing errors (3024 for 2024), and would not fit the
+# nanosecond dates the tables use: refused with a reason rather than wrapped around.
+FIRST_DATE, LAST_DATE = pd.Timestamp("1899-12-30"), pd.Timestamp("2261-12-31")
+_DATE_RANGE = f"dates run from {FIRST_DATE:%Y-%m-%d} to {LAST_DATE:%Y-%m-%d}"
 _CURRENCY = re.compile(r"(?i)^(rmb|cny|usd|eur|hkd)|(rmb|cny|usd|eur|hkd|元)$|[¥￥$€£]")
 _WAN = "万"
 _EXCEL_ERRORS = {"#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
@@ -41,6 +45,8 @@ _PLAIN_TEXT = "[!-~\u4e00-\u9fff]+(?: [!-~\u4e00-\u9fff]+)*"
 
 def plain_text_mask(values: pd.Series) -> np.ndarray:
     """True where a value is text already equal to its `normalize_text` form (vectorized)."""
+    if is_text_categorical(values):  # judged once per category (the reader's dictionary)
+        return per_category(values, plain_text_mask, missing=False)
     if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
         return np.zeros(len(values), dtype=bool)
     if values.dtype != object:  # pandas string columns match in Arrow, not per value in Python
@@ -52,7 +58,10 @@ def plain_text_mask(values: pd.Series) -> np.ndarray:
 
 def normalize_text_column(values: pd.Series) -> np.ndarray:
     """`normalize_text` of every value (an object array, or the column's own string array for
-    pandas string columns); already-normal text is not touched again."""
+    pandas string columns); already-normal text is not touched again. A categorical column gives a categorical."""
+    if is_text_categorical(values):
+        clean = normalize_text_column(pd.Series(values.cat.categories))
+        return text_categorical(values.cat.codes.to_numpy(), clean, fill="")
     rest = np.flatnonzero(~plain_text_mask(values))
     if values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
         if len(rest) == 0:  # keep the column's own string storage: no per-value objects at all
@@ -64,6 +73,27 @@ def normalize_text_column(values: pd.Series) -> np.ndarray:
     if len(rest):
         out[rest] = [normalize_text(v) for v in out[rest]]
     return out
+
+
+def is_text_categorical(values: pd.Series) -> bool:
+    """A column of text the file reader dictionary-encoded: a few distinct values, codes per row."""
+    dtype = values.dtype
+    return isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(dtype.categories.dtype)
+
+
+def per_category(values: pd.Series, judge, missing: bool) -> np.ndarray:
+    """`judge` (a whole-column test) applied to the categories once and spread to the rows;
+    missing cells (code -1) get `missing`."""
+    per = np.append(np.asarray(judge(pd.Series(values.cat.categories)), dtype=bool), missing)
+    return per[values.cat.codes.to_numpy()]
+
+
+def text_categorical(codes: np.ndarray, labels, fill: str = "") -> pd.Categorical:
+    """Each row's text as a categorical: labels[code], code -1 meaning `fill`. Categories are
+    distinct and sorted, so sorting or grouping by them is sorting or grouping by the text."""
+    labels = np.append(np.asarray(labels, dtype=object), fill)
+    label_codes, categories = pd.factorize(labels, sort=True)
+    return pd.Categorical.from_codes(label_codes[codes], categories=categories)
 
 
 def is_blank(value: object) -> bool:
@@ -193,7 +223,9 @@ def factorize_cells(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _holds_no_bools(dtype) -> bool:
     """Typed columns (text, non-bool numbers, dates) cannot hold a TRUE/FALSE cell."""
     api = pd.api.types
-    if api.is_object_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype) or api.is_bool_dtype(dtype):
+    if isinstance(dtype, pd.CategoricalDtype):  # factorized by codes: judged by what the categories hold
+        return api.is_string_dtype(dtype.categories.dtype) and not api.is_object_dtype(dtype.categories.dtype)
+    if api.is_object_dtype(dtype) or api.is_bool_dtype(dtype):
         return False
     return api.is_string_dtype(dtype) or api.is_numeric_dtype(dtype) or api.is_datetime64_any_dtype(dtype)
 
@@ -216,7 +248,12 @@ def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False,
         except ValueError as exc:
             parsed[k] = fill
             reasons[k] = str(exc)
-    out = pd.array(parsed, dtype="str").take(codes) if as_text else parsed[codes]  # -1 takes the last slot
+    if as_text and isinstance(values.dtype, pd.CategoricalDtype):
+        out = text_categorical(codes, parsed[:-1], fill)  # stays codes: no string per row
+    elif as_text:
+        out = pd.array(parsed, dtype="str").take(codes)  # -1 takes the last slot
+    else:
+        out = parsed[codes]
     if distinct is not None:
         distinct.update(uniques=uniques, parsed=parsed[:-1], factorize=_holds_no_bools(values.dtype))
     problems: dict[int, str] = {}
@@ -241,7 +278,7 @@ def parse_date(value: object) -> pd.Timestamp:
         stamp = pd.Timestamp(value)
         if pd.isna(stamp):
             raise ValueError("date is blank")
-        return stamp.normalize()
+        return _in_range(stamp.normalize())
     if isinstance(value, (int, float, np.integer, np.floating)):
         if float(value).is_integer() and 10_000_101 <= value <= 99_991_231:
             return _text_to_date(str(int(value)))  # 20240301 read as a number (a CSV column of them)
@@ -252,7 +289,15 @@ def parse_date(value: object) -> pd.Timestamp:
 def _serial_to_date(serial: float) -> pd.Timestamp:
     if not math.isfinite(serial) or serial < 1 or serial > EXCEL_MAX_SERIAL:
         raise ValueError(f"{serial:g} is not a date (Excel serial numbers run from 1 to {EXCEL_MAX_SERIAL})")
+    if serial > (LAST_DATE - EXCEL_EPOCH).days:
+        raise ValueError(f"{serial:.0f} is a date after {LAST_DATE:%Y-%m-%d} ({_DATE_RANGE})")
     return EXCEL_EPOCH + pd.Timedelta(days=int(serial))
+
+
+def _in_range(stamp: pd.Timestamp) -> pd.Timestamp:
+    if not FIRST_DATE <= stamp <= LAST_DATE:
+        raise ValueError(f"date {stamp:%Y-%m-%d} is out of range ({_DATE_RANGE})")
+    return stamp
 
 
 _DATE_TEXT = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
@@ -271,27 +316,36 @@ def _text_to_date(raw: str) -> pd.Timestamp:
         raise ValueError(f"date {_quote(raw)} is not understood (write it as YYYY-MM-DD)")
     year, month, day = (int(g) for g in match.groups())
     try:
-        return pd.Timestamp(year=year, month=month, day=day)
+        stamp = pd.Timestamp(year=year, month=month, day=day)
     except ValueError as exc:
         raise ValueError(f"date {_quote(raw)} does not exist ({exc})") from exc
+    return _in_range(stamp)
 
 
 def date_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     """A whole column -> (datetime64[ns] array, {position: reason})."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        arr = datetime_days(values)
-        problems = {int(i): "date is blank" for i in np.flatnonzero(np.isnat(arr))}
+        arr, problems = datetime_days(values)
+        problems.update({int(i): "date is blank" for i in np.flatnonzero(np.isnat(arr)) if int(i) not in problems})
         return arr, problems
     nat = np.datetime64("NaT", "ns")
     out, problems = _mapped(values, lambda v: parse_date(v).to_datetime64(), "datetime64[ns]", nat)
     return out, problems
 
 
-def datetime_days(values: pd.Series) -> np.ndarray:
-    """A datetime column -> datetime64[ns] at midnight of each day (time zone dropped, NaT kept)."""
+def datetime_days(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
+    """A datetime column -> (datetime64[ns] at midnight of each day, time zone dropped, NaT kept;
+    {position: reason} for dates out of range, which become NaT)."""
     stamps = pd.to_datetime(values).dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
-    arr = stamps.to_numpy(dtype="datetime64[ns]")
-    return arr.astype("datetime64[D]").astype("datetime64[ns]")
+    days = stamps.to_numpy()  # in the column's own unit: going to days first spares one full pass
+    if days.dtype.kind != "M":
+        days = stamps.to_numpy(dtype="datetime64[ns]")
+    days = days.astype("datetime64[D]")
+    outside = (days < FIRST_DATE.to_datetime64()) | (days > LAST_DATE.to_datetime64())  # NaT: False
+    problems = {int(i): f"date {days[i]} is out of range ({_DATE_RANGE})" for i in np.flatnonzero(outside)}
+    if problems:
+        days[outside] = np.datetime64("NaT")
+    return days.astype("datetime64[ns]"), problems
 
 
 def text_column(values: pd.Series, distinct: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:
@@ -310,5 +364,5 @@ def text_column(values: pd.Series, distinct: dict | None = None) -> tuple[np.nda
             raise ValueError(f"text is {len(text)} characters long (at most {MAX_TEXT})")
         return text
     # Text already held as a pandas string column stays one: no Python object per row.
-    as_text = values.dtype != object and pd.api.types.is_string_dtype(values.dtype)
+    as_text = values.dtype != object and pd.api.types.is_string_dtype(values.dtype) or is_text_categorical(values)
     return _mapped(values, parse, object, "", as_text=as_text, distinct=distinct)

@@ -12,6 +12,7 @@ from crm_app.files import read_ledger
 from crm_core.collection import Period, customer_facts
 from crm_core.demo import demo_ledger
 from crm_core.issues import CrmInputError
+from crm_core.ledger import normalize_ledger
 from crm_core.review import review_ledger
 
 
@@ -37,6 +38,42 @@ def test_a_file_reviews_exactly_like_the_sheet_path(tmp_path, demo, suffix):
     pd.testing.assert_frame_equal(review.register, expected.register)
     assert review.summary_lines() == expected.summary_lines()
     assert result.meta["input_rows"] == len(demo) and result.from_cache == ""
+
+
+def _messy(demo: pd.DataFrame) -> pd.DataFrame:
+    """The demo ledger with what ERP exports get wrong: spellings, blanks, bad types and dates."""
+    messy = demo.astype(object).copy()
+    messy.loc[3, "customer"] = f" {messy.loc[3, 'customer']} "
+    messy.loc[4, "customer"] = str(messy.loc[4, "customer"]).replace("C", "Ｃ")
+    messy.loc[5, "customer"] = "   "
+    messy.loc[6, "customer"] = "#N/A"
+    messy.loc[7, "type"] = "weird"
+    messy.loc[8, "type"] = " 发票 "
+    messy.loc[9, "date"] = "3024-01-01"
+    messy.loc[10, "customer_name"] = "  客户  x "
+    messy.loc[11, :] = None
+    first, second = messy.index[(messy["type"] == "invoice") & (messy.index > 11)][:2]
+    messy.loc[first, "invoice_no"] = messy.loc[second, "invoice_no"] = " INV 1 "
+    return messy
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_dictionary_encoded_files_validate_exactly_like_a_sheet_range(tmp_path, demo, suffix):
+    """Files are read with customer, name and type dictionary-encoded (checks run per distinct
+    value); a sheet range arrives as plain cells. Both give the same rows, issues and register."""
+    messy = _messy(demo)
+    path = tmp_path / f"messy{suffix}"
+    text = messy.astype(str).where(messy.notna(), None)
+    text.to_csv(path, index=False) if suffix == ".csv" else text.to_parquet(path, index=False)
+    from_file = ll.read_ledger_file(path)
+    assert isinstance(from_file.rows["customer"].dtype, pd.CategoricalDtype)
+    from_cells = normalize_ledger(text, source=path.name)
+    assert [(i.code, i.row, i.column, i.message) for i in from_file.issues] == \
+        [(i.code, i.row, i.column, i.message) for i in from_cells.issues]
+    assert {i.column for i in from_file.issues} >= {"customer", "type", "date", "invoice_no"}
+    pd.testing.assert_frame_equal(from_file.rows, from_cells.rows, check_dtype=False, check_categorical=False)
+    pd.testing.assert_frame_equal(review_ledger(from_file, year=2024).register,
+                                  review_ledger(from_cells, year=2024).register)
 
 
 def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, demo):

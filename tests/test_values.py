@@ -66,6 +66,23 @@ def test_impossible_or_ambiguous_dates_are_refused(raw, reason):
         parse_date(raw)
 
 
+@pytest.mark.parametrize("raw", ["3024-03-01", "1024-03-01", 2_958_465, pd.Timestamp("2300-01-01"),
+                                 np.datetime64("3000-01-01")])
+def test_dates_outside_the_accepted_range_are_refused_not_wrapped(raw):
+    with pytest.raises(ValueError, match="range|after"):
+        parse_date(raw)
+
+
+def test_typed_date_columns_report_out_of_range_dates():
+    """A Parquet or Excel date column with a typo such as 3024 is reported, never wrapped round
+    to a date in the 19th century (nanosecond overflow)."""
+    typed = pd.Series(pd.array(["2024-03-01", "3024-03-01", None], dtype="datetime64[ms]"))
+    dates, problems = date_column(typed)
+    assert dates[0] == np.datetime64("2024-03-01")
+    assert np.isnat(dates[1]) and "3024-03-01 is out of range" in problems[1]
+    assert problems[2] == "date is blank"
+
+
 def test_date_column_reports_positions():
     dates, problems = date_column(pd.Series(["2024-01-01", "bad", None], dtype=object))
     assert dates[0] == np.datetime64("2024-01-01")
