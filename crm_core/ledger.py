@@ -129,9 +129,9 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
 def _blank_rows(raw: pd.DataFrame) -> np.ndarray:
     blank = np.ones(len(raw), dtype=bool)
     for col in raw.columns:
-        still = np.flatnonzero(blank)  # only rows blank so far can still be wholly blank
-        if len(still) == 0:
+        if not blank.any():  # a short-circuiting test: no position list of ten million rows
             break
+        still = np.flatnonzero(blank)  # only rows blank so far can still be wholly blank
         blank[still] = blank_mask(raw[col] if len(still) == len(raw) else raw[col].iloc[still])
     return blank
 
