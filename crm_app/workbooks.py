@@ -154,6 +154,12 @@ def build_templates(out: Path) -> list[Path]:
     return [target]
 
 
+def default_out_dir() -> Path:
+    """The checkout's workbooks/ when run from the source tree; an installed package has no such
+    folder of its own (it would be inside site-packages), so there it is ./workbooks."""
+    return WORKBOOKS_DIR if (WORKBOOKS_DIR.parent / "setup.cfg").exists() else Path("workbooks")
+
+
 def cmd_build_workbooks(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.check:
@@ -170,6 +176,7 @@ def cmd_build_workbooks(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("build-workbooks", help="write the register template into workbooks/ / 生成模板")
-    p.add_argument("--out", default=str(WORKBOOKS_DIR), help="folder (default: the project's workbooks/)")
+    p.add_argument("--out", default=str(default_out_dir()),
+                   help="folder (default: the project's workbooks/ in a source checkout, else ./workbooks)")
     p.add_argument("--check", action="store_true", help="only check that the files there are current")
     p.set_defaults(func=cmd_build_workbooks)

@@ -65,6 +65,7 @@ CSV_CASES = [
     Case("ambiguous day/month date", [inv("1", date="02/01/2024")], where=(2, "date")),
     Case("30 February", [inv("1"), inv("1", date="2024-02-30")], where=(3, "date")),
     Case("#N/A date", [inv("1", date="#N/A")], where=(2, "date")),
+    Case("year typed 3024", [inv("1", date="3024-03-01")], where=(2, "date")),
     Case("mixed amount forms", [inv("1"), inv("2.50"), inv("¥3"), inv("０.５")], {"A": (7, 0)}),
     Case("mixed date forms", [inv("1", date="45352"), inv("2", date="2024/3/2"), inv("3", date="2024年3月3日")],
          {"A": (6, 0)}),

@@ -14,7 +14,7 @@ from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
 
 GOOD_DATES = ["2024-01-05", "2024/2/29", "2024年3月1日", 45400, 45400.5, pd.Timestamp("2024-06-30")]
-BAD_DATES = ["2023-02-29", "31/12/2024", "", None, "#N/A", math.nan, -5, "soon", True]
+BAD_DATES = ["2023-02-29", "31/12/2024", "", None, "#N/A", math.nan, -5, "soon", True, "3024-01-05"]
 GOOD_AMOUNTS = [100, 99.99, "1,234.56", "¥88", "１２３", "3万", "(10)", 0]
 BAD_AMOUNTS = ["abc", "#DIV/0!", math.inf, -math.inf, math.nan, None, "", "1.2.3", False, "--5"]
 GOOD_TYPES = ["invoice", "发票", "receipt", "回款", "红字", "Credit Note", " 收款 "]
@@ -73,6 +73,7 @@ def test_the_bad_input_catalogue_through_the_core():
         ("2024.1.2", "A", "invoice", 1, 100, None),
         ("2024-02-30", "A", "invoice", 1, None, IssueCode.BAD_DATE),
         ("02/01/2024", "A", "invoice", 1, None, IssueCode.BAD_DATE),  # ambiguous d/m or m/d
+        ("3024-01-02", "A", "invoice", 1, None, IssueCode.BAD_DATE),  # year typo: refused, not wrapped
         ("2024-01-02", "  A  ", "invoice", 1, 100, None),
         ("2024-01-02", "x" * 1000, "invoice", 1, None, IssueCode.BLANK),
         ("2024-01-02", "#REF!", "invoice", 1, None, IssueCode.BLANK),

@@ -84,6 +84,8 @@ LEDGER_CASES = [
     Case("30 February", (inv(1.0), inv(1.0, date="2024-02-30")), where=(3, "date")),
     Case("29 February of a common year", (inv(1.0, date="2023-02-29"),), where=(2, "date")),
     Case("month 13", (inv(1.0, date="2024-13-01"),), where=(2, "date")),
+    Case("year typed 3024", (inv(1.0, date="3024-03-01"),), where=(2, "date")),
+    Case("serial beyond the accepted range", (inv(1.0, date=200_000.0),), where=(2, "date")),
     Case("negative serial date", (inv(1.0, date=-5.0),), where=(2, "date")),
     Case("words as a date", (inv(1.0, date="soon"),), where=(2, "date")),
     Case("TRUE as a date", (inv(1.0, date=True),), where=(2, "date")),
