@@ -8,6 +8,7 @@ and on disk, so recalculating a workbook whose ledger file has not changed is in
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from crm_core.review import Review, default_year, review_ledger
 
 from .files import read_table
 
-CACHE_VERSION = "1"  # bump when cached tables change meaning
+CACHE_VERSION = "2"  # bump when cached tables change meaning
 LARGE_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
 _MEMORY: OrderedDict[str, "Result"] = OrderedDict()
 _MEMORY_SLOTS = 16
@@ -82,6 +83,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crm-addin"
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """Hash of the code that turns a ledger file into results (the core, the file reader and this
+    module): an upgraded or edited add-in never answers from results its old rules computed."""
+    import crm_core
+
+    from . import files
+
+    sources = sorted(Path(crm_core.__file__).parent.glob("*.py")) + [Path(files.__file__), Path(__file__)]
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def clear_memory_cache() -> None:
     _MEMORY.clear()
     _DIGESTS.clear()
@@ -92,7 +108,7 @@ def cached(kind: str, path: str | os.PathLike[str], policy: Policy, params: dict
     """The result of `compute(ledger)` for this file content, policy and parameters."""
     start = time.perf_counter()
     digest = content_digest(path)
-    key = hashlib.sha256(json.dumps([CACHE_VERSION, kind, digest, policy.fingerprint, params],
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, code_fingerprint(), kind, digest, policy.fingerprint, params],
                                     sort_keys=True, default=str).encode()).hexdigest()[:32]
     if use_cache:
         hit = _MEMORY.get(key)

@@ -91,6 +91,16 @@ def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, 
     assert changed.meta["input_rows"] == len(demo) - 1
 
 
+def test_a_changed_add_in_does_not_answer_from_results_of_its_old_rules(tmp_path, demo, monkeypatch):
+    path = tmp_path / "ledger.csv"
+    demo.to_csv(path, index=False)
+    ll.file_facts(path)
+    ll.clear_memory_cache()
+    assert ll.file_facts(path).from_cache == "disk"
+    monkeypatch.setattr(ll, "code_fingerprint", lambda: "edited-core")
+    assert ll.file_facts(path).from_cache == ""
+
+
 def test_the_period_and_policy_are_part_of_the_cache_key(tmp_path, demo):
     path = tmp_path / "ledger.parquet"
     demo.to_parquet(path, index=False)
