@@ -19,6 +19,7 @@ import pandas as pd
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.ledger import HEADER_ALIASES, Ledger, map_headers, normalize_ledger
 from crm_core.policy import Policy
+from crm_core.values import is_blank
 
 LEDGER_SHEETS = ("Ledger", "台账", "ledger", "明细")
 # Read as text whatever they look like. Dates are left to Arrow: a column of ISO dates arrives
@@ -89,12 +90,38 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
-    # openpyxl only reads cell values: macros never run and external links are not followed.
-    names = pd.ExcelFile(path, engine="openpyxl").sheet_names
-    chosen = sheet or next((s for s in LEDGER_SHEETS if s in names), names[0])
-    if chosen not in names:
-        raise ValueError(f"no sheet {chosen!r} (sheets: {', '.join(names)})")
-    return pd.read_excel(path, sheet_name=chosen, engine="openpyxl", dtype=object)
+    """The sheet's stored values, cell for cell. openpyxl only reads values: macros never run and
+    external links are not followed. Not pandas' reader: it turns cells reading NA, NULL or n/a
+    into blanks (a customer coded NA would vanish) and, in pandas 2, TRUE into 1."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+    try:
+        names = book.sheetnames
+        chosen = sheet or next((s for s in LEDGER_SHEETS if s in names), names[0])
+        if chosen not in names:
+            raise ValueError(f"no sheet {chosen!r} (sheets: {', '.join(names)})")
+        rows = [list(r) for r in book[chosen].iter_rows(values_only=True)]
+    finally:
+        book.close()
+    while rows and all(is_blank(v) for v in rows[-1]):
+        rows.pop()  # formatted but empty rows below the data
+    if not rows:
+        return pd.DataFrame()
+    width = max(len(r) for r in rows)
+    rows = [r + [None] * (width - len(r)) for r in rows]
+    return pd.DataFrame(rows[1:], columns=_header_names(rows[0]), dtype=object)
+
+
+def _header_names(cells: list) -> list:
+    """Header cells as column names: blanks named by position, repeats numbered (amount, amount.1)."""
+    names, seen = [], {}
+    for pos, cell in enumerate(cells):
+        name = f"Unnamed: {pos}" if is_blank(cell) else cell
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        names.append(f"{name}.{count}" if count else name)
+    return names
 
 
 def read_ledger(path: str | Path, policy: Policy | None = None, sheet: str | None = None) -> Ledger:

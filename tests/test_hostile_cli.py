@@ -86,7 +86,7 @@ def write_csv(path: Path, header, rows) -> Path:
 
 
 def register_totals(path: Path) -> dict:
-    frame = pd.read_excel(path, sheet_name="Register", dtype={"客户编码 Code": str})
+    frame = pd.read_excel(path, sheet_name="Register", dtype={"客户编码 Code": str}, keep_default_na=False)
     return {r["客户编码 Code"]: (r["净销售额 Net sales"], r["回款额 Collections"]) for _, r in frame.iterrows()}
 
 
@@ -140,6 +140,9 @@ XLSX_CASES = [
     Case("a 10k-character customer", [inv(1.0, customer=LONG)], where=(2, "customer")),
     Case("only receipts", [inv(50.0, kind="回款")], {"A": (0, 50)}),
     Case("header only", [], where=(None, "")),
+    Case("customers coded NA and NULL", [inv(1.0, customer="NA"), inv(2.0, customer="NULL")],
+         {"NA": (1, 0), "NULL": (2, 0)}),
+    Case("an empty row keeps the row numbers", [inv(1.0), [None] * 4, inv("abc")], where=(4, "amount")),
 ]
 
 
