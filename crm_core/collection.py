@@ -119,9 +119,10 @@ def collection_rates(collections_cents: np.ndarray, gross_sales_cents: np.ndarra
 
 def rate_from_net(collections: np.ndarray, net_sales: np.ndarray, vat_rate: np.ndarray | float) -> np.ndarray:
     """Element-wise rate from totals already summed (the worksheet form): NaN where sales <= 0."""
-    gross = np.asarray(net_sales, dtype="float64") * (1.0 + np.asarray(vat_rate, dtype="float64"))
-    out = np.full(np.broadcast(gross, np.asarray(collections)).shape, np.nan)
-    np.divide(np.asarray(collections, dtype="float64"), gross, out=out, where=gross > 0)
+    with np.errstate(over="ignore"):  # inf from absurd totals: the worksheet layer shows #NUM!
+        gross = np.asarray(net_sales, dtype="float64") * (1.0 + np.asarray(vat_rate, dtype="float64"))
+        out = np.full(np.broadcast(gross, np.asarray(collections)).shape, np.nan)
+        np.divide(np.asarray(collections, dtype="float64"), gross, out=out, where=gross > 0)
     return out
 
 
