@@ -37,10 +37,17 @@ class RefreshResult:
     added: int
     version: int
     data: RegisterData
+    customers: int = 0  # rows in the Register afterwards
+    review_rows: int | None = None  # customers the review sheets cover (About), if recorded
 
     def text(self) -> str:
-        return (f"{self.updated} customer(s) updated, {self.added} added; register version {self.version} "
+        text = (f"{self.updated} customer(s) updated, {self.added} added; register version {self.version} "
                 f"/ 已更新 {self.updated}, 新增 {self.added}")
+        if self.review_rows is not None and self.customers > self.review_rows:
+            text += (f"\nThe review sheets cover the first {self.review_rows} customers and the register now has "
+                     f"{self.customers}: run BuildReview for a review of all of them / 复核表只覆盖前 "
+                     f"{self.review_rows} 位客户(现有 {self.customers} 位)，请运行 BuildReview")
+        return text
 
 
 def _review_inputs(book, path: Path) -> tuple[object, Policy, int | None]:
@@ -96,9 +103,11 @@ def refresh_register_file(path: str | Path) -> RefreshResult:
                     else:
                         cell.value = value
         version = _bump_version(book)
+        review_rows = rs.read_about(book[rs.ABOUT]).get("review_rows")
         with atomic_path(path) as tmp:
             book.save(tmp)
-    return RefreshResult(updated, added, version, data)
+    return RefreshResult(updated, added, version, data, customers=len(found) + added,
+                         review_rows=int(review_rows) if isinstance(review_rows, (int, float)) else None)
 
 
 def _new_customer(ws, cols: dict[str, int], row: int, code: str, name: str) -> None:

@@ -86,6 +86,7 @@ ABOUT_KEYS = {
     "review_period": "评审期间 Review period",
     "policy_label": "政策 Policy",
     "generated_at": "生成时间 Generated at",
+    "review_rows": "复核表行数 Customers the review sheets cover (more: run BuildReview)",
     # written by each reallocation; verify compares it with the Audit sheet's last hash, so
     # deleting the newest entries is caught too (absent in registers no batch has touched)
     "audit_head": "审计链末端 Audit chain head (hash of the last Audit row)",

@@ -347,12 +347,16 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
     sh.widths({"A": 34, "B": 18, "C": 3, "D": 12, "E": 12, "F": 3, "G": 14, "H": 16, "I": 3, "J": 12})
     reg = d.register if d is not None else None
     summary = tier_summary(d) if d is not None else None
+    # The review sheets mirror the register's first `cap` rows: beyond that their sums would
+    # quietly leave customers out, so the overall rate refuses and a check says why.
+    beyond = f'COUNTIF(Reg_customer,"?*")>{ctx.cap}'
     kpis = [
         ("客户数 Customers", '=COUNTIF(Reg_customer,"?*")', len(reg) if d else 0, COUNT),
         ("净销售额 Net sales", "=SUM(Reg_net_sales)", units(reg["net_sales_cents"].sum()) if d else 0, MONEY),
         ("回款额 Collections", "=SUM(Reg_collections)", units(reg["collections_cents"].sum()) if d else 0, MONEY),
         ("总体回款率 Overall collection rate",
-         f'=IF(SUM(Collection!$C$2:$C${collection_last})>0,SUM(Reg_collections)/SUM(Collection!$C$2:$C${collection_last}),"")',
+         f'=IF({beyond},"≠",IF(SUM(Collection!$C$2:$C${collection_last})>0,'
+         f'SUM(Reg_collections)/SUM(Collection!$C$2:$C${collection_last}),""))',
          _ratio(reg["collections_cents"].sum(), d.facts["gross_sales_cents"].sum()) if d else "", PERCENT),
         ("应收余额 Open receivables", "=SUM(Reg_open_balance)", units(reg["open_balance_cents"].sum()) if d else 0, MONEY),
         ("赊销额度预算 Credit budget", "=Budget", units(d.review.budget_cents) if d else 0, MONEY),
@@ -362,6 +366,8 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
         ("逾期跟进 Follow-ups overdue", "=FollowUps!$L$1", 0, COUNT),
         ("台账核对 Register matches the ledger",
          f'=IF(COUNTIF(Collection!$I$2:$I${collection_last},"≠")=0,"OK","≠")', "OK", None),
+        (f"复核表覆盖 Review sheets cover all customers (rows 2-{ctx.cap + 1}; else run BuildReview)",
+         f'=IF({beyond},"≠","OK")', "OK", None),
     ]
     for r, (label, f, value, fmt) in enumerate(kpis, start=3):
         sh.label(f"A{r}", label)

@@ -527,6 +527,7 @@ def about_values(ctx: Ctx) -> dict[str, object]:
         "review_period": str(d.review.period) if d else None,
         "policy_label": d.review.policy_label if d else ctx.policy.label,
         "generated_at": d.generated_at if d else None,
+        "review_rows": ctx.cap,
     }
 
 

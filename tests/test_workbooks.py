@@ -403,6 +403,7 @@ def _native_totals_equal_the_core(computed, data) -> None:
     assert _cents(dash["B4"].value) == review.net_sales_cents
     assert _cents(dash["B9"].value) == review.budget_cents
     assert dash["B12"].value == "OK"
+    assert dash["B13"].value == "OK"  # the review sheets cover every customer
     overlap = computed["Overlap"]
     from crm_app.workbook_data import overlap_table
 
@@ -488,11 +489,33 @@ def test_refresh_register_adds_new_customers_from_the_ledger(small, tmp_path):
     wb.save(path)
     result = refresh_register_file(path)
     assert result.added == 1
+    # the filled register's review sheets were laid out for its customers: the new one is beyond
+    assert result.review_rows == len(small.register) and result.customers == len(small.register) + 1
+    assert "run BuildReview" in result.text()
     loaded = load_register(path)
     new = loaded.register.set_index("customer").loc["N001"]
     assert new["credit_line_cents"] == 0 and new["net_sales_cents"] == 123456
     assert int(loaded.register["credit_line_cents"].sum()) == small.review.budget_cents
     assert verify(path) == []
+
+
+def test_a_register_grown_past_its_review_sheets_says_so_in_the_spreadsheet(soffice, small, tmp_path):
+    """RefreshRegister can add customers below the rows the review sheets mirror; the Dashboard's
+    overall rate then refuses (it would leave them out) and its coverage check names the fix."""
+    from crm_app.macros_review import refresh_register_file
+
+    path = write_register(small, tmp_path / "reg.xlsx")
+    wb = openpyxl.load_workbook(path)
+    ledger = wb[rs.LEDGER]
+    row, day = ledger.max_row + 1, small.review.period.end.to_pydatetime()
+    for col, value in enumerate([day, "N001", "新客户", "invoice", 1234.56], start=1):
+        ledger.cell(row=row, column=col, value=value)
+    wb.save(path)
+    refresh_register_file(path)
+    (tmp_path / "out").mkdir()
+    dash = _recalculated(path, tmp_path / "out")[rs.DASHBOARD]
+    assert "BuildReview" in dash["A13"].value
+    assert dash["B13"].value == "≠" and dash["B6"].value == "≠"  # not a rate that leaves N001 out
 
 
 # ----------------------------------------------------------------------------- add-in columns
