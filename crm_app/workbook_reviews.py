@@ -19,7 +19,16 @@ from .workbook_data import (
     tier_summary,
 )
 from .workbook_sheet import COUNT, DATE, MONEY, PERCENT, SKIP, Sheet
-from .workbook_sheets import Ctx, L, blank_nan, literal, net_sales_total_formula, reg_col, units
+from .workbook_sheets import (
+    Ctx,
+    L,
+    blank_nan,
+    literal,
+    net_sales_total_formula,
+    rank_tier_formula,
+    reg_col,
+    units,
+)
 
 RED_FILL = PatternFill("solid", fgColor="F8CBAD")
 RED_FONT = Font(color="9C0006")
@@ -78,7 +87,9 @@ def build_collection(ctx: Ctx, sh: Sheet) -> None:
                    get("C"), MONEY)
         sh.formula(f"D{r}", f'=IF($A{r}="","",ROUND({_sumifs("amount", ("receipt",), r, PERIOD)},2))', get("D"), MONEY)
         sh.formula(f"E{r}", f'=IF(OR($A{r}="",N(C{r})<=0),"",D{r}/C{r})', get("E"), PERCENT)
-        sh.formula(f"F{r}", f'=IF($A{r}="","",IF(E{r}="",Unrated,{_tier_formula(ctx, f"E{r}")}))', get("F"))
+        by_rank = rank_tier_formula(f"E{r}", f"$E$2:$E${last}", len(ctx.policy.rank_shares))
+        sh.formula(f"F{r}", f'=IF($A{r}="","",IF(E{r}="",Unrated,IF(TierMode="rank",{by_rank},'
+                            f'{_tier_formula(ctx, f"E{r}")})))', get("F"))
         sh.formula(f"G{r}", f'=IF($A{r}="","",ROUND({_sumifs("gross", ("invoice", "credit_note", "receipt"), r, UNTIL_END)},2))',
                    get("G"), MONEY)
         prev = d.previous_tiers[i] if d is not None and i < ctx.n else None

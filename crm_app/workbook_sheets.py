@@ -272,7 +272,7 @@ def build_policy(ctx: Ctx, sh: Sheet) -> None:
     last = 1 + len(ctx.policy_rows)
     ctx.name("PolicyTable", "Policy", f"$A$1:$B${last}")
     for key, name in (("credit_ratio", "CreditRatio"), ("unrated_label", "Unrated"), ("lowest_tier", "LowestTier"),
-                      ("pareto_rest", "ParetoRest")):
+                      ("pareto_rest", "ParetoRest"), ("tier_mode", "TierMode")):
         ctx.name(name, "Policy", f"$B${ctx.policy_rows[key]}")
     sh.ws.freeze_panes = "A2"
     sh.protect()
@@ -291,7 +291,7 @@ def build_lists(ctx: Ctx, sh: Sheet) -> None:
     tier_values = tier_labels(p)
     sh.header(1, 1, ["回款等级 Rate tiers", "ABC等级 Pareto tiers", "阶段等级 Stage tiers", "等级 Tier",
                      "下限 Cut-off", "", "", "生效日期 VAT from", "税率 VAT", "等级 Tier", "权重 Weight",
-                     "阶段 Stage", "跟进天数 Follow-up days"])
+                     "阶段 Stage", "跟进天数 Follow-up days", "", "排名等级 Rank tier", "累计比例 Cumulative share"])
     for i, (f, v) in enumerate(zip(tiers, tier_values)):
         sh.formula(f"A{i + 2}", f, ctx.cached(v))
     ctx.name("RateTiers", "Lists", f"$A$2:$A${len(tiers) + 1}")
@@ -309,8 +309,36 @@ def build_lists(ctx: Ctx, sh: Sheet) -> None:
     _policy_table(ctx, sh, "vat", ("H", "I"), "VatFrom", "VatRate", date_key=True)
     _policy_table(ctx, sh, "tier_weight", ("J", "K"), "WeightTier", "WeightValue")
     _policy_table(ctx, sh, "follow_up_days", ("L", "M"), "FollowTier", "FollowDays")
+    _rank_shares(ctx, sh)
     sh.ws.sheet_state = "hidden"
     sh.protect()
+
+
+RANK_COLUMNS = ("O", "P")  # Lists: rank-mode tier, cumulative share of customers up to it
+
+
+def _rank_shares(ctx: Ctx, sh: Sheet) -> None:
+    """Rank mode's tiers with their cumulative shares (0.2, 0.5, 0.8, 1.0), from the Policy rows."""
+    tier_col, share_col = RANK_COLUMNS
+    rows = _prefixed(ctx, "rank_share")
+    cumulative = np.cumsum(list(ctx.policy.rank_shares.values()))
+    for i, (src, label) in enumerate(zip(rows, ctx.policy.rank_shares)):
+        r = i + 2
+        sh.formula(f"{tier_col}{r}", f"=MID(Policy!$A${src},12,20)", ctx.cached(label))
+        above = f"{share_col}{r - 1}+" if i else ""
+        sh.formula(f"{share_col}{r}", f"={above}Policy!$B${src}", ctx.cached(float(cumulative[i])))
+
+
+def rank_tier_formula(cell: str, rates: str, shares: int) -> str:
+    """The core's `rank_tiers` as a formula: a rate's place among the rated (ties share the best
+    place, as RANK gives) against the cumulative shares x the number rated, rounded as the core."""
+    tier_col, share_col = RANK_COLUMNS
+    place, rated = f"(RANK({cell},{rates},0)-1)", f"COUNT({rates})"
+    formula = f"Lists!${tier_col}${shares + 1}"
+    for r in range(shares, 1, -1):  # from the last tier inwards: IF(place < edge, tier, <later tiers>)
+        edge = f"ROUND(Lists!${share_col}${r}*{rated},9)"
+        formula = f"IF({place}<{edge},Lists!${tier_col}${r},{formula})"
+    return formula
 
 
 def _policy_table(ctx: Ctx, sh: Sheet, prefix: str, cols: tuple[str, str], key_name: str, value_name: str,

@@ -499,6 +499,32 @@ def test_refresh_register_adds_new_customers_from_the_ledger(small, tmp_path):
     assert verify(path) == []
 
 
+@pytest.mark.libreoffice
+def test_rank_mode_tiers_recalculate_natively_to_the_cores(soffice, tmp_path):
+    """With policy tier_mode = rank the Collection sheet's own formula ranks the rates (ties
+    share the best place) and agrees with the core customer by customer, so the register check
+    stays OK; a customer without sales stays unrated."""
+    import pandas as pd
+
+    paid = {"P1": 100, "P2": 100, "P3": 100, "Q1": 90, "Q2": 45, "R1": 80, "R2": 70, "S1": 60, "S2": 10, "T1": 0}
+    rows = []
+    for code, pct in paid.items():
+        rows.append(("2024-03-01", code, "invoice", 1000.0))
+        if pct:
+            rows.append(("2024-04-01", code, "receipt", round(1000 * 1.13 * pct / 100, 2)))
+    rows.append(("2024-05-01", "U1", "receipt", 10.0))  # receipts only: no rate
+    raw = pd.DataFrame(rows, columns=["date", "customer", "type", "amount"])
+    data = register_data(normalize_ledger(raw, source="rank"), Policy(tier_mode="rank"), year=2024)
+    tiers = data.register.set_index("customer")["rate_tier"]
+    assert tiers[["P1", "P2", "P3"]].nunique() == 1 and tiers["U1"] == Policy().unrated_label
+    path = write_register(data, tmp_path / "rank.xlsm")
+    (tmp_path / "out").mkdir()
+    col = _recalculated(path, tmp_path / "out")["Collection"]
+    n = len(data.register)
+    assert {col[f"A{r}"].value: col[f"F{r}"].value for r in range(2, n + 2)} == tiers.to_dict()
+    assert all(col[f"I{r}"].value == "OK" for r in range(2, n + 2))
+
+
 def test_a_register_grown_past_its_review_sheets_says_so_in_the_spreadsheet(soffice, small, tmp_path):
     """RefreshRegister can add customers below the rows the review sheets mirror; the Dashboard's
     overall rate then refuses (it would leave them out) and its coverage check names the fix."""
