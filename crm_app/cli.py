@@ -19,7 +19,7 @@ from crm_core.policy import Policy
 from .files import read_ledger
 from .workbooks import review_register_data, write_register
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 2, 64
+EXIT_OK, EXIT_INPUT, EXIT_SYSTEM, EXIT_USAGE = 0, 2, 4, 64
 # Sub-commands that live in their own modules (module path relative to this package).
 COMMAND_MODULES: list[str] = ["workflow_cli", "build_vba", "workbooks", "large_ledger"]
 
@@ -138,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: files already written stay as they were / 已中断", file=sys.stderr)
         return 130
+    except OSError as exc:  # a folder that cannot be written, a full disk: the machine, not the data
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"cannot read or write{where}: {exc.strerror or exc}; nothing was changed / 无法读写文件，未做任何更改",
+              file=sys.stderr)
+        return EXIT_SYSTEM
+    except MemoryError:
+        print("not enough memory for this ledger; close other programs or split the file by year "
+              "/ 内存不足，请关闭其他程序或按年度拆分文件", file=sys.stderr)
+        return EXIT_SYSTEM
 
 
 if __name__ == "__main__":

@@ -143,9 +143,12 @@ def atomic_path(target: str | Path, backup: bool = True) -> Iterator[Path]:
     temporary files left by a killed writer are swept once they are stale.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_stale_temporaries(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix + ".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_stale_temporaries(target)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix + ".tmp", dir=target.parent)
+    except OSError as exc:  # name the file the user asked for, not our temporary
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates the file 0600; give the result the permissions the old file (or umask) had

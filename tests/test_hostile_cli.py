@@ -230,6 +230,15 @@ def test_hostile_requests_are_refused_naming_the_line(register, tmp_path, capsys
     assert max(map(len, out.splitlines()), default=0) < 600  # a pasted 10k-character name is cut
 
 
+def test_an_output_that_cannot_be_written_is_named_without_a_traceback(tmp_path, capsys):
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text("date,customer,type,amount\n2024-03-01,A,invoice,100\n", encoding="utf-8")
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x", encoding="utf-8")
+    status, out, err = run(["review", ledger, "--year", "2024", "--quiet", "--out", blocker / "reg.xlsx"], capsys)
+    assert status == 4 and str(blocker / "reg.xlsx") in err and "nothing was changed" in err
+
+
 def test_binary_junk_as_a_request_is_refused(register, tmp_path, capsys):
     path = tmp_path / "request.csv"
     path.write_bytes(b"\x00\x01\xff\xfe junk \x80\x81")
