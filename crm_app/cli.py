@@ -16,7 +16,7 @@ from crm_core.issues import CrmInputError
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
 
-from .files import read_ledger
+from .files import file_problem, read_ledger
 from .workbooks import review_register_data, write_register
 
 EXIT_OK, EXIT_INPUT, EXIT_SYSTEM, EXIT_USAGE = 0, 2, 4, 64
@@ -139,9 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: files already written stay as they were / 已中断", file=sys.stderr)
         return 130
     except OSError as exc:  # a folder that cannot be written, a full disk: the machine, not the data
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"cannot read or write{where}: {exc.strerror or exc}; nothing was changed / 无法读写文件，未做任何更改",
-              file=sys.stderr)
+        print(f"{file_problem(exc)}; nothing was changed / 未做任何更改", file=sys.stderr)
         return EXIT_SYSTEM
     except MemoryError:
         print("not enough memory for this ledger; close other programs or split the file by year "

@@ -130,6 +130,12 @@ def read_ledger(path: str | Path, policy: Policy | None = None, sheet: str | Non
     return normalize_ledger(frame, policy, source=Path(path).name)
 
 
+def file_problem(exc: OSError) -> str:
+    """One line for a file the machine would not let us read or write (locked, read-only, full disk)."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot read or write{where}: {exc.strerror or exc} / 无法读写文件"
+
+
 def accepted_headers() -> str:
     return "; ".join(f"{k}: {', '.join(v[:3])}" for k, v in HEADER_ALIASES.items())
 

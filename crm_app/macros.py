@@ -12,6 +12,7 @@ import openpyxl
 
 from crm_core.issues import CrmInputError
 
+from .files import file_problem
 from .register_schema import REALLOCATION
 from .workflow import (
     CheckReport,
@@ -114,6 +115,8 @@ def _apply(path: Path, request: Request, approval: Approval) -> tuple[bool, str]
         outcome = reallocate(path, request, approval)
     except CrmInputError as exc:  # RegisterChangedError included
         return False, f"nothing applied / 未执行:\n{exc}"
+    except OSError as exc:  # a locked or read-only register on a shared drive: the atomic write left it as it was
+        return False, f"nothing applied / 未执行:\n{file_problem(exc)}"
     if not outcome.written:
         return False, "nothing applied / 未执行\n" + summary(outcome.report)
     return True, f"applied batch {outcome.report.batch_id}, register version {outcome.stamp.version} / 已执行"

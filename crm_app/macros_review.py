@@ -19,7 +19,7 @@ from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
 
 from . import register_schema as rs
-from .files import atomic_path, read_table
+from .files import atomic_path, file_problem, read_table
 from .register_book import set_text
 from .workbook_data import RegisterData, register_data
 from .workbook_sheets import register_flags
@@ -155,11 +155,16 @@ def refresh_register() -> bool:
     book.save()
     path, app = Path(book.fullname), book.app
     book.close()  # Excel locks the open file; release it so the new version can replace it
+    text, ok = "nothing changed / 未更改", False
     try:
         text, ok = refresh_register_file(path).text(), True
     except CrmInputError as exc:
-        text, ok = f"nothing changed / 未更改:\n{exc}", False
-    app.books.open(str(path)).app.alert(text, title=TITLE)
+        text = f"nothing changed / 未更改:\n{exc}"
+    except OSError as exc:  # locked or read-only: the atomic write left the file as it was
+        text = f"nothing changed / 未更改:\n{file_problem(exc)}"
+    finally:  # whatever happens, the user gets the workbook back
+        reopened = app.books.open(str(path))
+    reopened.app.alert(text, title=TITLE)
     return ok
 
 
@@ -171,6 +176,9 @@ def build_review() -> Path | None:
         target = build_review_file(Path(book.fullname))
     except CrmInputError as exc:
         book.app.alert(f"no review / 未生成:\n{exc}", title=TITLE)
+        return None
+    except OSError as exc:
+        book.app.alert(f"no review / 未生成:\n{file_problem(exc)}", title=TITLE)
         return None
     book.app.books.open(str(target))
     return target

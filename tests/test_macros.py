@@ -197,3 +197,41 @@ def test_apply_macro_reopens_the_book_even_when_the_workflow_fails(excel, monkey
     with pytest.raises(RuntimeError):
         macros.apply_reallocation()
     assert [kind for kind, _ in log] == ["save", "close", "open"]
+
+
+def test_apply_macro_reports_a_locked_register_and_reopens(excel, monkeypatch):
+    """A register another user holds open on a shared drive: a message naming the file, no traceback."""
+    path, _, log = excel
+
+    def locked(*args):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(macros, "reallocate", locked)
+    assert macros.apply_reallocation() is False
+    assert [kind for kind, _ in log] == ["save", "close", "open", "alert"]
+    assert "nothing applied" in alerts(log)[0] and str(path) in alerts(log)[0]
+
+
+def test_refresh_macro_gives_the_workbook_back_whatever_happens(tmp_path, monkeypatch):
+    from crm_app import macros_review
+
+    log: list[tuple[str, object]] = []
+    path = tmp_path / "register.xlsm"
+    monkeypatch.setattr(macros_review, "_caller", lambda: FakeBook(path, log))
+
+    def read_only(target):
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(macros_review, "refresh_register_file", read_only)
+    assert macros_review.refresh_register() is False
+    assert [kind for kind, _ in log] == ["save", "close", "open", "alert"]
+    assert "nothing changed" in alerts(log)[0] and "Permission denied" in alerts(log)[0]
+
+    def broken(target):
+        raise RuntimeError("bug")
+
+    log.clear()
+    monkeypatch.setattr(macros_review, "refresh_register_file", broken)
+    with pytest.raises(RuntimeError):
+        macros_review.refresh_register()
+    assert [kind for kind, _ in log] == ["save", "close", "open"]  # reopened before the error surfaces
