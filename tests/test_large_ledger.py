@@ -5,6 +5,8 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crm_app import large_ledger as ll
 from crm_app.cli import main
@@ -74,6 +76,32 @@ def test_dictionary_encoded_files_validate_exactly_like_a_sheet_range(tmp_path, 
     pd.testing.assert_frame_equal(from_file.rows, from_cells.rows, check_dtype=False, check_categorical=False)
     pd.testing.assert_frame_equal(review_ledger(from_file, year=2024).register,
                                   review_ledger(from_cells, year=2024).register)
+
+
+TEXT_CELLS = {
+    "date": ["2024-01-05", "2024/2/29", "2024年3月1日", "2023-02-29", "3024-01-01", "", "soon", "45400"],
+    "customer": ["A", " A ", "Ａ", "B公司", "B公司 ", "", "#N/A", "NA", "=1+1", "x" * 300],
+    "type": ["invoice", "发票", " 收款 ", "receipt", "红字", "gift", ""],
+    "amount": ["100", "99.99", "1,234.56", "¥88", "３万", "(10)", "-5", "abc", "", "#DIV/0!"],
+    "customer_name": ["", "甲", " 甲 ", "乙"],
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in TEXT_CELLS.items()}),
+                          st.just(dict.fromkeys(TEXT_CELLS, ""))), max_size=25),  # wholly blank rows too
+       st.sampled_from([".csv", ".parquet"]))
+def test_files_and_sheet_ranges_agree_on_every_messy_ledger(tmp_path, rows, suffix):
+    """Whatever the cells, the dictionary-encoded file path and the plain-cell path keep and
+    report the same rows (messages may word a typed cell differently, never place it elsewhere)."""
+    text = pd.DataFrame(rows, columns=list(TEXT_CELLS), dtype=object).replace("", None)
+    path = tmp_path / f"fuzz{suffix}"
+    text.to_csv(path, index=False) if suffix == ".csv" else text.astype("string").to_parquet(path, index=False)
+    from_file, from_cells = ll.read_ledger_file(path), normalize_ledger(text, source=path.name)
+    assert sorted((i.code, i.row, i.column) for i in from_file.issues) == \
+        sorted((i.code, i.row, i.column) for i in from_cells.issues)
+    keep = ["row", "customer", "type", "amount_cents", "customer_name"]
+    pd.testing.assert_frame_equal(from_file.rows[keep].astype(object), from_cells.rows[keep].astype(object))
 
 
 def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, demo):
