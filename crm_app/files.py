@@ -28,6 +28,7 @@ _TEXT_COLUMNS = ("customer", "invoice_no", "customer_name", "type")
 # Columns with few distinct values are read dictionary-encoded (pandas categoricals): the ledger
 # checks and group sums then work per distinct value and on integer codes, not on every row's text.
 _CODED_COLUMNS = ("customer", "customer_name", "type")
+CSV_BLOCK_BYTES = 1 << 24  # Arrow parses a CSV in blocks of this size (its types come from the first)
 
 
 def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
@@ -53,6 +54,16 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
     """Arrow's multi-threaded reader, only the ledger's columns. Text columns stay text (codes
     such as 00123 keep their zeros); only '' is a blank; empty lines are kept as blank rows so
     that row numbers in messages are the file's own."""
+    import pyarrow.csv as pacsv
+
+    table = pacsv.read_csv(path, *_csv_options(path, sep))
+    table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
+    return table.to_pandas(self_destruct=True, date_as_object=False)  # frees Arrow buffers as it goes
+
+
+def _csv_options(path: Path, sep: str, all_text: bool = False, skip_rows: int = 0):
+    """Arrow's read/parse/convert options for a ledger CSV (UTF-8, else GB18030). `all_text`:
+    every ledger column as text; `skip_rows`: data rows to skip below the header."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -65,18 +76,82 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
         mapping, _ = map_headers(header)
         coded = pa.dictionary(pa.int32(), pa.string())
         text = {col: coded if canon in _CODED_COLUMNS else pa.string()
-                for col, canon in mapping.items() if canon in _TEXT_COLUMNS}
-        table = pacsv.read_csv(
-            path, pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
-            pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
-            pacsv.ConvertOptions(column_types=text, include_columns=list(mapping) or None,
-                                 null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True))
-        table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
-        return table.to_pandas(self_destruct=True, date_as_object=False)  # frees Arrow buffers as it goes
+                for col, canon in mapping.items() if canon in _TEXT_COLUMNS or all_text}
+        return (pacsv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES, skip_rows_after_names=skip_rows),
+                pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
+                pacsv.ConvertOptions(column_types=text, include_columns=list(mapping) or None, null_values=[""],
+                                     strings_can_be_null=True, quoted_strings_can_be_null=True))
     raise UnicodeError("the file is neither UTF-8 nor GB18030 text")
 
 
+def ledger_batches(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
+    """A CSV/TSV or Parquet ledger as raw tables of about `rows` rows each, in file order, read
+    as `read_table` reads the whole file; for files larger than memory."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            yield from _parquet_batches(path, rows)
+        else:
+            yield from _csv_batches(path, "\t" if path.suffix.lower() == ".tsv" else ",", rows)
+    except (ValueError, OSError, UnicodeError, ImportError) as exc:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
+
+
+def _parquet_batches(path: Path, rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    mapping, coded = _parquet_columns(path)
+    source = pq.ParquetFile(path, read_dictionary=coded)
+    for batch in source.iter_batches(batch_size=rows, columns=list(mapping) or None):
+        yield pa.Table.from_batches([batch]).to_pandas(date_as_object=False)
+
+
+def _csv_batches(path: Path, sep: str, rows: int) -> Iterator[pd.DataFrame]:
+    """Arrow's streaming reader fixes a column's type from the first block; a later cell that does
+    not fit (text in a column of numbers) restarts the reading after the rows already handed out,
+    with every column as text from there on."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    done, all_text = 0, False
+    while True:
+        pending: list = []
+        try:
+            for batch in pacsv.open_csv(path, *_csv_options(path, sep, all_text, skip_rows=done)):
+                pending.append(batch)
+                if sum(len(b) for b in pending) >= rows:
+                    frame, pending = _batches_frame(pending), []
+                    done += len(frame)
+                    yield frame
+            if pending:
+                yield _batches_frame(pending)
+            return
+        except pa.ArrowInvalid:
+            if all_text:
+                raise
+            all_text = True  # read again from the first row not yet handed out
+
+
+def _batches_frame(batches: list) -> pd.DataFrame:
+    import pyarrow as pa
+
+    table = pa.Table.from_batches(batches)
+    table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
+    return table.to_pandas(self_destruct=True, date_as_object=False)
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    mapping, coded = _parquet_columns(path)
+    table = pq.read_table(path, columns=list(mapping) or None, read_dictionary=coded)
+    # dates as datetime64 rather than one Python date object per row
+    return table.to_pandas(self_destruct=True, date_as_object=False)
+
+
+def _parquet_columns(path: Path) -> tuple[dict, list[str]]:
+    """The ledger's columns in a Parquet file, and those of them to read dictionary-encoded."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -84,9 +159,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     mapping, _ = map_headers(schema.names)
     coded = [col for col, canon in mapping.items() if canon in _CODED_COLUMNS
              and (pa.types.is_string(schema.field(col).type) or pa.types.is_large_string(schema.field(col).type))]
-    table = pq.read_table(path, columns=list(mapping) or None, read_dictionary=coded)
-    # dates as datetime64 rather than one Python date object per row
-    return table.to_pandas(self_destruct=True, date_as_object=False)
+    return mapping, coded
 
 
 def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:

@@ -26,8 +26,9 @@ from crm_core.collection import Period, customer_facts
 from crm_core.issues import CrmInputError, Issue, IssueCode, issues_frame
 from crm_core.ledger import Ledger, normalize_ledger
 from crm_core.policy import Policy
-from crm_core.review import Review, default_year, review_ledger
+from crm_core.review import Review, default_year, review_facts, review_ledger
 
+from . import ledger_chunks
 from .files import read_table
 
 CACHE_VERSION = "2"  # bump when cached tables change meaning
@@ -104,8 +105,8 @@ def clear_memory_cache() -> None:
 
 
 def cached(kind: str, path: str | os.PathLike[str], policy: Policy, params: dict,
-           compute: Callable[[Ledger], Result], use_cache: bool = True) -> Result:
-    """The result of `compute(ledger)` for this file content, policy and parameters."""
+           produce: Callable[[], Result], use_cache: bool = True) -> Result:
+    """The result of `produce()` (which reads the file) for this file content, policy and parameters."""
     start = time.perf_counter()
     digest = content_digest(path)
     key = hashlib.sha256(json.dumps([CACHE_VERSION, code_fingerprint(), kind, digest, policy.fingerprint, params],
@@ -118,7 +119,7 @@ def cached(kind: str, path: str | os.PathLike[str], policy: Policy, params: dict
         if hit is not None:
             _remember(key, hit)
             return Result(hit.table, hit.meta, hit.issues, digest, source, time.perf_counter() - start)
-    result = compute(read_ledger_file(path, policy))
+    result = produce()
     result = Result(result.table, result.meta, result.issues, digest, "", time.perf_counter() - start)
     if use_cache:
         _remember(key, result)
@@ -170,25 +171,38 @@ def _issues_from_frame(frame: pd.DataFrame) -> list[Issue]:
 
 def file_facts(path: str | os.PathLike[str], policy: Policy | None = None,
                period_start: pd.Timestamp | None = None, period_end: pd.Timestamp | None = None,
-               use_cache: bool = True) -> Result:
+               use_cache: bool = True, chunk_rows: int | None = None) -> Result:
     """Per-customer facts (crm_core.collection.FACT_COLUMNS) for the period; default: the last
-    complete year in the file. `meta` holds the period and the row counts."""
+    complete year in the file. `meta` holds the period and the row counts. `chunk_rows`: read
+    in chunks of that many rows (default: only files too large to read whole)."""
     policy = policy or Policy()
+    chunk_rows = chunk_rows or chunk_rows_for(path)
 
-    def compute(ledger: Ledger) -> Result:
-        period = resolve_period(ledger.rows, period_start, period_end)
-        facts = customer_facts(ledger.rows, policy, period)
-        return Result(facts, _ledger_meta(ledger) | {"period_start": f"{period.start:%Y-%m-%d}",
-                                                     "period_end": f"{period.end:%Y-%m-%d}"}, ledger.issues)
+    def produce() -> Result:
+        if chunk_rows:
+            checked = ledger_chunks.check_file(Path(path), policy, chunk_rows)
+            period = resolve_period(checked.latest, period_start, period_end)
+            facts, _ = ledger_chunks.file_facts(Path(path), policy, period, checked, chunk_rows)
+            facts = facts.drop(columns="customer_name")
+            meta, issues = _checked_meta(checked), checked.issues
+        else:
+            ledger = read_ledger_file(path, policy)
+            period = resolve_period(_latest(ledger.rows), period_start, period_end)
+            facts, meta, issues = customer_facts(ledger.rows, policy, period), _ledger_meta(ledger), ledger.issues
+        return Result(facts, meta | {"period_start": f"{period.start:%Y-%m-%d}",
+                                     "period_end": f"{period.end:%Y-%m-%d}"}, issues)
 
     params = {"start": period_start, "end": period_end}
-    return cached("facts", path, policy, params, compute, use_cache)
+    return cached("facts", path, policy, params, produce, use_cache)
 
 
-def resolve_period(rows: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None) -> Period:
-    """A year from whichever end is given; the last complete year in the ledger if neither is."""
+def resolve_period(latest: pd.Timestamp | None, start: pd.Timestamp | None, end: pd.Timestamp | None) -> Period:
+    """A year from whichever end is given; else the last complete year up to the ledger's `latest`
+    date (last year if the ledger has no rows)."""
     if start is None and end is None:
-        return Period.year(default_year(rows)) if len(rows) else Period.year(pd.Timestamp.today().year - 1)
+        if latest is None:
+            return Period.year(pd.Timestamp.today().year - 1)
+        return Period.year(default_year(pd.DataFrame({"date": [latest]})))
     if start is None:
         start = end - pd.DateOffset(years=1) + pd.Timedelta(days=1)
     if end is None:
@@ -196,21 +210,37 @@ def resolve_period(rows: pd.DataFrame, start: pd.Timestamp | None, end: pd.Times
     return Period(pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize())
 
 
+def _latest(rows: pd.DataFrame) -> pd.Timestamp | None:
+    return pd.Timestamp(rows["date"].max()) if len(rows) else None
+
+
 def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year: int | None = None,
-                use_cache: bool = True) -> tuple[Review, Result]:
+                use_cache: bool = True, chunk_rows: int | None = None) -> tuple[Review, Result]:
     """The whole review (rates, tiers, credit lines) of a ledger file, cached like `file_facts`."""
     policy = policy or Policy()
+    chunk_rows = chunk_rows or chunk_rows_for(path)
 
-    def compute(ledger: Ledger) -> Result:
-        if ledger.errors:  # a review of a ledger with refused rows is the caller's choice, not ours
-            return Result(pd.DataFrame(), _ledger_meta(ledger) | {"refused": True}, ledger.issues)
-        review = review_ledger(ledger, policy, year)
-        return Result(review.register, _ledger_meta(ledger) | {
+    def produce() -> Result:
+        if chunk_rows:
+            checked = ledger_chunks.check_file(Path(path), policy, chunk_rows)
+            meta, issues = _checked_meta(checked), checked.issues
+            if meta["errors"]:
+                return Result(pd.DataFrame(), meta | {"refused": True}, issues)
+            period = resolve_period(checked.latest, None, None) if year is None else Period.year(year)
+            facts, _ = ledger_chunks.file_facts(Path(path), policy, period, checked, chunk_rows)
+            review = review_facts(facts, period.start.year, policy, issues)
+        else:
+            ledger = read_ledger_file(path, policy)
+            meta, issues = _ledger_meta(ledger), ledger.issues
+            if ledger.errors:  # a review of a ledger with refused rows is the caller's choice, not ours
+                return Result(pd.DataFrame(), meta | {"refused": True}, issues)
+            review = review_ledger(ledger, policy, year)
+        return Result(review.register, meta | {
             "period_start": f"{review.period.start:%Y-%m-%d}", "period_end": f"{review.period.end:%Y-%m-%d}",
             "budget_year": review.budget_year, "budget_cents": review.budget_cents,
-            "net_sales_cents": review.net_sales_cents, "vat_rate": review.vat_rate}, ledger.issues)
+            "net_sales_cents": review.net_sales_cents, "vat_rate": review.vat_rate}, issues)
 
-    result = cached("review", path, policy, {"year": year}, compute, use_cache)
+    result = cached("review", path, policy, {"year": year}, produce, use_cache)
     if result.meta.get("refused"):
         raise CrmInputError([i for i in result.issues if i.is_error])
     meta = result.meta
@@ -218,6 +248,35 @@ def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year
     review = Review(result.table, period, int(meta["budget_year"]), int(meta["budget_cents"]),
                     int(meta["net_sales_cents"]), float(meta["vat_rate"]), policy, list(result.issues))
     return review, result
+
+
+# Above these sizes a file is read in chunks: whole, 10^7 rows take ~2 GB (~200 bytes a row).
+CHUNKED_ABOVE_ROWS = 20_000_000
+CSV_BYTES_PER_ROW = 65  # a typical ledger CSV line, for judging a CSV's rows by its size
+
+
+def chunk_rows_for(path: str | os.PathLike[str]) -> int | None:
+    """`ledger_chunks.DEFAULT_CHUNK_ROWS` for a file of more than CHUNKED_ABOVE_ROWS rows (or the
+    CRM_ADDIN_CHUNK_ROWS setting, which forces chunks of that size), else None: read it whole."""
+    forced = os.environ.get("CRM_ADDIN_CHUNK_ROWS", "").strip()
+    if forced.isdigit() and int(forced) > 0:
+        return int(forced)
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            rows = pq.ParquetFile(path).metadata.num_rows
+        else:
+            rows = path.stat().st_size // CSV_BYTES_PER_ROW
+    except (OSError, ValueError, ImportError):
+        return None  # unreadable: the whole-file reader says why
+    return ledger_chunks.DEFAULT_CHUNK_ROWS if rows > CHUNKED_ABOVE_ROWS else None
+
+
+def _checked_meta(checked: ledger_chunks.Checked) -> dict:
+    return {"input_rows": checked.input_rows, "rows_used": checked.rows_used, "blank_rows": checked.blank_rows,
+            "errors": int(np.sum([i.is_error for i in checked.issues])), "read_in_chunks": True}
 
 
 def _ledger_meta(ledger: Ledger) -> dict:
@@ -236,6 +295,9 @@ def add_parser(subparsers) -> None:
     cmd.add_argument("--year", type=int, help="year reviewed (default: last complete year in the ledger)")
     cmd.add_argument("--out", help="register to write: .xlsx workbook, .csv or .parquet (default: none)")
     cmd.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
+    cmd.add_argument("--chunk-rows", type=int, help="read the file in chunks of this many rows, so memory stays "
+                     f"bounded (default: chunks of {ledger_chunks.DEFAULT_CHUNK_ROWS:,} above "
+                     f"{CHUNKED_ABOVE_ROWS:,} rows) / 分块读取")
     cmd.set_defaults(func=cmd_review_file)
 
 
@@ -243,7 +305,8 @@ def cmd_review_file(args) -> int:
     from .cli import EXIT_OK, load_policy, print_issues
 
     policy = load_policy(args.policy)
-    review, result = review_file(args.ledger, policy, args.year, use_cache=not args.no_cache)
+    review, result = review_file(args.ledger, policy, args.year, use_cache=not args.no_cache,
+                                 chunk_rows=args.chunk_rows)
     print_issues(review.issues)
     rows = result.meta.get("input_rows", 0)
     how = f"from the {result.from_cache} cache" if result.from_cache else \

@@ -97,8 +97,10 @@ def amount_scale(header: object) -> int:
 
 
 def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: str = "ledger",
-                     first_row: int = 2) -> Ledger:
-    """Validate and convert a raw ledger table. `first_row` is the sheet row of the first data row."""
+                     first_row: int = 2, check_duplicates: bool = True) -> Ledger:
+    """Validate and convert a raw ledger table. `first_row` is the sheet row of the first data row.
+    `check_duplicates=False` leaves repeated invoice numbers to the caller (a file read in chunks
+    checks them across the whole file)."""
     policy = policy or Policy()
     mapping, issues = map_headers(frame.columns, source)
     if issues:
@@ -113,10 +115,10 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     issues += bad
     rows = pd.DataFrame(parsed)
     rows.insert(0, "row", rownums)
-    issues += _merged_name_warnings(raw["customer"], rows["customer"], source, distinct)
+    issues += merged_name_warnings(raw["customer"], rows["customer"], source, distinct)
     failed = {i.row for i in issues if i.is_error and i.row is not None}
     rows = rows.loc[~rows["row"].isin(failed)] if failed else rows
-    issues += _duplicate_invoices(rows, source)
+    issues += duplicate_invoices(rows, source) if check_duplicates else []
     failed = {i.row for i in issues if i.is_error and i.row is not None}
     rows = rows.loc[~rows["row"].isin(failed)].reset_index(drop=True) if failed else rows
     if len(frame) == 0 or len(rows) == 0 and not issues:
@@ -265,7 +267,7 @@ def _sign_rules(types, cents, policy, rownums, source, amount_bad) -> list[Issue
             for pos in np.flatnonzero(negative) if int(pos) not in amount_bad]
 
 
-def _merged_name_warnings(raw_names: pd.Series, clean: pd.Series, source: str,
+def merged_name_warnings(raw_names: pd.Series, clean: pd.Series, source: str,
                           distinct: dict | None = None) -> list[Issue]:
     """Spellings that differ only by spaces or full-width characters are one customer: say so.
     `distinct`: the distinct raw names and their clean forms, if `text_column` already has them."""
@@ -287,7 +289,7 @@ def _merged_name_warnings(raw_names: pd.Series, clean: pd.Series, source: str,
             for name, spellings in counts.items() if len(spellings) > 1]
 
 
-def _duplicate_invoices(rows: pd.DataFrame, source: str) -> list[Issue]:
+def duplicate_invoices(rows: pd.DataFrame, source: str) -> list[Issue]:
     mask = ((rows["type"] == INVOICE) & (rows["invoice_no"] != "")).to_numpy()
     numbers = rows["invoice_no"].to_numpy()[mask] if rows["invoice_no"].dtype == object \
         else rows["invoice_no"].array[mask]

@@ -62,9 +62,15 @@ def review_ledger(ledger: Ledger, policy: Policy | None = None, year: int | None
     policy = policy or Policy()
     rows = ledger.rows
     year = year or default_year(rows)
-    period = Period.year(year)
-    facts, codes = customer_facts_and_codes(rows, policy, period)
-    facts["customer_name"] = _names(rows, facts["customer"], codes)
+    facts, codes = customer_facts_and_codes(rows, policy, Period.year(year))
+    facts["customer_name"] = last_names(rows, facts["customer"], codes)
+    return review_facts(facts, year, policy, list(ledger.issues))
+
+
+def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Issue] | None = None) -> Review:
+    """Tiers, budget and credit lines from per-customer facts of calendar year `year` (with names):
+    the review's second half, shared by whole ledgers and ledgers summed chunk by chunk."""
+    facts = facts.copy()
     rates = facts["collection_rate"].to_numpy()
     if policy.tier_mode == "rank":
         facts["rate_tier"] = rank_tiers(rates, policy=policy)
@@ -77,10 +83,11 @@ def review_ledger(ledger: Ledger, policy: Policy | None = None, year: int | None
     facts["credit_line_cents"] = allocate_credit(facts["rate_tier"], facts["net_sales_cents"], budget,
                                                  policy=policy)
     assert int(facts["credit_line_cents"].sum()) == budget, "credit lines must add up to the budget"
-    return Review(facts[REGISTER_COLUMNS], period, year + 1, budget, net_total, vat, policy, list(ledger.issues))
+    return Review(facts[REGISTER_COLUMNS], Period.year(year), year + 1, budget, net_total, vat, policy,
+                  list(issues or []))
 
 
-def _names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None) -> np.ndarray:
+def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None) -> np.ndarray:
     """Each customer's last non-empty name. `codes`: each row's position in `customers`
     (distinct, as `customer_facts` numbers them), which spares hashing the customer column again."""
     if codes is not None:

@@ -104,6 +104,59 @@ def test_files_and_sheet_ranges_agree_on_every_messy_ledger(tmp_path, rows, suff
     pd.testing.assert_frame_equal(from_file.rows[keep].astype(object), from_cells.rows[keep].astype(object))
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_read_in_chunks_gives_what_the_whole_file_gives(tmp_path, demo, suffix):
+    """Chunks of 37 rows: invoice numbers repeated in another chunk, spellings that merge across
+    chunks and the last complete year are judged over the whole file, to the same messages."""
+    messy = _messy(demo)
+    path = tmp_path / f"messy{suffix}"
+    text = messy.astype(str).where(messy.notna(), None)
+    text.to_csv(path, index=False) if suffix == ".csv" else text.to_parquet(path, index=False)
+    whole = ll.file_facts(path, use_cache=False)
+    chunked = ll.file_facts(path, use_cache=False, chunk_rows=37)
+    assert [(i.code, i.row, i.column, i.message) for i in chunked.issues] == \
+        [(i.code, i.row, i.column, i.message) for i in whole.issues]
+    pd.testing.assert_frame_equal(chunked.table, whole.table)
+    assert {k: chunked.meta[k] for k in whole.meta} == whole.meta
+    with pytest.raises(CrmInputError) as refused:
+        ll.review_file(path, use_cache=False, chunk_rows=37)
+    assert "row" in str(refused.value)
+    clean = tmp_path / f"clean{suffix}"
+    demo.to_csv(clean, index=False) if suffix == ".csv" else demo.to_parquet(clean, index=False)
+    whole_review, _ = ll.review_file(clean, use_cache=False)
+    chunked_review, result = ll.review_file(clean, use_cache=False, chunk_rows=37)
+    pd.testing.assert_frame_equal(chunked_review.register, whole_review.register)
+    assert chunked_review.summary_lines() == whole_review.summary_lines() and result.meta["read_in_chunks"]
+
+
+def test_a_csv_cell_that_breaks_the_first_blocks_column_type_is_read_as_text(tmp_path, monkeypatch):
+    """Arrow's streaming reader types a column from its first block; text further down (here
+    'abc' among numbers) must still be read and reported at its own row, not fail the file."""
+    from crm_app import files
+
+    monkeypatch.setattr(files, "CSV_BLOCK_BYTES", 1024)
+    lines = [f"2024-0{1 + i % 9}-1{i % 10},C{i % 7},invoice,{100 + i}.5" for i in range(400)]
+    lines[350] = "2024-05-05,C1,invoice,abc"
+    path = tmp_path / "late.csv"
+    path.write_text("date,customer,type,amount\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    chunked = ll.file_facts(path, use_cache=False, chunk_rows=50)
+    whole = ll.file_facts(path, use_cache=False, chunk_rows=None)
+    assert [(i.row, i.column) for i in chunked.issues] == [(352, "amount")] == [(i.row, i.column) for i in whole.issues]
+    pd.testing.assert_frame_equal(chunked.table, whole.table)
+
+
+def test_large_files_are_read_in_chunks_and_the_setting_forces_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRM_ADDIN_CHUNK_ROWS", raising=False)
+    path = tmp_path / "ledger.csv"
+    path.write_text("date,customer,type,amount\n2024-03-01,A,invoice,1\n", encoding="utf-8")
+    assert ll.chunk_rows_for(path) is None
+    monkeypatch.setattr(ll, "CHUNKED_ABOVE_ROWS", 10)  # the 44-byte file counts as 44 rows of 1 byte
+    monkeypatch.setattr(ll, "CSV_BYTES_PER_ROW", 1)
+    assert ll.chunk_rows_for(path) == ll.ledger_chunks.DEFAULT_CHUNK_ROWS
+    monkeypatch.setenv("CRM_ADDIN_CHUNK_ROWS", "5000")
+    assert ll.chunk_rows_for(path) == 5000
+
+
 def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, demo):
     path = tmp_path / "ledger.csv"
     demo.to_csv(path, index=False)
