@@ -103,8 +103,12 @@ def _parquet_batches(path: Path, rows: int) -> Iterator[pd.DataFrame]:
 
     mapping, coded = _parquet_columns(path)
     source = pq.ParquetFile(path, read_dictionary=coded)
+    empty = True
     for batch in source.iter_batches(batch_size=rows, columns=list(mapping) or None):
+        empty = False
         yield pa.Table.from_batches([batch]).to_pandas(date_as_object=False)
+    if empty:  # no rows: the header still says what is missing
+        yield pd.DataFrame(columns=source.schema_arrow.names)
 
 
 def _csv_batches(path: Path, sep: str, rows: int) -> Iterator[pd.DataFrame]:
@@ -118,14 +122,15 @@ def _csv_batches(path: Path, sep: str, rows: int) -> Iterator[pd.DataFrame]:
     while True:
         pending: list = []
         try:
-            for batch in pacsv.open_csv(path, *_csv_options(path, sep, all_text, skip_rows=done)):
+            reader = pacsv.open_csv(path, *_csv_options(path, sep, all_text, skip_rows=done))
+            for batch in reader:
                 pending.append(batch)
                 if sum(len(b) for b in pending) >= rows:
                     frame, pending = _batches_frame(pending), []
                     done += len(frame)
                     yield frame
-            if pending:
-                yield _batches_frame(pending)
+            if pending or not done:  # a header without rows still says what is missing
+                yield _batches_frame(pending) if pending else reader.schema.empty_table().to_pandas()
             return
         except pa.ArrowInvalid:
             if all_text:

@@ -182,7 +182,7 @@ def file_facts(path: str | os.PathLike[str], policy: Policy | None = None,
         if chunk_rows:
             checked = ledger_chunks.check_file(Path(path), policy, chunk_rows)
             period = resolve_period(checked.latest, period_start, period_end)
-            facts, _ = ledger_chunks.file_facts(Path(path), policy, period, checked, chunk_rows)
+            facts = ledger_chunks.file_facts(Path(path), policy, period, checked, chunk_rows)
             facts = facts.drop(columns="customer_name")
             meta, issues = _checked_meta(checked), checked.issues
         else:
@@ -227,7 +227,7 @@ def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year
             if meta["errors"]:
                 return Result(pd.DataFrame(), meta | {"refused": True}, issues)
             period = resolve_period(checked.latest, None, None) if year is None else Period.year(year)
-            facts, _ = ledger_chunks.file_facts(Path(path), policy, period, checked, chunk_rows)
+            facts = ledger_chunks.file_facts(Path(path), policy, period, checked, chunk_rows)
             review = review_facts(facts, period.start.year, policy, issues)
         else:
             ledger = read_ledger_file(path, policy)

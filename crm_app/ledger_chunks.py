@@ -1,5 +1,6 @@
 """Ledger files larger than memory, read in chunks: the same rows, issues and results as reading
-the whole file, with memory bounded by the chunk size.
+the whole file. Memory holds one chunk plus what spans chunks: the invoice numbers (for repeats)
+and the per-customer sums.
 
 Each chunk is validated by the same `normalize_ledger`, numbered with its rows' places in the
 file. What one chunk cannot see is done across chunks: invoice numbers repeated in another chunk,
@@ -27,7 +28,7 @@ from crm_core.ledger import (
     normalize_ledger,
 )
 from crm_core.policy import Policy
-from crm_core.review import default_year, last_names
+from crm_core.review import last_names
 from crm_core.values import text_column
 
 from .files import ledger_batches
@@ -102,14 +103,10 @@ def _merged_spellings(spellings: list[pd.Series], source: str) -> list[Issue]:
     return merged_name_warnings(raw, pd.Series(np.asarray(clean, dtype=object)), source)
 
 
-def file_facts(path: Path, policy: Policy, period: Period | None, checked: Checked,
-               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> tuple[pd.DataFrame, Period]:
-    """Pass 2: per-customer facts for the period (default: the last complete year), summed over
-    chunks, refused rows left out; with each customer's last non-empty name."""
-    if period is None:
-        year = default_year(pd.DataFrame({"date": [checked.latest]})) if checked.latest is not None \
-            else pd.Timestamp.today().year - 1
-        period = Period.year(year)
+def file_facts(path: Path, policy: Policy, period: Period, checked: Checked,
+               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> pd.DataFrame:
+    """Pass 2: per-customer facts for the period, summed over chunks, refused rows left out; with
+    each customer's last non-empty name."""
     parts = []
     for _, ledger in chunks(path, policy, chunk_rows):
         rows = ledger.rows
@@ -119,7 +116,7 @@ def file_facts(path: Path, policy: Policy, period: Period | None, checked: Check
             facts, codes = customer_facts_and_codes(rows, policy, period)
             facts["customer_name"] = last_names(rows, facts["customer"], codes)
             parts.append(facts)
-    return combine_facts(parts), period
+    return combine_facts(parts)
 
 
 def combine_facts(parts: list[pd.DataFrame]) -> pd.DataFrame:
