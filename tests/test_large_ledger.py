@@ -84,13 +84,19 @@ TEXT_CELLS = {
     "type": ["invoice", "发票", " 收款 ", "receipt", "红字", "gift", ""],
     "amount": ["100", "99.99", "1,234.56", "¥88", "３万", "(10)", "-5", "abc", "", "#DIV/0!"],
     "customer_name": ["", "甲", " 甲 ", "乙"],
+    "invoice_no": ["", "INV1", " INV1 ", "INV2", "INV3", "ＩＮＶ3"],
 }
+VALID_CELLS = {"date": ["2024-01-05", "2024年3月1日"], "customer": ["A", "B公司", " A "],
+               "type": ["invoice", "发票", "receipt"], "amount": ["100", "1,234.56"],
+               "customer_name": ["", "甲"], "invoice_no": ["INV1", " INV1 ", "INV2"]}
+LEDGER_ROWS = st.lists(st.one_of(
+    st.fixed_dictionaries({k: st.sampled_from(v) for k, v in TEXT_CELLS.items()}),
+    st.fixed_dictionaries({k: st.sampled_from(v) for k, v in VALID_CELLS.items()}),  # repeats to find
+    st.just(dict.fromkeys(TEXT_CELLS, ""))), max_size=25)  # and wholly blank rows
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in TEXT_CELLS.items()}),
-                          st.just(dict.fromkeys(TEXT_CELLS, ""))), max_size=25),  # wholly blank rows too
-       st.sampled_from([".csv", ".parquet"]))
+@given(LEDGER_ROWS, st.sampled_from([".csv", ".parquet"]))
 def test_files_and_sheet_ranges_agree_on_every_messy_ledger(tmp_path, rows, suffix):
     """Whatever the cells, the dictionary-encoded file path and the plain-cell path keep and
     report the same rows (messages may word a typed cell differently, never place it elsewhere)."""
@@ -155,6 +161,19 @@ def test_large_files_are_read_in_chunks_and_the_setting_forces_it(tmp_path, monk
     assert ll.chunk_rows_for(path) == ll.ledger_chunks.DEFAULT_CHUNK_ROWS
     monkeypatch.setenv("CRM_ADDIN_CHUNK_ROWS", "5000")
     assert ll.chunk_rows_for(path) == 5000
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(LEDGER_ROWS, st.sampled_from([".csv", ".parquet"]), st.integers(1, 7))
+def test_chunked_reading_agrees_with_a_whole_read_on_every_messy_ledger(tmp_path, rows, suffix, chunk):
+    text = pd.DataFrame(rows, columns=list(TEXT_CELLS), dtype=object).replace("", None)
+    path = tmp_path / f"fuzz{suffix}"
+    text.to_csv(path, index=False) if suffix == ".csv" else text.astype("string").to_parquet(path, index=False)
+    whole = ll.file_facts(path, use_cache=False, period_start=pd.Timestamp("2024-01-01"))
+    chunked = ll.file_facts(path, use_cache=False, period_start=pd.Timestamp("2024-01-01"), chunk_rows=chunk)
+    assert [(i.code, i.row, i.column, i.message) for i in chunked.issues] == \
+        [(i.code, i.row, i.column, i.message) for i in whole.issues]
+    pd.testing.assert_frame_equal(chunked.table, whole.table, check_dtype=False)
 
 
 def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, demo):
