@@ -26,7 +26,7 @@ from crm_core.collection import Period, customer_facts
 from crm_core.issues import CrmInputError, Issue, IssueCode, issues_frame
 from crm_core.ledger import Ledger, normalize_ledger
 from crm_core.policy import Policy
-from crm_core.review import Review, default_year, review_facts, review_ledger
+from crm_core.review import Review, last_complete_year, review_facts, review_ledger
 
 from . import ledger_chunks
 from .files import read_table
@@ -202,7 +202,7 @@ def resolve_period(latest: pd.Timestamp | None, start: pd.Timestamp | None, end:
     if start is None and end is None:
         if latest is None:
             return Period.year(pd.Timestamp.today().year - 1)
-        return Period.year(default_year(pd.DataFrame({"date": [latest]})))
+        return Period.year(last_complete_year(latest))
     if start is None:
         start = end - pd.DateOffset(years=1) + pd.Timedelta(days=1)
     if end is None:

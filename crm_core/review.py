@@ -53,7 +53,12 @@ class Review:
 
 def default_year(rows: pd.DataFrame) -> int:
     """The last complete calendar year in the ledger (the material reviews the previous year)."""
-    latest = pd.Timestamp(rows["date"].max())
+    return last_complete_year(pd.Timestamp(rows["date"].max()))
+
+
+def last_complete_year(latest: pd.Timestamp) -> int:
+    """The year a ledger whose last entry is dated `latest` has complete: a ledger running to late
+    December has its own year complete, else the year before."""
     return latest.year if latest.month == 12 and latest.day >= 28 else latest.year - 1
 
 
