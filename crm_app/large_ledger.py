@@ -180,9 +180,11 @@ def file_facts(path: str | os.PathLike[str], policy: Policy | None = None,
 
     def produce() -> Result:
         if chunk_rows:
-            checked = ledger_chunks.check_file(Path(path), policy, chunk_rows)
-            period = resolve_period(checked.latest, period_start, period_end)
-            facts = ledger_chunks.file_facts(Path(path), policy, period, checked, chunk_rows)
+            given = None if period_start is None and period_end is None else \
+                resolve_period(None, period_start, period_end)
+            checked = ledger_chunks.check_file(Path(path), policy, given, chunk_rows)
+            period = given or resolve_period(checked.latest, None, None)
+            facts = _chunked_facts(path, policy, period, given is None, checked, chunk_rows)
             facts = facts.drop(columns="customer_name")
             meta, issues = _checked_meta(checked), checked.issues
         else:
@@ -222,12 +224,13 @@ def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year
 
     def produce() -> Result:
         if chunk_rows:
-            checked = ledger_chunks.check_file(Path(path), policy, chunk_rows)
+            given = None if year is None else Period.year(year)
+            checked = ledger_chunks.check_file(Path(path), policy, given, chunk_rows)
             meta, issues = _checked_meta(checked), checked.issues
             if meta["errors"]:
                 return Result(pd.DataFrame(), meta | {"refused": True}, issues)
-            period = resolve_period(checked.latest, None, None) if year is None else Period.year(year)
-            facts = ledger_chunks.file_facts(Path(path), policy, period, checked, chunk_rows)
+            period = given or resolve_period(checked.latest, None, None)
+            facts = _chunked_facts(path, policy, period, given is None, checked, chunk_rows)
             review = review_facts(facts, period.start.year, policy, issues)
         else:
             ledger = read_ledger_file(path, policy)
@@ -272,6 +275,15 @@ def chunk_rows_for(path: str | os.PathLike[str]) -> int | None:
     except (OSError, ValueError, ImportError):
         return None  # unreadable: the whole-file reader says why
     return ledger_chunks.DEFAULT_CHUNK_ROWS if rows > CHUNKED_ABOVE_ROWS else None
+
+
+def _chunked_facts(path, policy: Policy, period: Period, by_year: bool, checked: ledger_chunks.Checked,
+                   chunk_rows: int) -> pd.DataFrame:
+    """The period's facts from the pass that checked the file; a second pass only when rows it
+    summed were refused at the end (repeated invoice numbers)."""
+    if checked.needs_second_pass:
+        return ledger_chunks.file_facts(Path(path), policy, period, checked, chunk_rows)
+    return ledger_chunks.summed_facts(checked, period, period.start.year if by_year else None)
 
 
 def _checked_meta(checked: ledger_chunks.Checked) -> dict:

@@ -39,7 +39,9 @@ SUM_COLUMNS = ["net_sales_cents", "gross_sales_cents", "collections_cents", "ope
 
 @dataclass
 class Checked:
-    """What the first pass learns: every issue, the row numbers refused, counts, the last date."""
+    """What one pass over the chunks learns: every issue, the row numbers refused, counts, the
+    last date, and the per-customer sums for the period (each calendar year when no period is
+    given), valid unless `needs_second_pass` (a repeated invoice number must be taken out)."""
 
     issues: list[Issue] = field(default_factory=list)
     refused: set[int] = field(default_factory=set)
@@ -47,10 +49,16 @@ class Checked:
     blank_rows: int = 0
     rows_used: int = 0
     latest: pd.Timestamp | None = None
+    sums: dict[object, pd.DataFrame] = field(default_factory=dict)  # period or year -> sums by customer
+    before: dict[int, pd.DataFrame] = field(default_factory=dict)  # a chunk's last year -> its balances
+    customers: list[pd.Index] = field(default_factory=list)
+    names: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    needs_second_pass: bool = False
 
 
 def chunks(path: Path, policy: Policy, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, Ledger]]:
-    """The file as (raw, validated) chunks, each numbered from its first row's place in the file."""
+    """The file as (raw, validated) chunks, each numbered from its first row's place in the file.
+    Repeated invoice numbers are left to the caller, who sees the whole file."""
     first_row = 2
     for frame in ledger_batches(path, chunk_rows):
         yield frame, normalize_ledger(frame, policy, source=path.name, first_row=first_row, check_duplicates=False)
@@ -64,8 +72,9 @@ def _spellings(frame: pd.DataFrame) -> np.ndarray:
     return np.asarray(frame[column].unique(), dtype=object)
 
 
-def check_file(path: Path, policy: Policy, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Checked:
-    """Pass 1: validate every chunk, then the checks that span chunks."""
+def check_file(path: Path, policy: Policy, period: Period | None = None,
+               chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Checked:
+    """One pass: validate every chunk and sum its facts, then the checks that span chunks."""
     out = Checked()
     invoices: list[pd.DataFrame] = []
     spellings: list[pd.Series] = []
@@ -78,20 +87,53 @@ def check_file(path: Path, policy: Policy, chunk_rows: int = DEFAULT_CHUNK_ROWS)
         out.issues += [i for i in ledger.issues if i.code not in (IssueCode.MERGED_NAMES, IssueCode.EMPTY)]
         rows = ledger.rows
         out.rows_used += len(rows)
+        numbered = (rows["type"] == INVOICE).to_numpy() & (rows["invoice_no"] != "").to_numpy()
         if len(rows):
-            latest = pd.Timestamp(rows["date"].max())
-            out.latest = latest if out.latest is None else max(out.latest, latest)
-        invoices.append(rows.loc[(rows["type"] == INVOICE).to_numpy() & (rows["invoice_no"] != "").to_numpy(),
-                                 ["row", "type", "invoice_no"]])
+            _add_facts(out, rows, policy, period)
+            if not numbered.all():  # rows no repeat can refuse
+                out.latest = _later(out.latest, rows["date"].to_numpy()[~numbered].max())
+        invoices.append(rows.loc[numbered, ["row", "type", "invoice_no", "date"]])
         spellings.append(pd.Series(_spellings(frame), dtype=object))
-    across = duplicate_invoices(pd.concat(invoices, ignore_index=True), path.name) if invoices else []
-    out.rows_used -= len(across)
-    out.issues += across + _merged_spellings(spellings, path.name)
+    invoices_all = pd.concat(invoices, ignore_index=True) if invoices else pd.DataFrame()
+    repeats = duplicate_invoices(invoices_all, path.name) if invoices else []
+    if len(invoices_all):  # the last date among the numbered invoices that stay
+        kept = ~invoices_all["row"].isin({i.row for i in repeats}).to_numpy()
+        if kept.any():
+            out.latest = _later(out.latest, invoices_all["date"].to_numpy()[kept].max())
+    out.rows_used -= len(repeats)
+    out.needs_second_pass = bool(repeats)  # the sums hold those rows: sum again without them
+    out.issues += repeats + _merged_spellings(spellings, path.name)
     if out.input_rows == 0 or out.rows_used == 0 and not out.issues:
         out.issues.append(Issue(IssueCode.EMPTY, "the ledger has no data rows", source=path.name))
     out.issues.sort(key=lambda i: (i.row or 0))
     out.refused = {i.row for i in out.issues if i.is_error and i.row is not None}
     return out
+
+
+def _later(latest: pd.Timestamp | None, date) -> pd.Timestamp:
+    date = pd.Timestamp(date)
+    return date if latest is None else max(latest, date)
+
+
+def _add_facts(out: Checked, rows: pd.DataFrame, policy: Policy, period: Period | None) -> None:
+    """Add a chunk's per-customer sums: for the period, or (none given yet) for each calendar
+    year the chunk covers, with the chunk's whole balance kept under its last year."""
+    years = rows["date"].dt.year
+    keys = [period] if period is not None else list(range(int(years.min()), int(years.max()) + 1))
+    for key in keys:
+        facts, codes = customer_facts_and_codes(rows, policy, key if period is not None else Period.year(key))
+        sums = facts.set_index("customer")[SUM_COLUMNS]
+        out.sums[key] = _added(out.sums.get(key), sums)
+    if period is None:  # every row is on or before the end of the chunk's last year
+        out.before[keys[-1]] = _added(out.before.get(keys[-1]), sums[["open_balance_cents"]])
+    names = pd.Series(last_names(rows, facts["customer"], codes), index=facts["customer"].to_numpy())
+    out.names = names[names != ""].combine_first(out.names)  # a later chunk's name wins
+    out.customers.append(pd.Index(facts["customer"]))
+
+
+def _added(total: pd.DataFrame | None, part: pd.DataFrame) -> pd.DataFrame:
+    """Exact integer sums by customer (not DataFrame.add, whose alignment goes through floats)."""
+    return part if total is None else pd.concat([total, part]).groupby(level=0).sum()
 
 
 def _merged_spellings(spellings: list[pd.Series], source: str) -> list[Issue]:
@@ -103,37 +145,41 @@ def _merged_spellings(spellings: list[pd.Series], source: str) -> list[Issue]:
     return merged_name_warnings(raw, pd.Series(np.asarray(clean, dtype=object)), source)
 
 
+def summed_facts(checked: Checked, period: Period, year: int | None = None) -> pd.DataFrame:
+    """The facts of `period` from the first pass's sums: the period's own sums, or for calendar
+    year `year` that year's sums plus the balances of chunks that ended before it."""
+    empty = pd.DataFrame(columns=SUM_COLUMNS, dtype="int64")
+    if year is None:
+        sums = checked.sums.get(period, empty)
+    else:
+        sums = checked.sums.get(year, empty)
+        earlier = [b for last, b in checked.before.items() if last < year]
+        if earlier:
+            sums = _added(sums, pd.concat(earlier).groupby(level=0).sum().reindex(columns=SUM_COLUMNS,
+                                                                                 fill_value=0))
+    customers = pd.Index(np.unique(np.concatenate([c.to_numpy(dtype=object) for c in checked.customers]))
+                         if checked.customers else [], dtype=object)
+    table = sums.reindex(customers, fill_value=0).astype("int64").rename_axis("customer").reset_index()
+    table["customer_name"] = checked.names.reindex(customers).fillna("").to_numpy(dtype=object)
+    return _with_rates(table)
+
+
 def file_facts(path: Path, policy: Policy, period: Period, checked: Checked,
                chunk_rows: int = DEFAULT_CHUNK_ROWS) -> pd.DataFrame:
-    """Pass 2: per-customer facts for the period, summed over chunks, refused rows left out; with
-    each customer's last non-empty name."""
-    parts = []
+    """Second pass, when the first pass's sums hold rows refused at the end (repeated invoice
+    numbers): per-customer facts for the period, summed over chunks, refused rows left out."""
+    again = Checked()
     for _, ledger in chunks(path, policy, chunk_rows):
-        rows = ledger.rows
-        if checked.refused:
-            rows = rows.loc[~rows["row"].isin(checked.refused)].reset_index(drop=True)
+        rows = ledger.rows.loc[~ledger.rows["row"].isin(checked.refused)].reset_index(drop=True)
         if len(rows):
-            facts, codes = customer_facts_and_codes(rows, policy, period)
-            facts["customer_name"] = last_names(rows, facts["customer"], codes)
-            parts.append(facts)
-    return combine_facts(parts)
+            _add_facts(again, rows, policy, period)
+    return summed_facts(again, period)
 
 
-def combine_facts(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Chunks' facts -> one row per customer: sums added, the rate recomputed from the sums, the
-    name from the last chunk that had one."""
+def _with_rates(table: pd.DataFrame) -> pd.DataFrame:
     columns = ["customer", "net_sales_cents", "gross_sales_cents", "collections_cents", "collection_rate",
                "rate_status", "open_balance_cents", "customer_name"]  # as customer_facts orders them
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object if c in ("customer", "rate_status", "customer_name")
-                                          else "float64" if c == "collection_rate" else "int64") for c in columns})
-    stacked = pd.concat(parts, ignore_index=True)
-    sums = stacked.groupby("customer", sort=True)[SUM_COLUMNS].sum()
-    named = stacked.loc[stacked["customer_name"] != "", ["customer", "customer_name"]]
-    names = named.drop_duplicates("customer", keep="last").set_index("customer")["customer_name"]
-    out = sums.reset_index()
-    out["customer"] = out["customer"].astype(object)
-    rate, status = collection_rates(out["collections_cents"].to_numpy(), out["gross_sales_cents"].to_numpy())
-    out["collection_rate"], out["rate_status"] = rate, status
-    out["customer_name"] = out["customer"].map(names).astype(object).fillna("").to_numpy(dtype=object)
-    return out[columns]
+    table["customer"] = table["customer"].astype(object)
+    rate, status = collection_rates(table["collections_cents"].to_numpy(), table["gross_sales_cents"].to_numpy())
+    table["collection_rate"], table["rate_status"] = rate, status
+    return table[columns]

@@ -245,12 +245,16 @@ def _types(values: pd.Series, rownums, source) -> tuple[np.ndarray, list[Issue],
     mapped = np.array([TYPE_WORDS.get(normalize_text(u).lower(), "") for u in uniques] + [""], dtype=object)
     out = mapped[codes]
     issues = [Issue(IssueCode.UNKNOWN_TYPE,
-                    f"type {values.iloc[pos]!r} is not invoice/发票, receipt/回款 or credit note/红字",
+                    f"type {_shown(values.iloc[pos])} is not invoice/发票, receipt/回款 or credit note/红字",
                     row=int(rownums[pos]), column="type", source=source)
               for pos in np.flatnonzero(out == "")]
     # built from codes: pd.Categorical(out) would hash every row's string again
     category = np.array([TYPES.index(t) if t in TYPES else -1 for t in mapped], dtype="int8")
     return out, issues, pd.Categorical.from_codes(category[codes], categories=TYPES)
+
+
+def _shown(value: object) -> str:
+    return "(blank)" if is_blank(value) else repr(value)
 
 
 def _sign_rules(types, cents, policy, rownums, source, amount_bad) -> list[Issue]:

@@ -32,8 +32,8 @@ MAX_AMOUNT_CENTS = 10**15  # 10 trillion currency units
 
 def normalize_text(value: object) -> str:
     """Full-width to half-width, trimmed, inner runs of spaces collapsed (NFKC)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""  # pd.NA: a blank in pandas' nullable columns (Parquet files written by pandas)
     text = unicodedata.normalize("NFKC", str(value))
     return " ".join(text.split())
 
@@ -97,7 +97,7 @@ def text_categorical(codes: np.ndarray, labels, fill: str = "") -> pd.Categorica
 
 
 def is_blank(value: object) -> bool:
-    if value is None:
+    if value is None or value is pd.NA:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
@@ -179,12 +179,14 @@ def _quote(raw: object) -> str:
 def money_column_cents(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     """A whole column -> (cents int64, {position: reason}) with a fast path for numeric columns."""
     if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        if values.hasnans:  # pandas' nullable Int64 with blanks: judged as floats, blanks reported
+            return _float_column_cents(values.to_numpy(dtype="float64", na_value=np.nan))
         ints = values.to_numpy(dtype="int64")
         if (np.abs(ints) < MAX_AMOUNT_CENTS // 100).all():
             return ints * 100, {}
         return _mapped(values.astype(object), parse_money_cents, np.int64, 0)
     if pd.api.types.is_float_dtype(values.dtype):
-        return _float_column_cents(values.to_numpy(dtype="float64"))
+        return _float_column_cents(values.to_numpy(dtype="float64", na_value=np.nan))
     return _mapped(values, parse_money_cents, np.int64, 0)
 
 

@@ -86,7 +86,7 @@ TEXT_CELLS = {
     "customer_name": ["", "甲", " 甲 ", "乙"],
     "invoice_no": ["", "INV1", " INV1 ", "INV2", "INV3", "ＩＮＶ3"],
 }
-VALID_CELLS = {"date": ["2024-01-05", "2024年3月1日"], "customer": ["A", "B公司", " A "],
+VALID_CELLS = {"date": ["2023-06-30", "2024-01-05", "2024年3月1日", "2024-12-30", "2025-02-01"], "customer": ["A", "B公司", " A "],
                "type": ["invoice", "发票", "receipt"], "amount": ["100", "1,234.56"],
                "customer_name": ["", "甲"], "invoice_no": ["INV1", " INV1 ", "INV2"]}
 LEDGER_ROWS = st.lists(st.one_of(
@@ -163,14 +163,17 @@ def test_large_files_are_read_in_chunks_and_the_setting_forces_it(tmp_path, monk
     assert ll.chunk_rows_for(path) == 5000
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(LEDGER_ROWS, st.sampled_from([".csv", ".parquet"]), st.integers(1, 7))
-def test_chunked_reading_agrees_with_a_whole_read_on_every_messy_ledger(tmp_path, rows, suffix, chunk):
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(LEDGER_ROWS, st.sampled_from([".csv", ".parquet"]), st.integers(1, 7),
+       st.sampled_from([None, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-01")]))
+def test_chunked_reading_agrees_with_a_whole_read_on_every_messy_ledger(tmp_path, rows, suffix, chunk, start):
+    """Chunks of 1-7 rows; the period given (a calendar year or not) or left to the ledger."""
     text = pd.DataFrame(rows, columns=list(TEXT_CELLS), dtype=object).replace("", None)
     path = tmp_path / f"fuzz{suffix}"
     text.to_csv(path, index=False) if suffix == ".csv" else text.astype("string").to_parquet(path, index=False)
-    whole = ll.file_facts(path, use_cache=False, period_start=pd.Timestamp("2024-01-01"))
-    chunked = ll.file_facts(path, use_cache=False, period_start=pd.Timestamp("2024-01-01"), chunk_rows=chunk)
+    whole = ll.file_facts(path, use_cache=False, period_start=start)
+    chunked = ll.file_facts(path, use_cache=False, period_start=start, chunk_rows=chunk)
+    assert chunked.meta["period_start"] == whole.meta["period_start"]
     assert [(i.code, i.row, i.column, i.message) for i in chunked.issues] == \
         [(i.code, i.row, i.column, i.message) for i in whole.issues]
     pd.testing.assert_frame_equal(chunked.table, whole.table, check_dtype=False)
@@ -220,6 +223,24 @@ def test_bad_rows_are_reported_with_their_file_row_and_the_review_is_refused(tmp
     assert [(i.row, i.column) for i in facts.issues if i.is_error] == [(3, "amount")]
     with pytest.raises(CrmInputError, match="row 3"):
         ll.review_file(path)
+
+
+@pytest.mark.parametrize("amounts", [pd.array([100.5, None, 3.0, 4.0], dtype="Float64"),
+                                     pd.array([100, None, 3, 4], dtype="Int64")])
+def test_parquet_with_pandas_nullable_columns_reports_blanks_as_blanks(tmp_path, amounts):
+    """pandas writes blanks of its nullable columns as pd.NA: never the text '<NA>', never a crash."""
+    frame = pd.DataFrame({"date": pd.array(["2024-01-05", None, "2024-02-01", "2024-03-01"], dtype="datetime64[ms]"),
+                          "customer": pd.array(["A", "A", None, "B"], dtype="string"),
+                          "type": pd.array(["invoice", "invoice", "invoice", None], dtype="string"),
+                          "amount": amounts,
+                          "invoice_no": pd.array([None, None, "X", "Y"], dtype="string"),
+                          "customer_name": pd.array([None, "甲", None, None], dtype="string")})
+    path = tmp_path / "nullable.parquet"
+    frame.to_parquet(path, index=False)
+    ledger = ll.read_ledger_file(path)
+    assert [(i.row, i.column) for i in ledger.issues] == [(3, "date"), (3, "amount"), (4, "customer"), (5, "type")]
+    assert "blank" in ledger.issues[-1].message
+    assert ledger.rows[["customer", "invoice_no", "customer_name"]].values.tolist() == [["A", "", ""]]
 
 
 def test_gb18030_csv_with_chinese_headers_and_codes_kept_as_text(tmp_path):
