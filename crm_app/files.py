@@ -98,17 +98,20 @@ def ledger_batches(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
 
 
 def _parquet_batches(path: Path, rows: int) -> Iterator[pd.DataFrame]:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     mapping, coded = _parquet_columns(path)
     source = pq.ParquetFile(path, read_dictionary=coded)
-    empty = True
+    pending: list = []
+    done = 0
     for batch in source.iter_batches(batch_size=rows, columns=list(mapping) or None):
-        empty = False
-        yield pa.Table.from_batches([batch]).to_pandas(date_as_object=False)
-    if empty:  # no rows: the header still says what is missing
-        yield pd.DataFrame(columns=source.schema_arrow.names)
+        pending.append(batch)  # batches end at row groups: gather them up to `rows`
+        if sum(len(b) for b in pending) >= rows:
+            frame, pending = _batches_frame(pending), []
+            done += len(frame)
+            yield frame
+    if pending or not done:  # no rows at all: the header still says what is missing
+        yield _batches_frame(pending) if pending else pd.DataFrame(columns=source.schema_arrow.names)
 
 
 def _csv_batches(path: Path, sep: str, rows: int) -> Iterator[pd.DataFrame]:

@@ -161,6 +161,8 @@ def test_large_files_are_read_in_chunks_and_the_setting_forces_it(tmp_path, monk
     assert ll.chunk_rows_for(path) == ll.ledger_chunks.DEFAULT_CHUNK_ROWS
     monkeypatch.setenv("CRM_ADDIN_CHUNK_ROWS", "5000")
     assert ll.chunk_rows_for(path) == 5000
+    monkeypatch.setenv("CRM_ADDIN_CHUNK_ROWS", "0")  # always whole, however large
+    assert ll.chunk_rows_for(path) is None
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
