@@ -4,6 +4,7 @@
     python bench/run.py libreoffice --customers 10000 --rows 100000
     python bench/run.py udf --rows 100000
     python bench/run.py realloc --customers 100000
+    python bench/run.py chunks --rows 10000000 30000000 # large-ledger mode: whole vs in chunks
     python bench/run.py all            # the figures in bench/README.md (about 15 minutes)
 
 Every timed job that reports peak memory runs in its own subprocess (ru_maxrss of that process).
@@ -117,7 +118,18 @@ def _raw_frame(path: str) -> pd.DataFrame:
     return read_table(path)
 
 
-JOBS = {"pandas_file": job_pandas_file, "addin_file": job_addin_file, "compare": job_compare}
+def job_chunked(path: str, chunk_rows: str) -> dict:
+    """Large-ledger mode with the file read in chunks of `chunk_rows` rows (0: whole)."""
+    from crm_app.large_ledger import review_file
+
+    (review, result), t_total = timed(review_file, path, year=YEAR, use_cache=False,
+                                      chunk_rows=int(chunk_rows) or None)
+    return {"total_s": t_total, "peak_mb": peak_mb(), "rows": result.meta["input_rows"],
+            "customers": len(review.register), "budget_cents": review.budget_cents}
+
+
+JOBS = {"pandas_file": job_pandas_file, "addin_file": job_addin_file, "compare": job_compare,
+        "chunked": job_chunked}
 
 
 def in_subprocess(job: str, *args: str) -> dict:
@@ -174,6 +186,31 @@ def _fmt_row(row: dict) -> str:
             f"pandas peak {row['pandas_peak_mb']:,.0f} MB)  in memory: groupby {row.get('mem_groupby_s', 0):.3f}s "
             f"vs normalize {row.get('mem_normalize_s', 0):.2f}s + review {row.get('mem_review_s', 0):.2f}s "
             f"(x{row.get('mem_ratio', 0):.1f})  cached recalc {row['cached_recalc_s'] * 1000:.1f} ms")
+
+
+# ------------------------------------------------------------------ chunks
+
+
+def cmd_chunks(args) -> list[dict]:
+    """The same file read whole and in chunks: time, peak memory, and the same budget."""
+    rows_out = []
+    env = dict(os.environ, CRM_ADDIN_CHUNK_ROWS="0")  # "0" = whole unless the job asks for chunks
+    os.environ.update(env)
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
+        for rows in args.rows:
+            path = str(Path(tmp) / f"ledger_{rows}.parquet")
+            write_ledger(path, rows, max(rows // 100, 10))
+            for chunk in [0, *args.chunk_rows]:
+                r = in_subprocess("chunked", path, str(chunk))
+                row = {"rows": rows, "chunk_rows": chunk, **r, "load_average_1min": os.getloadavg()[0]}
+                rows_out.append(row)
+                how = "whole" if not chunk else f"chunks of {chunk:,}"
+                print(f"{rows:>11,} rows, {how:>20}: {r['total_s']:6.1f} s, peak {r['peak_mb']:,.0f} MB, "
+                      f"budget {r['budget_cents'] / 100:,.2f}", flush=True)
+            Path(path).unlink()
+    budgets = {(r["rows"], r["budget_cents"]) for r in rows_out}
+    assert len(budgets) == len(args.rows), "chunked and whole reads must give the same budget"
+    return rows_out
 
 
 # ------------------------------------------------------------------ LibreOffice, the SUMIFS way
@@ -353,9 +390,13 @@ def main(argv: list[str] | None = None) -> int:
     udf.add_argument("--repeat", type=int, default=3)
     ra = sub.add_parser("realloc", help="reallocation check and suggest-cuts on many customers")
     ra.add_argument("--customers", type=int, default=100_000)
+    ch = sub.add_parser("chunks", help="large-ledger mode read whole vs in chunks (time, peak memory)")
+    ch.add_argument("--rows", type=int, nargs="+", default=[10_000_000])
+    ch.add_argument("--chunk-rows", type=int, nargs="+", default=[2_000_000])
     sub.add_parser("all", help="everything, at the sizes of bench/README.md")
     args = parser.parse_args(argv)
-    commands = {"scale": cmd_scale, "libreoffice": cmd_libreoffice, "udf": cmd_udf, "realloc": cmd_realloc}
+    commands = {"scale": cmd_scale, "libreoffice": cmd_libreoffice, "udf": cmd_udf, "realloc": cmd_realloc,
+                "chunks": cmd_chunks}
     if args.what == "all":
         runs = [("realloc", ["realloc"]), ("udf", ["udf"]), ("scale", ["scale"]), ("libreoffice", ["libreoffice"])]
     else:

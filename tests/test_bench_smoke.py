@@ -21,6 +21,11 @@ def test_scale_bench_runs_each_job_in_its_own_process():
     assert "3,000 rows" in text and "rows/s" in text and "cached recalc" in text
 
 
+def test_chunks_bench_reads_whole_and_in_chunks_to_the_same_budget():
+    text = bench("chunks", "--rows", "3000", "--chunk-rows", "700")
+    assert "whole" in text and "chunks of 700" in text
+
+
 def test_worksheet_and_reallocation_benches_run():
     assert "conversion" in bench("udf", "--rows", "500", "--customers", "50", "--repeat", "1")
     assert "suggest_cuts" in bench("realloc", "--customers", "300")
