@@ -50,7 +50,7 @@ class Checked:
     rows_used: int = 0
     latest: pd.Timestamp | None = None
     sums: dict[object, pd.DataFrame] = field(default_factory=dict)  # period or year -> sums by customer
-    before: dict[int, pd.DataFrame] = field(default_factory=dict)  # a chunk's last year -> its balances
+    steps: dict[int, pd.DataFrame] = field(default_factory=dict)  # year -> balance added by that year
     customers: list[pd.Index] = field(default_factory=list)
     names: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
     needs_second_pass: bool = False
@@ -116,16 +116,21 @@ def _later(latest: pd.Timestamp | None, date) -> pd.Timestamp:
 
 
 def _add_facts(out: Checked, rows: pd.DataFrame, policy: Policy, period: Period | None) -> None:
-    """Add a chunk's per-customer sums: for the period, or (none given yet) for each calendar
-    year the chunk covers, with the chunk's whole balance kept under its last year."""
-    years = rows["date"].dt.year
-    keys = [period] if period is not None else list(range(int(years.min()), int(years.max()) + 1))
-    for key in keys:
-        facts, codes = customer_facts_and_codes(rows, policy, key if period is not None else Period.year(key))
-        sums = facts.set_index("customer")[SUM_COLUMNS]
-        out.sums[key] = _added(out.sums.get(key), sums)
-    if period is None:  # every row is on or before the end of the chunk's last year
-        out.before[keys[-1]] = _added(out.before.get(keys[-1]), sums[["open_balance_cents"]])
+    """Add a chunk's per-customer sums: for the period; or, none given yet, for each calendar year
+    the chunk has rows in, with the open balance kept as the step each year adds to it (the
+    balance at the end of year Y is then the sum of the steps up to Y, over all chunks)."""
+    if period is not None:
+        facts, codes = customer_facts_and_codes(rows, policy, period)
+        out.sums[period] = _added(out.sums.get(period), facts.set_index("customer")[SUM_COLUMNS])
+    else:
+        previous = None
+        for year in np.unique(rows["date"].dt.year.to_numpy()):
+            facts, codes = customer_facts_and_codes(rows, policy, Period.year(int(year)))
+            sums = facts.set_index("customer")[SUM_COLUMNS]
+            out.sums[year] = _added(out.sums.get(year), sums[SUM_COLUMNS[:3]])
+            balance = sums[["open_balance_cents"]]  # every customer of the chunk, every year
+            out.steps[year] = _added(out.steps.get(year), balance if previous is None else balance - previous)
+            previous = balance
     names = pd.Series(last_names(rows, facts["customer"], codes), index=facts["customer"].to_numpy())
     out.names = names[names != ""].combine_first(out.names)  # a later chunk's name wins
     out.customers.append(pd.Index(facts["customer"]))
@@ -146,19 +151,18 @@ def _merged_spellings(spellings: list[pd.Series], source: str) -> list[Issue]:
 
 
 def summed_facts(checked: Checked, period: Period, year: int | None = None) -> pd.DataFrame:
-    """The facts of `period` from the first pass's sums: the period's own sums, or for calendar
-    year `year` that year's sums plus the balances of chunks that ended before it."""
-    empty = pd.DataFrame(columns=SUM_COLUMNS, dtype="int64")
+    """The facts of `period` from the pass's sums: the period's own sums, or for calendar year
+    `year` that year's sums with the balance steps of every year up to it."""
     if year is None:
-        sums = checked.sums.get(period, empty)
+        sums = checked.sums.get(period)
     else:
-        sums = checked.sums.get(year, empty)
-        earlier = [b for last, b in checked.before.items() if last < year]
-        if earlier:
-            sums = _added(sums, pd.concat(earlier).groupby(level=0).sum().reindex(columns=SUM_COLUMNS,
-                                                                                 fill_value=0))
+        steps = [step for y, step in checked.steps.items() if y <= year]
+        parts = [p.reindex(columns=SUM_COLUMNS, fill_value=0) for p in (checked.sums.get(year), *steps)
+                 if p is not None]  # all int64 before adding: no float on the way
+        sums = pd.concat(parts).groupby(level=0).sum() if parts else None
     customers = pd.Index(np.unique(np.concatenate([c.to_numpy(dtype=object) for c in checked.customers]))
                          if checked.customers else [], dtype=object)
+    sums = pd.DataFrame(columns=SUM_COLUMNS, dtype="int64") if sums is None else sums
     table = sums.reindex(customers, fill_value=0).astype("int64").rename_axis("customer").reset_index()
     table["customer_name"] = checked.names.reindex(customers).fillna("").to_numpy(dtype=object)
     return _with_rates(table)
