@@ -288,13 +288,17 @@ def _chunked_facts(path, policy: Policy, period: Period, by_year: bool, checked:
 
 
 def _checked_meta(checked: ledger_chunks.Checked) -> dict:
-    return {"input_rows": checked.input_rows, "rows_used": checked.rows_used, "blank_rows": checked.blank_rows,
-            "errors": int(np.sum([i.is_error for i in checked.issues])), "read_in_chunks": True}
+    return _meta(checked.input_rows, checked.rows_used, checked.blank_rows, checked.issues) | {"read_in_chunks": True}
 
 
 def _ledger_meta(ledger: Ledger) -> dict:
-    return {"input_rows": int(ledger.input_rows), "rows_used": int(len(ledger.rows)),
-            "blank_rows": int(ledger.blank_rows), "errors": int(np.sum([i.is_error for i in ledger.issues]))}
+    return _meta(ledger.input_rows, len(ledger.rows), ledger.blank_rows, ledger.issues)
+
+
+def _meta(input_rows: int, rows_used: int, blank_rows: int, issues: list[Issue]) -> dict:
+    """Row counts of a read (whole or in chunks) as the cache stores them."""
+    return {"input_rows": int(input_rows), "rows_used": int(rows_used), "blank_rows": int(blank_rows),
+            "errors": int(np.sum([i.is_error for i in issues]))}
 
 
 # ---------------------------------------------------------------- command line
