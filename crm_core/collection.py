@@ -86,6 +86,69 @@ def customer_facts_and_codes(rows: pd.DataFrame, policy: Policy, period: Period,
     """`customer_facts`, and each row's position in its customer column (-1: none)."""
     codes, names = _customer_codes(rows, customers)
     n = len(names)
+    sums = _class_sums(rows, policy, period, codes, n)
+    if sums is not None:
+        net, gross_sales, collections, balance = sums
+    else:
+        net, gross_sales, collections, balance = _masked_sums(rows, policy, period, codes, n)
+    rate, status = collection_rates(collections, gross_sales)
+    return pd.DataFrame({
+        "customer": names, "net_sales_cents": net, "gross_sales_cents": gross_sales,
+        "collections_cents": collections, "collection_rate": rate, "rate_status": status,
+        "open_balance_cents": balance}), codes
+
+
+_KINDS = (INVOICE, RECEIPT, CREDIT_NOTE)  # the order of a clean ledger's type categories
+
+
+def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.ndarray, n: int):
+    """Net sales, gross sales, collections and balance per customer from two group sums: each row
+    falls in one of 9 classes (type x before / in / after the period), so amounts and gross amounts
+    are summed once per customer and class instead of once per measure. None when the ledger is
+    not a clean one (types other than the three) or totals could lose exactness in floats."""
+    kinds = rows["type"]
+    if not (isinstance(kinds.dtype, pd.CategoricalDtype) and tuple(kinds.cat.categories) == _KINDS):
+        return None
+    kind = kinds.cat.codes.to_numpy()
+    amount = rows["amount_cents"].to_numpy(dtype="int64")
+    if len(kind) and kind.min() < 0 or not _float_sums_exact(amount):
+        return None
+    gross = gross_cents(rows, policy)
+    if not _float_sums_exact(gross):
+        return None
+    dates = rows["date"].to_numpy()
+    key = codes * 9  # customer x kind x (0 before, 1 in, 2 after the period)
+    key += kind * np.int8(3)
+    key += dates >= np.datetime64(period.start)
+    key += dates > np.datetime64(period.end)
+    keep = codes >= 0
+    if not keep.all():
+        key, amount, gross = key[keep], amount[keep], gross[keep]
+    by_amount = _class_table(key, amount, n)
+    by_gross = _class_table(key, gross, n)
+    inv, rec, cn = (_KINDS.index(k) for k in (INVOICE, RECEIPT, CREDIT_NOTE))
+    net = by_amount[:, inv, 1] - by_amount[:, cn, 1]
+    gross_sales = by_gross[:, inv, 1] - by_gross[:, cn, 1]
+    collections = by_amount[:, rec, 1]
+    until_end = by_gross[:, :, 0] + by_gross[:, :, 1]
+    balance = until_end[:, inv] - until_end[:, rec] - until_end[:, cn]
+    return net, gross_sales, collections, balance
+
+
+def _class_table(key: np.ndarray, cents: np.ndarray, n: int) -> np.ndarray:
+    return np.rint(np.bincount(key, weights=cents, minlength=9 * n)).astype("int64").reshape(n, 3, 3)
+
+
+def _float_sums_exact(cents: np.ndarray) -> bool:
+    """Float sums of these cents are exact (every partial sum below 2**53)? Decided by a bound."""
+    if len(cents) == 0:
+        return True
+    largest = max(abs(int(cents.min())), abs(int(cents.max())))
+    return largest * len(cents) < _EXACT_LIMIT or float(np.abs(cents).sum(dtype="float64")) < _EXACT_LIMIT / 2
+
+
+def _masked_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.ndarray, n: int):
+    """The four measures one masked group sum at a time, exact at any size."""
     # masks straight from the column: to_numpy() of a categorical would build one str per row
     is_receipt = (rows["type"] == RECEIPT).to_numpy(dtype=bool)
     is_credit = (rows["type"] == CREDIT_NOTE).to_numpy(dtype=bool)
@@ -100,11 +163,7 @@ def customer_facts_and_codes(rows: pd.DataFrame, policy: Policy, period: Period,
     gross_sales = _sum_by(codes, np.where(sales_mask, gross * sign, 0), n)
     collections = _sum_by(codes, np.where(in_period & is_receipt, amount, 0), n)
     balance = _sum_by(codes, np.where(until_end, np.where(is_invoice, gross, -gross), 0), n)
-    rate, status = collection_rates(collections, gross_sales)
-    return pd.DataFrame({
-        "customer": names, "net_sales_cents": net, "gross_sales_cents": gross_sales,
-        "collections_cents": collections, "collection_rate": rate, "rate_status": status,
-        "open_balance_cents": balance}), codes
+    return net, gross_sales, collections, balance
 
 
 def collection_rates(collections_cents: np.ndarray, gross_sales_cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

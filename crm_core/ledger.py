@@ -113,8 +113,9 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     rownums = (np.flatnonzero(~blank) + first_row).astype("int64")
     parsed, bad, distinct = _parse_columns(raw, scale, policy, rownums, source)
     issues += bad
-    rows = pd.DataFrame(parsed)
-    rows.insert(0, "row", rownums)
+    # copy=False: the columns are fresh arrays; stacking same-typed ones into blocks would copy
+    # hundreds of megabytes of a large ledger for nothing
+    rows = pd.DataFrame({"row": rownums, **parsed}, copy=False)
     issues += merged_name_warnings(raw["customer"], rows["customer"], source, distinct)
     failed = {i.row for i in issues if i.is_error and i.row is not None}
     rows = rows.loc[~rows["row"].isin(failed)] if failed else rows

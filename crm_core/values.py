@@ -50,10 +50,40 @@ def plain_text_mask(values: pd.Series) -> np.ndarray:
     if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
         return np.zeros(len(values), dtype=bool)
     if values.dtype != object:  # pandas string columns match in Arrow, not per value in Python
+        quick = _printable_ascii_mask(values)
+        if quick is not None:
+            return quick
         return values.str.fullmatch(_PLAIN_TEXT).fillna(False).to_numpy(dtype=bool)
     match = re.compile(_PLAIN_TEXT).fullmatch
     return np.fromiter((isinstance(v, str) and match(v) is not None for v in values),
                        dtype=bool, count=len(values))
+
+
+def _printable_ascii_mask(values: pd.Series) -> np.ndarray | None:
+    """`plain_text_mask` of an Arrow-backed string column whose characters are all printable ASCII
+    without spaces (invoice numbers usually are): then plain means present and not empty. Judged
+    on the column's byte buffer in two reductions instead of a regular expression per value;
+    None when the column holds anything else (or is not Arrow-backed)."""
+    if not hasattr(values.array, "__arrow_array__"):
+        return None
+    import pyarrow as pa
+
+    column = pa.array(values.array)
+    masks = []
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            return None
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width, count=len(chunk) + 1, offset=chunk.offset * width().itemsize)
+        data = chunk.buffers()[2]
+        text = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]] if data is not None else np.zeros(0, np.uint8)
+        if len(text) and (text.min() < 0x21 or text.max() > 0x7E):  # a space, a control or non-ASCII byte
+            return None
+        present = np.diff(offsets) > 0
+        if chunk.null_count:
+            present &= chunk.is_valid().to_numpy(zero_copy_only=False)
+        masks.append(present)
+    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
 def normalize_text_column(values: pd.Series) -> np.ndarray:
@@ -65,7 +95,7 @@ def normalize_text_column(values: pd.Series) -> np.ndarray:
     rest = np.flatnonzero(~plain_text_mask(values))
     if values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
         if len(rest) == 0:  # keep the column's own string storage: no per-value objects at all
-            return values.array
+            return values.array.copy()  # a new wrapper round the same immutable Arrow buffers
         out = values.copy()
         out.iloc[rest] = [normalize_text(v) for v in values.iloc[rest]]
         return out.array
@@ -233,8 +263,10 @@ def _holds_no_bools(dtype) -> bool:
 
 
 def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False,
-            distinct: dict | None = None) -> tuple[np.ndarray, dict[int, object]]:
+            distinct: dict | None = None, unchanged=None) -> tuple[np.ndarray, dict[int, object]]:
     """Parse each distinct value once (ledgers repeat values a lot), then broadcast.
+    `unchanged(uniques)`, if given, marks distinct values known to parse to themselves (a
+    vectorized test), which are not passed to `parse`.
 
     `as_text`: return a pandas string array (what a DataFrame makes of an all-text object
     column anyway) instead of one object pointer per row. `distinct`, if given, receives the
@@ -244,7 +276,13 @@ def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False,
     parsed = np.empty(len(uniques) + 1, dtype=dtype)  # the extra slot serves blanks (code -1)
     parsed[-1] = fill
     reasons: dict[int, str] = {}
-    for k, raw in enumerate(uniques):
+    todo = range(len(uniques))
+    if unchanged is not None and len(uniques):
+        same = np.asarray(unchanged(uniques), dtype=bool)
+        parsed[:-1][same] = np.asarray(uniques, dtype=object)[same]
+        todo = np.flatnonzero(~same).tolist()
+    for k in todo:
+        raw = uniques[k]
         try:
             parsed[k] = parse(raw)
         except ValueError as exc:
@@ -367,4 +405,15 @@ def text_column(values: pd.Series, distinct: dict | None = None) -> tuple[np.nda
         return text
     # Text already held as a pandas string column stays one: no Python object per row.
     as_text = values.dtype != object and pd.api.types.is_string_dtype(values.dtype) or is_text_categorical(values)
-    return _mapped(values, parse, object, "", as_text=as_text, distinct=distinct)
+    return _mapped(values, parse, object, "", as_text=as_text, distinct=distinct, unchanged=_parses_to_itself)
+
+
+def _parses_to_itself(uniques) -> np.ndarray:
+    """Distinct values that `text_column` would return unchanged: plain text (already normalized,
+    not blank) that is not too long and cannot be an error value (those start with '#')."""
+    texts = pd.Series(np.asarray(uniques, dtype=object))
+    same = np.array(plain_text_mask(texts), dtype=bool)  # writable
+    if same.any():
+        strings = texts[same]
+        same[same] = ((strings.str.len() <= MAX_TEXT) & ~strings.str.startswith("#")).to_numpy(dtype=bool)
+    return same

@@ -1,16 +1,21 @@
 """Cell values as ERPs and Excel deliver them: amounts, dates, names."""
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crm_core.values import (
+    _PLAIN_TEXT,
     date_column,
     money_column_cents,
     normalize_text,
     parse_date,
     parse_money_cents,
+    plain_text_mask,
     text_column,
 )
 
@@ -94,3 +99,31 @@ def test_names_are_normalized():
     names, problems = text_column(pd.Series(["x" * 300, 1001.0, "#REF!"], dtype=object))
     assert names[1] == "1001"
     assert "300 characters" in problems[0] and "#REF!" in problems[2]
+
+
+# Texts an export may hold: plain codes, spaces in every position, full-width and control
+# characters, error values, over-long text, blanks.
+_TEXTS = st.one_of(st.none(), st.sampled_from(["", " ", "INV-1", "A 1", " A1", "A1 ", "A  1", "#N/A", "#x",
+                                                "ＡＢ", "客户 甲", "a\x7f", "tab\t", "x" * 256, "é"]),
+                   st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=6),
+                   st.text(alphabet="AB1-# ", max_size=5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TEXTS, max_size=12), st.integers(0, 3))
+def test_vectorized_text_shortcuts_agree_with_normalize_text(values, start):
+    """The byte-buffer and plain-text shortcuts decide exactly what normalize_text would."""
+    for dtype in ("str", object):
+        column = pd.Series(values, dtype=dtype).iloc[start:]  # a slice: Arrow offsets not at zero
+        plain = plain_text_mask(column)
+        expected = np.array([isinstance(v, str) and re.fullmatch(_PLAIN_TEXT, v) is not None for v in column],
+                            dtype=bool)
+        assert (plain == expected).all()
+        assert all(normalize_text(v) == v != "" for v in column[plain])  # plain means already normal
+        names, problems = text_column(column)
+        for pos, raw in enumerate(column):
+            clean = normalize_text(raw)
+            bad = not clean or len(clean) > 255 or clean.upper() in {"#N/A", "#REF!"}
+            assert (pos in problems) == bad or clean.startswith("#")
+            if not bad and not clean.startswith("#"):
+                assert names[pos] == clean
