@@ -110,7 +110,8 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     blank = _blank_rows(raw)
     if blank.any():  # copying ten million rows to drop none is not free
         raw = raw.loc[~blank].reset_index(drop=True)
-    rownums = (np.flatnonzero(~blank) + first_row).astype("int64")
+    rownums = np.flatnonzero(~blank).astype("int64", copy=False) if blank.any() else np.arange(len(blank), dtype="int64")
+    rownums += first_row
     parsed, bad, distinct = _parse_columns(raw, scale, policy, rownums, source)
     issues += bad
     # copy=False: the columns are fresh arrays; stacking same-typed ones into blocks would copy
@@ -125,7 +126,6 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     if len(frame) == 0 or len(rows) == 0 and not issues:
         issues.append(Issue(IssueCode.EMPTY, "the ledger has no data rows", source=source))
     issues.sort(key=lambda i: (i.row or 0))
-    rows["type"] = pd.Categorical(rows["type"], categories=TYPES)
     return Ledger(rows, issues, source, len(frame), int(blank.sum()))
 
 
@@ -177,15 +177,12 @@ def _parse_columns(raw: pd.DataFrame, scale: int, policy: Policy, rownums: np.nd
     distinct: dict = {}
     out["customer"], bad = text_column(raw["customer"], distinct)
     report("customer", bad, "customer")
-    out["type"], type_issues, type_categorical = _types(raw["type"], rownums, source)
+    out["type"], type_issues = _types(raw["type"], rownums, source)
     issues += type_issues
     cents, bad = money_column_cents(raw["amount"])
     report("amount", bad, "amount")
-    out["amount_cents"] = cents * _cell_scales(raw["amount"], scale)
+    out["amount_cents"] = cents if scale == 1 else cents * _cell_scales(raw["amount"], scale)
     issues += _sign_rules(out["type"], out["amount_cents"], policy, rownums, source, bad)
-    # typed once here rather than as text first (only rows with an unknown type, which are
-    # dropped, differ: NaN instead of "")
-    out["type"] = type_categorical
     out.update(_optional_columns(raw, rownums, source, issues, report))
     return out, issues, distinct
 
@@ -240,33 +237,34 @@ def _vat_rate(value: object) -> float:
     return rate if 0 <= rate < 1 else -1.0
 
 
-def _types(values: pd.Series, rownums, source) -> tuple[np.ndarray, list[Issue], pd.Categorical]:
-    """Type words -> (canonical type per row, '' if unknown; issues; the same as a categorical)."""
-    codes, uniques = pd.factorize(values)  # blanks get code -1, which picks the final ""
-    mapped = np.array([TYPE_WORDS.get(normalize_text(u).lower(), "") for u in uniques] + [""], dtype=object)
-    out = mapped[codes]
+def _types(values: pd.Series, rownums, source) -> tuple[pd.Categorical, list[Issue]]:
+    """Type words -> (canonical type per row as a categorical of TYPES, unknown ones missing; issues)."""
+    codes, uniques = pd.factorize(values)  # blanks get code -1, which picks the final slot
+    words = [TYPE_WORDS.get(normalize_text(u).lower(), "") for u in uniques]
+    kind = np.array([TYPES.index(w) if w else -1 for w in words] + [-1], dtype="int8")[codes]
     issues = [Issue(IssueCode.UNKNOWN_TYPE,
                     f"type {_shown(values.iloc[pos])} is not invoice/发票, receipt/回款 or credit note/红字",
                     row=int(rownums[pos]), column="type", source=source)
-              for pos in np.flatnonzero(out == "")]
-    # built from codes: pd.Categorical(out) would hash every row's string again
-    category = np.array([TYPES.index(t) if t in TYPES else -1 for t in mapped], dtype="int8")
-    return out, issues, pd.Categorical.from_codes(category[codes], categories=TYPES)
+              for pos in np.flatnonzero(kind < 0)]
+    # built from codes: pd.Categorical of the words would hash every row's string again
+    return pd.Categorical.from_codes(kind, categories=TYPES, validate=False), issues
 
 
 def _shown(value: object) -> str:
     return "(blank)" if is_blank(value) else repr(value)
 
 
-def _sign_rules(types, cents, policy, rownums, source, amount_bad) -> list[Issue]:
+def _sign_rules(types: pd.Categorical, cents, policy, rownums, source, amount_bad) -> list[Issue]:
     """Credit notes reduce sales whatever their sign; other negatives obey the policy."""
-    credit = types == CREDIT_NOTE
-    cents[credit] = np.abs(cents[credit])
+    kind = types.codes
+    credit = kind == TYPES.index(CREDIT_NOTE)
+    np.abs(cents, out=cents, where=credit)
     if policy.negative_amounts == "allow":
         return []
     negative = (cents < 0) & ~credit
+    named = [*TYPES, "amount"]  # code -1 (an unknown type) picks the last
     return [Issue(IssueCode.NEGATIVE_AMOUNT,
-                  f"amount: negative {types[pos] or 'amount'} ({cents[pos] / 100:,.2f}); book returns as "
+                  f"amount: negative {named[kind[pos]]} ({cents[pos] / 100:,.2f}); book returns as "
                   "credit notes (红字), or set policy negative_amounts = allow",
                   row=int(rownums[pos]), column="amount", source=source)
             for pos in np.flatnonzero(negative) if int(pos) not in amount_bad]

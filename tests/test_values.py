@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from crm_core.values import (
     _PLAIN_TEXT,
     date_column,
+    datetime_days,
     money_column_cents,
     normalize_text,
     parse_date,
     parse_money_cents,
     plain_text_mask,
     text_column,
+    whole_days,
 )
 
 
@@ -127,3 +129,22 @@ def test_vectorized_text_shortcuts_agree_with_normalize_text(values, start):
             assert (pos in problems) == bad or clean.startswith("#")
             if not bad and not clean.startswith("#"):
                 assert names[pos] == clean
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(2**62), 2**62), max_size=30), st.sampled_from(["s", "ms", "us", "ns"]),
+       st.booleans())
+def test_whole_days_is_numpys_cast_to_days(numbers, unit, with_nat):
+    """The integer shortcut floors to the day exactly as numpy's cast does, before 1970 too."""
+    stamps = np.array(numbers + ([np.iinfo("int64").min] if with_nat else []), dtype="int64").view(f"M8[{unit}]")
+    assert np.array_equal(whole_days(stamps), stamps.astype("datetime64[D]"), equal_nan=True)
+
+
+def test_datetime_days_of_typed_columns_with_and_without_blanks():
+    for unit in ("s", "ms", "ns"):
+        stamps = pd.Series(np.array(["1969-12-31T23:59", "2024-02-29T12:00", "1900-01-01"], dtype=f"M8[{unit}]"))
+        days, problems = datetime_days(stamps)
+        assert days.dtype == "M8[ns]" and not problems
+        assert days.astype(str).tolist()[:2] == ["1969-12-31T00:00:00.000000000", "2024-02-29T00:00:00.000000000"]
+        with_blank, _ = datetime_days(pd.concat([stamps, pd.Series([pd.NaT], dtype=stamps.dtype)]))
+        assert np.array_equal(with_blank[:3], days) and np.isnat(with_blank[3])
