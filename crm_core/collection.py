@@ -43,15 +43,16 @@ def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
     """Each row's amount including VAT: invoices and credit notes grossed up, receipts as booked."""
     vat = rows["vat_rate"].to_numpy(dtype="float64")
     missing = np.isnan(vat)
+    amount = rows["amount_cents"].to_numpy(dtype="int64")
     if missing.all():  # the usual case: no row gives its own rate
-        vat = _vat_by_day(policy, rows["date"].to_numpy())
+        one_rate = _single_rate(policy, rows["date"].to_numpy())
+        vat = _vat_by_day(policy, rows["date"].to_numpy()) if one_rate is None else one_rate
     elif missing.any():
         vat = vat.copy()
         vat[missing] = _vat_by_day(policy, rows["date"].to_numpy()[missing])
-    amount = rows["amount_cents"].to_numpy(dtype="int64")
     is_receipt = (rows["type"] == RECEIPT).to_numpy()
-    grossed = vat + 1.0  # in place from here: a ledger's columns are tens of millions of rows
-    grossed *= amount
+    # in place from here: a ledger's columns are tens of millions of rows
+    grossed = np.multiply(amount, 1.0 + vat, dtype="float64")
     grossed += 0.5
     grossed = np.floor(grossed, out=grossed).astype("int64")  # VAT rounded per document
     np.copyto(grossed, amount, where=is_receipt)
@@ -59,6 +60,19 @@ def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
 
 
 _DAY_NS = 86_400 * 10**9
+
+
+def _single_rate(policy: Policy, dates: np.ndarray) -> np.ndarray | None:
+    """The one VAT rate (as a 0-d array) in force on every date when no rate change falls between
+    the first and the last date (a year's ledger usually); None otherwise."""
+    stamps = np.asarray(dates, dtype="datetime64[ns]")
+    if len(stamps) == 0 or np.isnat(stamps.min()) or np.isnat(stamps.max()):
+        return None
+    first, last = stamps.min(), stamps.max()
+    changes = np.array(sorted(policy.vat_table), dtype="datetime64[ns]")
+    if ((changes > first) & (changes <= last)).any():
+        return None
+    return policy.vat_rates(np.array([first]))[0]
 
 
 def _vat_by_day(policy: Policy, dates: np.ndarray) -> np.ndarray:
@@ -206,13 +220,13 @@ def _customer_codes(rows: pd.DataFrame, customers: pd.Index | None) -> tuple[np.
 def _used_category_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """What `pd.factorize(column, sort=True)` gives for a categorical with sorted categories,
     from its codes alone: the categories in use, renumbered in order (no hashing of rows)."""
-    codes = column.cat.codes.to_numpy()
+    codes = column.cat.codes.to_numpy().astype("intp")  # once: bincount would convert them anyway
     present = codes >= 0
     used = np.bincount(codes[present] if not present.all() else codes,
                        minlength=len(column.cat.categories)) > 0
     names = pd.Index(column.cat.categories[used], dtype=object)
     if used.all() and present.all():
-        return codes.astype("intp"), names  # the usual case: the codes are the numbers already
+        return codes, names  # the usual case: the codes are the numbers already
     renumber = np.append(np.cumsum(used) - 1, -1).astype("intp")  # code -1 stays -1
     return renumber[codes], names
 

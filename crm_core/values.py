@@ -224,12 +224,19 @@ def money_column_cents(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
 
 
 def _float_column_cents(floats: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
-    bad = ~np.isfinite(floats) | (np.abs(floats) * 100 >= MAX_AMOUNT_CENTS)
+    magnitude = np.abs(floats)  # |x| * 100 is |x * 100| exactly: scaling by 100 is sign-symmetric
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are refused just below
+        magnitude *= 100.0
+        bad = magnitude >= MAX_AMOUNT_CENTS
+    bad |= ~np.isfinite(floats)
     problems = {int(i): _float_problem(floats[i]) for i in np.flatnonzero(bad)}
-    scaled = np.where(bad, 0.0, floats) * 100.0
+    magnitude[bad] = 0.0
     # round half away from zero at the cent, with a tolerance for binary fractions like 1.005
-    cents = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5 + 1e-7)
-    return cents.astype("int64"), problems
+    magnitude += 0.5
+    magnitude += 1e-7
+    cents = np.floor(magnitude, out=magnitude).astype("int64")
+    np.negative(cents, out=cents, where=floats < 0)
+    return cents, problems
 
 
 def _float_problem(value: float) -> str:
@@ -391,8 +398,11 @@ def datetime_days(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
         days[outside] = np.datetime64("NaT")
     if _has_nat(days):
         return days.astype("datetime64[ns]"), problems
-    # in range and without NaT: the multiplication cannot overflow (numpy's cast checks every value)
-    return (days.view("int64") * _NS_PER_DAY).view("datetime64[ns]"), problems
+    # in range and without NaT: the multiplication cannot overflow (numpy's cast checks every value);
+    # `days` is this function's own array, so it is scaled in place
+    numbers = days.view("int64")
+    numbers *= _NS_PER_DAY
+    return numbers.view("datetime64[ns]"), problems
 
 
 _NS_PER_DAY = 86_400 * 10**9

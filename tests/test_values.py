@@ -148,3 +148,21 @@ def test_datetime_days_of_typed_columns_with_and_without_blanks():
         assert days.astype(str).tolist()[:2] == ["1969-12-31T00:00:00.000000000", "2024-02-29T00:00:00.000000000"]
         with_blank, _ = datetime_days(pd.concat([stamps, pd.Series([pd.NaT], dtype=stamps.dtype)]))
         assert np.array_equal(with_blank[:3], days) and np.isnat(with_blank[3])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-1e6, 1e6),
+                          st.integers(-10**9, 10**9).map(lambda c: c / 100),
+                          st.sampled_from([0.005, -0.005, 1.005, -2.675, 1e13, -1e13, 9.99e12, -0.0])),
+                max_size=25))
+def test_float_amounts_round_as_the_written_rule_says(values):
+    """Half away from zero at the cent (tolerance 1e-7 cent), refused beyond the limit: the
+    in-place arithmetic of the column path against the rule written out plainly."""
+    floats = np.array(values, dtype="float64")
+    cents, problems = money_column_cents(pd.Series(floats))
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = ~np.isfinite(floats) | (np.abs(floats) * 100 >= 10**15)
+        scaled = np.where(bad, 0.0, floats) * 100.0
+        expected = (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5 + 1e-7)).astype("int64")
+    assert cents.tolist() == expected.tolist()
+    assert sorted(problems) == np.flatnonzero(bad).tolist()
