@@ -122,11 +122,35 @@ def text_categorical(codes: np.ndarray, labels, fill: str = "") -> pd.Categorica
     """Each row's text as a categorical: labels[code], code -1 meaning `fill`. Categories are
     distinct and sorted, so sorting or grouping by them is sorting or grouping by the text."""
     labels = np.append(np.asarray(labels, dtype=object), fill)
-    label_codes, categories = pd.factorize(labels, sort=True)
+    label_codes, categories = _sorted_factorize(labels)
     # codes of the categorical's own width, valid by construction: one pass over the rows
     width = pd.CategoricalDtype(categories).categories.size
     label_codes = label_codes.astype(np.int8 if width < 2**7 else np.int16 if width < 2**15 else np.int32)
     return pd.Categorical.from_codes(label_codes[codes], categories=categories, validate=False)
+
+
+def _sorted_factorize(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`pd.factorize(labels, sort=True)` for an object array of str, sorted by Arrow (several times
+    faster on the ~10^5 customer names of a large ledger, read chunk by chunk). UTF-8 byte order
+    is code-point order, so the order is Python's."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - pandas' string columns come with pyarrow
+        return pd.factorize(labels, sort=True)
+    try:
+        text = pa.array(labels, type=pa.string())
+    except (TypeError, ValueError, pa.ArrowException):  # not all text: pandas decides
+        return pd.factorize(labels, sort=True)
+    if len(text) == 0 or text.null_count:
+        return pd.factorize(labels, sort=True)
+    order = pc.sort_indices(text).to_numpy()
+    ordered = text.take(order)
+    starts = np.ones(len(text), dtype=bool)  # where a new distinct value begins in sorted order
+    starts[1:] = pc.not_equal(ordered[1:], ordered[:-1]).to_numpy(zero_copy_only=False)
+    codes = np.empty(len(text), dtype=np.intp)
+    codes[order] = np.cumsum(starts) - 1
+    return codes, ordered.filter(pa.array(starts)).to_numpy(zero_copy_only=False)
 
 
 def is_blank(value: object) -> bool:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from crm_core.values import (
     _PLAIN_TEXT,
+    _sorted_factorize,
     date_column,
     datetime_days,
     money_column_cents,
@@ -166,3 +167,14 @@ def test_float_amounts_round_as_the_written_rule_says(values):
         expected = (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5 + 1e-7)).astype("int64")
     assert cents.tolist() == expected.tolist()
     assert sorted(problems) == np.flatnonzero(bad).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=4), max_size=30))
+def test_sorted_factorize_is_pandas_sorted_factorize(texts):
+    """Arrow's byte-wise sort of UTF-8 gives the order and numbering pandas gives Python strings."""
+    labels = np.array(texts + [""], dtype=object)
+    codes, uniques = _sorted_factorize(labels)
+    expected_codes, expected_uniques = pd.factorize(labels, sort=True)
+    assert codes.tolist() == expected_codes.tolist()
+    assert list(uniques) == list(expected_uniques)
