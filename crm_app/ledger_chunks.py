@@ -49,10 +49,12 @@ class Checked:
     blank_rows: int = 0
     rows_used: int = 0
     latest: pd.Timestamp | None = None
-    sums: dict[object, pd.DataFrame] = field(default_factory=dict)  # period or year -> sums by customer
-    steps: dict[int, pd.DataFrame] = field(default_factory=dict)  # year -> balance added by that year
-    customers: list[pd.Index] = field(default_factory=list)
-    names: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    # Customers are numbered in order of first sight (a dict, not a hashed index rebuilt per chunk);
+    # sums are kept as each chunk's (customer numbers, int64 sums) and added exactly at the end.
+    customers: dict[str, int] = field(default_factory=dict)
+    sums: dict[object, list] = field(default_factory=dict)  # period or year -> [(numbers, sums)]
+    steps: dict[int, list] = field(default_factory=dict)  # year -> balance added by that year
+    names: list = field(default_factory=list)  # by customer number: the last non-empty name
     needs_second_pass: bool = False
 
 
@@ -121,24 +123,38 @@ def _add_facts(out: Checked, rows: pd.DataFrame, policy: Policy, period: Period 
     balance at the end of year Y is then the sum of the steps up to Y, over all chunks)."""
     if period is not None:
         facts, codes = customer_facts_and_codes(rows, policy, period)
-        out.sums[period] = _added(out.sums.get(period), facts.set_index("customer")[SUM_COLUMNS])
+        numbers = _numbers(out, facts["customer"])
+        out.sums.setdefault(period, []).append((numbers, facts[SUM_COLUMNS].to_numpy(dtype="int64")))
     else:
         previous = None
         for year in np.unique(rows["date"].dt.year.to_numpy()):
             facts, codes = customer_facts_and_codes(rows, policy, Period.year(int(year)))
-            sums = facts.set_index("customer")[SUM_COLUMNS]
-            out.sums[year] = _added(out.sums.get(year), sums[SUM_COLUMNS[:3]])
-            balance = sums[["open_balance_cents"]]  # every customer of the chunk, every year
-            out.steps[year] = _added(out.steps.get(year), balance if previous is None else balance - previous)
+            numbers = _numbers(out, facts["customer"]) if previous is None else numbers
+            out.sums.setdefault(year, []).append((numbers, facts[SUM_COLUMNS[:3]].to_numpy(dtype="int64")))
+            balance = facts[["open_balance_cents"]].to_numpy(dtype="int64")  # every customer of the chunk, every year
+            out.steps.setdefault(year, []).append((numbers, balance if previous is None else balance - previous))
             previous = balance
-    names = pd.Series(last_names(rows, facts["customer"], codes), index=facts["customer"].to_numpy())
-    out.names = names[names != ""].combine_first(out.names)  # a later chunk's name wins
-    out.customers.append(pd.Index(facts["customer"]))
+    names = last_names(rows, facts["customer"], codes)
+    named = names != ""
+    for number, name in zip(numbers[named].tolist(), names[named].tolist()):
+        out.names[number] = name  # a later chunk's name wins
 
 
-def _added(total: pd.DataFrame | None, part: pd.DataFrame) -> pd.DataFrame:
-    """Exact integer sums by customer (not DataFrame.add, whose alignment goes through floats)."""
-    return part if total is None else pd.concat([total, part]).groupby(level=0).sum()
+def _numbers(out: Checked, customers: pd.Series) -> np.ndarray:
+    """Each customer's number, new customers numbered on from the last."""
+    known = out.customers
+    numbers = np.fromiter((known.setdefault(c, len(known)) for c in customers.tolist()), dtype=np.intp,
+                          count=len(customers))
+    out.names.extend([""] * (len(known) - len(out.names)))
+    return numbers
+
+
+def _total(parts: list, customers: int, columns: int) -> np.ndarray:
+    """Exact int64 sums by customer number of every chunk's part (never through floats)."""
+    total = np.zeros((customers, columns), dtype="int64")
+    for numbers, sums in parts:
+        total[numbers] += sums  # a chunk numbers each customer once: no repeats within a part
+    return total
 
 
 def _merged_spellings(spellings: list[pd.Series], source: str) -> list[Issue]:
@@ -153,18 +169,18 @@ def _merged_spellings(spellings: list[pd.Series], source: str) -> list[Issue]:
 def summed_facts(checked: Checked, period: Period, year: int | None = None) -> pd.DataFrame:
     """The facts of `period` from the pass's sums: the period's own sums, or for calendar year
     `year` that year's sums with the balance steps of every year up to it."""
+    n = len(checked.customers)
     if year is None:
-        sums = checked.sums.get(period)
+        totals = _total(checked.sums.get(period, []), n, len(SUM_COLUMNS))
     else:
-        steps = [step for y, step in checked.steps.items() if y <= year]
-        parts = [p.reindex(columns=SUM_COLUMNS, fill_value=0) for p in (checked.sums.get(year), *steps)
-                 if p is not None]  # all int64 before adding: no float on the way
-        sums = pd.concat(parts).groupby(level=0).sum() if parts else None
-    customers = pd.Index(np.unique(np.concatenate([c.to_numpy(dtype=object) for c in checked.customers]))
-                         if checked.customers else [], dtype=object)
-    sums = pd.DataFrame(columns=SUM_COLUMNS, dtype="int64") if sums is None else sums
-    table = sums.reindex(customers, fill_value=0).astype("int64").rename_axis("customer").reset_index()
-    table["customer_name"] = checked.names.reindex(customers).fillna("").to_numpy(dtype=object)
+        totals = np.zeros((n, len(SUM_COLUMNS)), dtype="int64")
+        totals[:, :3] = _total(checked.sums.get(year, []), n, 3)
+        totals[:, 3] = _total([p for y, parts in checked.steps.items() if y <= year for p in parts], n, 1)[:, 0]
+    customers = np.array(list(checked.customers), dtype=object)
+    order = np.argsort(customers, kind="stable")  # sorted, as a whole ledger's customers are
+    table = pd.DataFrame(totals[order], columns=SUM_COLUMNS)
+    table.insert(0, "customer", customers[order])
+    table["customer_name"] = np.array(checked.names, dtype=object)[order] if n else np.array([], dtype=object)
     return _with_rates(table)
 
 
