@@ -172,9 +172,10 @@ def test_float_amounts_round_as_the_written_rule_says(values):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=4), max_size=30))
 def test_sorted_factorize_is_pandas_sorted_factorize(texts):
-    """Arrow's byte-wise sort of UTF-8 gives the order and numbering pandas gives Python strings."""
+    """Arrow's byte-wise sort of UTF-8 gives Python's order of strings, numbered from 0. (Python as
+    the judge, not pandas: pandas 2.2 takes '\x00' for '' when it factorizes.)"""
     labels = np.array(texts + [""], dtype=object)
     codes, uniques = _sorted_factorize(labels)
-    expected_codes, expected_uniques = pd.factorize(labels, sort=True)
-    assert codes.tolist() == expected_codes.tolist()
-    assert list(uniques) == list(expected_uniques)
+    expected_uniques = sorted(set(labels))
+    assert list(uniques) == expected_uniques
+    assert codes.tolist() == [expected_uniques.index(t) for t in labels]
