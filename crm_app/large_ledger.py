@@ -54,13 +54,47 @@ class Result:
 
 
 def content_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of the file's bytes; re-hashed only when size, mtime or inode change."""
-    stat = os.stat(path)
-    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    """SHA-256 of the file's bytes; re-hashed only when size, mtime, inode or change time change
+    (remembered in memory and in the cache folder: a new process does not hash an unchanged file)."""
+    key = _stat_key(path)
     if key not in _DIGESTS:
-        with open(path, "rb") as handle:
-            _DIGESTS[key] = hashlib.file_digest(handle, "sha256").hexdigest()
+        known = _disk_digest(key)
+        if known is None:
+            with open(path, "rb") as handle:
+                known = hashlib.file_digest(handle, "sha256").hexdigest()
+            _disk_digest_store(key, known)
+        _DIGESTS[key] = known
     return _DIGESTS[key]
+
+
+def _stat_key(path: str | os.PathLike[str]) -> tuple:
+    """What changes whenever the file's content does. The change time too: copy tools may keep a
+    file's size and set its mtime back, but cannot set the change time."""
+    stat = os.stat(path)
+    return (os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
+
+
+def _digest_file(key: tuple) -> Path:
+    return cache_dir() / (hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32] + ".digest")
+
+
+def _disk_digest(key: tuple) -> str | None:
+    try:
+        text = _digest_file(key).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeError):
+        return None
+    return text if len(text) == 64 else None
+
+
+def _disk_digest_store(key: tuple, digest: str) -> None:
+    target = _digest_file(key)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(digest, encoding="ascii")
+        os.replace(tmp, target)
+    except OSError:
+        pass  # not remembered: the file is only hashed again next time
 
 
 def read_ledger_file(path: str | os.PathLike[str], policy: Policy | None = None) -> Ledger:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pandas as pd
 import pytest
@@ -194,6 +195,51 @@ def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, 
     changed = ll.file_facts(path)
     assert changed.from_cache == "" and changed.digest != first.digest
     assert changed.meta["input_rows"] == len(demo) - 1
+
+
+def test_a_new_process_does_not_hash_an_unchanged_file_again(tmp_path, demo, monkeypatch):
+    path = tmp_path / "ledger.csv"
+    demo.to_csv(path, index=False)
+    digest = ll.content_digest(path)
+    ll.clear_memory_cache()  # as a new process starts
+    monkeypatch.setattr(ll.hashlib, "file_digest", lambda *a: pytest.fail("hashed again"))
+    assert ll.content_digest(path) == digest
+    assert ll.file_facts(path).digest == digest
+
+
+def test_a_file_copied_over_with_its_old_size_and_mtime_is_hashed_again(tmp_path, demo):
+    """Copy tools may keep a size and set the mtime back; the change time still tells."""
+    path = tmp_path / "ledger.csv"
+    demo.to_csv(path, index=False)
+    before = os.stat(path)
+    first = ll.file_facts(path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("2024-", "2023-", 1), encoding="utf-8")  # same size, new content
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_size == before.st_size and os.stat(path).st_mtime_ns == before.st_mtime_ns
+    ll.clear_memory_cache()
+    again = ll.file_facts(path)
+    assert again.digest != first.digest and again.from_cache == ""
+
+
+def test_a_touched_file_is_hashed_again_and_answered_from_the_cache(tmp_path, demo):
+    path = tmp_path / "ledger.parquet"
+    demo.to_parquet(path, index=False)
+    first = ll.review_file(path, year=2024)[1]
+    os.utime(path)  # a new mtime, the same bytes: the digest is not known, the content is
+    ll.clear_memory_cache()
+    again = ll.review_file(path, year=2024)[1]
+    assert again.from_cache == "disk" and again.digest == first.digest
+    pd.testing.assert_frame_equal(again.table, first.table, check_dtype=False)
+
+
+def test_a_missing_file_or_an_unsupported_type_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        ll.review_file(tmp_path / "nowhere.csv", year=2024)
+    odd = tmp_path / "ledger.xlsx"
+    odd.write_bytes(b"x")
+    with pytest.raises(CrmInputError, match="unsupported file type"):
+        ll.review_file(odd, year=2024)
 
 
 def test_a_changed_add_in_does_not_answer_from_results_of_its_old_rules(tmp_path, demo, monkeypatch):
