@@ -124,9 +124,18 @@ def text_categorical(codes: np.ndarray, labels, fill: str = "") -> pd.Categorica
     labels = np.append(np.asarray(labels, dtype=object), fill)
     label_codes, categories = _sorted_factorize(labels)
     # codes of the categorical's own width, valid by construction: one pass over the rows
-    width = pd.CategoricalDtype(categories).categories.size
+    width = len(categories)
     label_codes = label_codes.astype(np.int8 if width < 2**7 else np.int16 if width < 2**15 else np.int32)
-    return pd.Categorical.from_codes(label_codes[codes], categories=categories, validate=False)
+    return pd.Categorical.from_codes(label_codes[codes], dtype=_distinct_categories(categories), validate=False)
+
+
+def _distinct_categories(categories: np.ndarray) -> pd.CategoricalDtype:
+    """The dtype of categories known to be distinct, without pandas hashing them all again to
+    check (hundreds of thousands of customer names, once per chunk of a large ledger)."""
+    fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)  # pandas 2.2 to 3.1 have it
+    if fastpath is None:  # pragma: no cover - a later pandas without it: the checked way
+        return pd.CategoricalDtype(categories)
+    return fastpath(pd.Index(categories), ordered=False)
 
 
 def _sorted_factorize(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
