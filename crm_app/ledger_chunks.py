@@ -10,6 +10,7 @@ per-customer facts for the period, leaving out every refused row, and the sums a
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -62,9 +63,22 @@ def chunks(path: Path, policy: Policy, chunk_rows: int) -> Iterator[tuple[pd.Dat
     """The file as (raw, validated) chunks, each numbered from its first row's place in the file.
     Repeated invoice numbers are left to the caller, who sees the whole file."""
     first_row = 2
-    for frame in ledger_batches(path, chunk_rows):
+    for frame in _read_ahead(ledger_batches(path, chunk_rows)):
         yield frame, normalize_ledger(frame, policy, source=path.name, first_row=first_row, check_duplicates=False)
         first_row += len(frame)
+
+
+def _read_ahead(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The same frames, the next one read in a second thread while this one is checked: Arrow
+    reads and decodes without holding the GIL, so reading and checking share the two cores."""
+    with ThreadPoolExecutor(1, thread_name_prefix="crm-read") as pool:
+        upcoming = pool.submit(next, frames, None)
+        try:
+            while (frame := upcoming.result()) is not None:
+                upcoming = pool.submit(next, frames, None)
+                yield frame
+        finally:
+            upcoming.cancel()
 
 
 def _spellings(frame: pd.DataFrame) -> np.ndarray:
