@@ -56,9 +56,7 @@ def _read_csv(path: Path, sep: str) -> pd.DataFrame:
     that row numbers in messages are the file's own."""
     import pyarrow.csv as pacsv
 
-    table = pacsv.read_csv(path, *_csv_options(path, sep))
-    table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
-    return table.to_pandas(self_destruct=True, date_as_object=False)  # frees Arrow buffers as it goes
+    return _table_frame(pacsv.read_csv(path, *_csv_options(path, sep)))
 
 
 def _csv_options(path: Path, sep: str, all_text: bool = False, skip_rows: int = 0):
@@ -171,6 +169,8 @@ def _batches_frame(batches: list) -> pd.DataFrame:
 
 
 def _table_frame(table) -> pd.DataFrame:
+    """An Arrow table as pandas: header byte-order marks dropped, Arrow's buffers freed as it goes,
+    dates as datetime64 rather than one Python date object per row."""
     table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
     return table.to_pandas(self_destruct=True, date_as_object=False)
 
@@ -179,9 +179,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     mapping, coded = _parquet_columns(path)
-    table = pq.read_table(path, columns=list(mapping) or None, read_dictionary=coded)
-    # dates as datetime64 rather than one Python date object per row
-    return table.to_pandas(self_destruct=True, date_as_object=False)
+    return _table_frame(pq.read_table(path, columns=list(mapping) or None, read_dictionary=coded))
 
 
 def _parquet_columns(path: Path) -> tuple[dict, list[str]]:

@@ -194,7 +194,7 @@ def summed_facts(checked: Checked, period: Period, year: int | None = None) -> p
     order = np.argsort(customers, kind="stable")  # sorted, as a whole ledger's customers are
     table = pd.DataFrame(totals[order], columns=SUM_COLUMNS)
     table.insert(0, "customer", customers[order])
-    table["customer_name"] = np.array(checked.names, dtype=object)[order] if n else np.array([], dtype=object)
+    table["customer_name"] = np.array(checked.names, dtype=object)[order]
     return _with_rates(table)
 
 

@@ -45,8 +45,7 @@ def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
     missing = np.isnan(vat)
     amount = rows["amount_cents"].to_numpy(dtype="int64")
     if missing.all():  # the usual case: no row gives its own rate
-        one_rate = _single_rate(policy, rows["date"].to_numpy())
-        vat = _vat_by_day(policy, rows["date"].to_numpy()) if one_rate is None else one_rate
+        vat = _vat_by_day(policy, rows["date"].to_numpy())
     elif missing.any():
         vat = vat.copy()
         vat[missing] = _vat_by_day(policy, rows["date"].to_numpy()[missing])
@@ -62,29 +61,22 @@ def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
 _DAY_NS = 86_400 * 10**9
 
 
-def _single_rate(policy: Policy, dates: np.ndarray) -> np.ndarray | None:
-    """The one VAT rate (as a 0-d array) in force on every date when no rate change falls between
-    the first and the last date (a year's ledger usually); None otherwise."""
+def _vat_by_day(policy: Policy, dates: np.ndarray) -> np.ndarray | np.floating:
+    """`policy.vat_rates(dates)`, cheaply for a ledger's dates (whole days, no NaT): one rate (a
+    scalar) when no rate change falls between the first and the last date, as in a year's ledger;
+    else looked up once per calendar day (a few hundred days, not millions of rows)."""
     stamps = np.asarray(dates, dtype="datetime64[ns]")
-    if len(stamps) == 0 or np.isnat(stamps.min()) or np.isnat(stamps.max()):
-        return None
-    first, last = stamps.min(), stamps.max()
-    changes = np.array(sorted(policy.vat_table), dtype="datetime64[ns]")
-    if ((changes > first) & (changes <= last)).any():
-        return None
-    return policy.vat_rates(np.array([first]))[0]
-
-
-def _vat_by_day(policy: Policy, dates: np.ndarray) -> np.ndarray:
-    """`policy.vat_rates(dates)`, looked up once per calendar day when the dates are whole days
-    without NaT (a ledger's dates are): a few hundred days, not millions of rows."""
-    stamps = np.asarray(dates, dtype="datetime64[ns]")
-    if len(stamps) < 100_000:
+    if len(stamps) == 0:
         return policy.vat_rates(stamps)
     ns = stamps.view("int64")
     first, last = int(ns.min()), int(ns.max())
-    if first == np.iinfo("int64").min or last - first > 400 * 366 * _DAY_NS:
-        return policy.vat_rates(stamps)  # NaT or centuries of dates: row by row
+    if first == np.iinfo("int64").min:
+        return policy.vat_rates(stamps)  # NaT: row by row
+    changes = np.array(sorted(policy.vat_table), dtype="datetime64[ns]").view("int64")
+    if not ((changes > first) & (changes <= last)).any():
+        return policy.vat_rates(stamps[:1])[0]
+    if len(stamps) < 100_000 or last - first > 400 * 366 * _DAY_NS:
+        return policy.vat_rates(stamps)  # few rows, or centuries of dates: row by row
     day = (ns - first) // _DAY_NS  # floor division by a constant is cheap; `%` is ten times dearer
     if not np.array_equal(day * _DAY_NS + first, ns):
         return policy.vat_rates(stamps)  # times of day: row by row
@@ -240,7 +232,7 @@ def _sum_by(codes: np.ndarray, cents: np.ndarray, n: int) -> np.ndarray:
     keep = codes >= 0
     if keep.all():  # every row has a customer: no need to copy the columns
         keep = slice(None)
-    if np.abs(cents).sum(dtype="float64") >= _EXACT_LIMIT:
+    if not _float_sums_exact(cents):
         out = np.zeros(n, dtype=object)
         np.add.at(out, codes[keep], cents[keep].astype(object))
         return out.astype("int64")

@@ -110,7 +110,9 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     blank = _blank_rows(raw)
     if blank.any():  # copying ten million rows to drop none is not free
         raw = raw.loc[~blank].reset_index(drop=True)
-    rownums = np.flatnonzero(~blank).astype("int64", copy=False) if blank.any() else np.arange(len(blank), dtype="int64")
+        rownums = np.flatnonzero(~blank).astype("int64", copy=False)
+    else:
+        rownums = np.arange(len(blank), dtype="int64")
     rownums += first_row
     parsed, bad, distinct = _parse_columns(raw, scale, policy, rownums, source)
     issues += bad

@@ -424,12 +424,14 @@ def datetime_days(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     if days.dtype.kind != "M":
         days = stamps.to_numpy(dtype="datetime64[ns]")
     days = whole_days(days)
+    blanks = _has_nat(days)
     problems = {}
-    if not _all_in_range(days):
-        outside = (days < FIRST_DATE.to_datetime64()) | (days > LAST_DATE.to_datetime64())  # NaT: False
+    if not _all_in_range(days, blanks):
+        outside = (days < _FIRST_DAY) | (days > _LAST_DAY)  # NaT: False
         problems = {int(i): f"date {days[i]} is out of range ({_DATE_RANGE})" for i in np.flatnonzero(outside)}
         days[outside] = np.datetime64("NaT")
-    if _has_nat(days):
+        blanks = True
+    if blanks:
         return days.astype("datetime64[ns]"), problems
     # in range and without NaT: the multiplication cannot overflow (numpy's cast checks every value);
     # `days` is this function's own array, so it is scaled in place
@@ -455,15 +457,13 @@ def _has_nat(stamps: np.ndarray) -> bool:
     return len(stamps) > 0 and int(stamps.view("int64").min()) == np.iinfo("int64").min
 
 
-def _all_in_range(days: np.ndarray) -> bool:
-    """No date outside FIRST_DATE..LAST_DATE (NaT aside), decided by two reductions when it holds."""
-    if len(days) == 0:
-        return True
-    numbers = days.view("int64")
-    first, last = (int(d.to_datetime64().astype("datetime64[D]").view("int64")) for d in (FIRST_DATE, LAST_DATE))
-    nat = np.iinfo("int64").min  # NaT: the smallest int64, below any date
-    low = int(numbers.min())
-    return int(numbers.max()) <= last and (low >= first or low == nat and int(numbers[numbers != nat].min(initial=first)) >= first)
+_FIRST_DAY, _LAST_DAY = (stamp.to_datetime64().astype("datetime64[D]") for stamp in (FIRST_DATE, LAST_DATE))
+
+
+def _all_in_range(days: np.ndarray, blanks: bool) -> bool:
+    """No day outside FIRST_DATE..LAST_DATE, NaT aside (`blanks`: some are), by two reductions."""
+    dated = days[~np.isnat(days)] if blanks else days
+    return len(dated) == 0 or (dated.min() >= _FIRST_DAY and dated.max() <= _LAST_DAY)
 
 
 def text_column(values: pd.Series, distinct: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:

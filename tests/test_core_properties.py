@@ -134,3 +134,30 @@ def test_class_sums_equal_one_masked_sum_per_measure(rows, start, length, custom
     assert fast is not None
     for measure_fast, measure_slow in zip(fast, slow):
         assert measure_fast.tolist() == measure_slow.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 1200), min_size=1, max_size=30), st.integers(0, 86_399), st.booleans())
+def test_vat_shortcuts_give_the_policy_rate_of_every_date(days, second, with_nat):
+    """One rate when no change falls inside the dates, else per day or per row: always the rate
+    `Policy.vat_rates` gives each date (the table changes rate on 2018-05-01 and 2019-04-01)."""
+    from crm_core.collection import _vat_by_day
+    from crm_core.policy import Policy
+
+    dates = np.datetime64("2017-09-01", "ns") + np.array(days, dtype="timedelta64[D]") \
+        + np.timedelta64(second, "s") * (np.arange(len(days)) % 2)
+    if with_nat:
+        dates = np.append(dates, np.datetime64("NaT", "ns"))
+    expected = Policy().vat_rates(dates)
+    assert np.array_equal(np.broadcast_to(_vat_by_day(Policy(), dates), expected.shape), expected)
+
+
+def test_vat_by_calendar_day_over_a_large_ledger_across_a_rate_change():
+    from crm_core.collection import _vat_by_day
+    from crm_core.policy import Policy
+
+    days = np.random.default_rng(7).integers(0, 730, 150_000)
+    dates = np.datetime64("2018-06-01", "ns") + days.astype("timedelta64[D]")
+    assert np.array_equal(_vat_by_day(Policy(), dates), Policy().vat_rates(dates))
+    with_times = dates + np.timedelta64(3, "h")
+    assert np.array_equal(_vat_by_day(Policy(), with_times), Policy().vat_rates(with_times))
