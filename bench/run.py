@@ -174,8 +174,6 @@ def cmd_scale(args) -> list[dict]:
             for fmt in args.formats:
                 path = str(Path(tmp) / f"ledger_{rows}.{fmt}")
                 write_ledger(path, rows, customers)
-                env_cache = {"CRM_ADDIN_CACHE": str(Path(tmp) / "cache")}
-                os.environ.update(env_cache)
                 repeat = args.repeat or (1 if rows >= 5_000_000 else 3)
                 base = best_of(repeat, "pandas_file", path)
                 same = best_of(repeat, "pandas_file", path, "same")
@@ -216,8 +214,7 @@ def _fmt_row(row: dict) -> str:
 def cmd_chunks(args) -> list[dict]:
     """The same file read whole and in chunks: time, peak memory, and the same budget."""
     rows_out = []
-    env = dict(os.environ, CRM_ADDIN_CHUNK_ROWS="0")  # "0" = whole unless the job asks for chunks
-    os.environ.update(env)
+    os.environ["CRM_ADDIN_CHUNK_ROWS"] = "0"  # whole unless the job asks for chunks
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
         for rows in args.rows:
             path = str(Path(tmp) / f"ledger_{rows}.parquet")
