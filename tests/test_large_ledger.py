@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 
 import pandas as pd
@@ -207,7 +208,7 @@ def test_a_new_process_does_not_hash_an_unchanged_file_again(tmp_path, demo, mon
     demo.to_csv(path, index=False)
     digest = ll.content_digest(path)
     ll.clear_memory_cache()  # as a new process starts
-    monkeypatch.setattr(ll.hashlib, "file_digest", lambda *a: pytest.fail("hashed again"))
+    monkeypatch.setattr(ll, "_hash_file", lambda *a: pytest.fail("hashed again"))
     assert ll.content_digest(path) == digest
     assert ll.file_facts(path).digest == digest
 
@@ -236,6 +237,44 @@ def test_a_touched_file_is_hashed_again_and_answered_from_the_cache(tmp_path, de
     again = ll.review_file(path, year=2024)[1]
     assert again.from_cache == "disk" and again.digest == first.digest
     pd.testing.assert_frame_equal(again.table, first.table, check_dtype=False)
+
+
+def test_a_large_file_is_hashed_after_it_is_read_and_cached_under_its_content(tmp_path, demo, monkeypatch):
+    path = tmp_path / "ledger.parquet"
+    demo.to_parquet(path, index=False)
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(ll, "HASH_FIRST_MAX_BYTES", 0)  # every file counts as large
+    events = []
+    reading, hashing = ll.read_table, ll._hash_file
+    monkeypatch.setattr(ll, "read_table", lambda p: events.append("read") or reading(p))
+    monkeypatch.setattr(ll, "_hash_file", lambda p: events.append("hash") or hashing(p))
+    review, first = ll.review_file(path, year=2024)
+    assert events == ["read", "hash"] and first.digest == expected and first.from_cache == ""
+    pd.testing.assert_frame_equal(review.register, review_ledger(read_ledger(path), year=2024).register)
+    assert ll.review_file(path, year=2024)[1].from_cache == "memory"
+    ll.clear_memory_cache()
+    again = ll.review_file(path, year=2024)[1]
+    assert again.from_cache == "disk" and events == ["read", "hash"]  # the digest was remembered too
+
+
+def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, demo, monkeypatch):
+    """Hashed after the read, its digest is the new content's: the old content's answer must not
+    be kept under it."""
+    path = tmp_path / "ledger.csv"
+    demo.to_csv(path, index=False)
+    monkeypatch.setattr(ll, "HASH_FIRST_MAX_BYTES", 0)
+    reading = ll.read_table
+
+    def read_then_save_again(p):
+        frame = reading(p)
+        demo.iloc[:-1].to_csv(path, index=False)  # someone saves the file meanwhile
+        return frame
+
+    monkeypatch.setattr(ll, "read_table", read_then_save_again)
+    assert ll.file_facts(path).from_cache == ""
+    monkeypatch.setattr(ll, "read_table", reading)
+    monkeypatch.setattr(ll, "HASH_FIRST_MAX_BYTES", 2**30)  # hashed first: the cache is looked at
+    assert ll.file_facts(path).meta["input_rows"] == len(demo) - 1
 
 
 def test_a_missing_file_or_an_unsupported_type_is_a_clear_error(tmp_path):
