@@ -424,46 +424,51 @@ def datetime_days(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     if days.dtype.kind != "M":
         days = stamps.to_numpy(dtype="datetime64[ns]")
     days = whole_days(days)
-    blanks = _has_nat(days)
+    numbers = days.view("int64")  # this function's own array: changed in place
+    dated = numbers != _NAT if _has_nat(days) else None
     problems = {}
-    if not _all_in_range(days, blanks):
+    if not _all_in_range(numbers, dated):
         outside = (days < _FIRST_DAY) | (days > _LAST_DAY)  # NaT: False
         problems = {int(i): f"date {days[i]} is out of range ({_DATE_RANGE})" for i in np.flatnonzero(outside)}
-        days[outside] = np.datetime64("NaT")
-        blanks = True
-    if blanks:
-        return days.astype("datetime64[ns]"), problems
-    # in range and without NaT: the multiplication cannot overflow (numpy's cast checks every value);
-    # `days` is this function's own array, so it is scaled in place
-    numbers = days.view("int64")
-    numbers *= _NS_PER_DAY
+        numbers[outside] = _NAT
+        dated = numbers != _NAT
+    # every day is in range, so the scaling to nanoseconds cannot overflow; NaT stays NaT
+    np.multiply(numbers, _NS_PER_DAY, out=numbers, where=True if dated is None else dated)
     return numbers.view("datetime64[ns]"), problems
 
 
+_NAT = np.iinfo("int64").min  # NaT's integer, in every unit
 _NS_PER_DAY = 86_400 * 10**9
 _PER_DAY = {"s": 86_400, "ms": 86_400 * 10**3, "us": 86_400 * 10**6, "ns": _NS_PER_DAY}
 
 
 def whole_days(stamps: np.ndarray) -> np.ndarray:
-    """`stamps.astype("datetime64[D]")` (the day each instant falls on), by integer floor division
-    when no value is NaT: numpy's datetime cast takes several times as long on millions of rows."""
+    """`stamps.astype("datetime64[D]")` (the day each instant falls on), by integer floor division:
+    numpy's datetime cast takes several times as long on millions of rows."""
     unit = np.datetime_data(stamps.dtype)[0]
-    if unit not in _PER_DAY or _has_nat(stamps):
+    if unit not in _PER_DAY:
         return stamps.astype("datetime64[D]")
-    return (stamps.view("int64") // _PER_DAY[unit]).view("datetime64[D]")
+    numbers = stamps.view("int64")
+    days = numbers // _PER_DAY[unit]
+    if _has_nat(stamps):  # NaT's quotient is an ordinary number: NaT is put back
+        days[numbers == _NAT] = _NAT
+    return days.view("datetime64[D]")
 
 
 def _has_nat(stamps: np.ndarray) -> bool:
-    return len(stamps) > 0 and int(stamps.view("int64").min()) == np.iinfo("int64").min
+    return len(stamps) > 0 and int(stamps.view("int64").min()) == _NAT
 
 
 _FIRST_DAY, _LAST_DAY = (stamp.to_datetime64().astype("datetime64[D]") for stamp in (FIRST_DATE, LAST_DATE))
 
 
-def _all_in_range(days: np.ndarray, blanks: bool) -> bool:
-    """No day outside FIRST_DATE..LAST_DATE, NaT aside (`blanks`: some are), by two reductions."""
-    dated = days[~np.isnat(days)] if blanks else days
-    return len(dated) == 0 or (dated.min() >= _FIRST_DAY and dated.max() <= _LAST_DAY)
+def _all_in_range(days: np.ndarray, dated: np.ndarray | None) -> bool:
+    """No day (integers since 1970) outside FIRST_DATE..LAST_DATE, NaT aside (`dated`: where the
+    days are not NaT, None if all are), by two reductions. NaT is the least integer: `max` skips it."""
+    if not len(days) or dated is not None and not dated.any():
+        return True
+    least = days.min() if dated is None else days.min(where=dated, initial=np.iinfo("int64").max)
+    return bool(least >= _FIRST_DAY.astype("int64") and days.max() <= _LAST_DAY.astype("int64"))
 
 
 def text_column(values: pd.Series, distinct: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:

@@ -152,6 +152,24 @@ def test_datetime_days_of_typed_columns_with_and_without_blanks():
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.integers(-(2**62), 2**62), st.integers(-30_000, 120_000).map(lambda d: d * 86_400 + 1),
+                          st.just(np.iinfo("int64").min)), max_size=30),
+       st.sampled_from(["s", "ms", "us", "ns"]))
+def test_datetime_days_is_the_plain_rule(numbers, unit):
+    """Days by numpy's casts: out of range -> NaT and a problem at its position, NaT stays NaT."""
+    scale = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
+    numbers = [n if n == np.iinfo("int64").min or abs(n) > 2**62 // scale else n * scale for n in numbers]
+    stamps = np.array(numbers, dtype="int64").view(f"M8[{unit}]")
+    days, problems = datetime_days(pd.Series(stamps))
+    expected = stamps.astype("datetime64[D]")
+    with np.errstate(invalid="ignore"):
+        outside = (expected < np.datetime64("1899-12-30")) | (expected > np.datetime64("2261-12-31"))
+    assert sorted(problems) == np.flatnonzero(outside).tolist()
+    expected[outside] = np.datetime64("NaT")
+    assert days.dtype == "M8[ns]" and np.array_equal(days, expected.astype("M8[ns]"), equal_nan=True)
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-1e6, 1e6),
                           st.integers(-10**9, 10**9).map(lambda c: c / 100),
                           st.sampled_from([0.005, -0.005, 1.005, -2.675, 1e13, -1e13, 9.99e12, -0.0])),
