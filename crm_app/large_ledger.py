@@ -30,6 +30,7 @@ from crm_core.policy import Policy
 from crm_core.review import Review, last_complete_year, review_facts, review_ledger
 
 from . import ledger_chunks
+from .allocator import memory_kept_for_reuse
 from .files import read_table
 
 CACHE_VERSION = "2"  # bump when cached tables change meaning
@@ -218,7 +219,8 @@ def cached(kind: str, path: str | os.PathLike[str], policy: Policy, params: dict
             _remember(key, hit)
             return Result(hit.table, hit.meta, hit.issues, digest, source, time.perf_counter() - start)
     hashing = _HashBeside(path) if digest is None else None
-    result = produce(hashing.start if hashing else lambda: None)
+    with memory_kept_for_reuse():
+        result = produce(hashing.start if hashing else lambda: None)
     if hashing:
         digest = hashing.result()
     result = Result(result.table, result.meta, result.issues, digest, "", time.perf_counter() - start)
