@@ -89,9 +89,9 @@ def _remember_digest(key: tuple, digest: str) -> None:
 
 def _hash_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
-    block = bytearray(_HASH_BLOCK)
-    view = memoryview(block)
     with open(path, "rb", buffering=0) as handle:
+        block = bytearray(min(_HASH_BLOCK, os.fstat(handle.fileno()).st_size + 1))  # small files: a small block
+        view = memoryview(block)
         while size := handle.readinto(block):
             digest.update(view[:size])
     return digest.hexdigest()
