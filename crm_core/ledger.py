@@ -23,6 +23,7 @@ from .values import (
     normalize_text_column,
     per_category,
     plain_text_mask,
+    scaled_cents,
     text_column,
 )
 
@@ -182,8 +183,11 @@ def _parse_columns(raw: pd.DataFrame, scale: int, policy: Policy, rownums: np.nd
     out["type"], type_issues = _types(raw["type"], rownums, source)
     issues += type_issues
     cents, bad = money_column_cents(raw["amount"])
+    if scale != 1:
+        cents, too_large = scaled_cents(cents, _cell_scales(raw["amount"], scale))
+        bad.update(too_large)
     report("amount", bad, "amount")
-    out["amount_cents"] = cents if scale == 1 else cents * _cell_scales(raw["amount"], scale)
+    out["amount_cents"] = cents
     issues += _sign_rules(out["type"], out["amount_cents"], policy, rownums, source, bad)
     out.update(_optional_columns(raw, rownums, source, issues, report))
     return out, issues, distinct

@@ -204,7 +204,7 @@ def _decimal_to_cents(amount: Decimal) -> int:
     if not amount.is_finite():
         raise ValueError(f"{amount} is not a finite number")
     if abs(amount) * 100 >= MAX_AMOUNT_CENTS:
-        raise ValueError(f"amount {amount:,.2f} is implausibly large (limit {MAX_AMOUNT_CENTS // 100:,})")
+        raise ValueError(_too_large(amount))
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
@@ -272,12 +272,25 @@ def _float_column_cents(floats: np.ndarray) -> tuple[np.ndarray, dict[int, str]]
     return cents, problems
 
 
+def scaled_cents(cents: np.ndarray, scales: np.ndarray | int) -> tuple[np.ndarray, dict[int, str]]:
+    """Cents times each cell's scale (万 headers: 10,000), checked against the same limit before
+    multiplying, so that no product can overflow; cells beyond it become 0 and a problem."""
+    scales = np.broadcast_to(np.asarray(scales, dtype="int64"), cents.shape)
+    too_large = np.abs(cents) >= -(-MAX_AMOUNT_CENTS // scales)  # |cents x scale| >= the limit
+    problems = {int(i): _too_large(int(cents[i]) * int(scales[i]) / 100) for i in np.flatnonzero(too_large)}
+    return np.where(too_large, 0, cents * np.where(too_large, 1, scales)), problems
+
+
+def _too_large(value: float) -> str:
+    return f"amount {value:,.2f} is implausibly large (limit {MAX_AMOUNT_CENTS // 100:,})"
+
+
 def _float_problem(value: float) -> str:
     if np.isnan(value):
         return "amount is blank"
     if not np.isfinite(value):
         return f"{value} is not a finite number"
-    return f"amount {value:,.2f} is implausibly large (limit {MAX_AMOUNT_CENTS // 100:,})"
+    return _too_large(value)
 
 
 def factorize_cells(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -104,6 +104,16 @@ def test_open_balance_counts_everything_up_to_the_period_end():
     assert facts.loc[0, "net_sales_cents"] == 0  # the 2023 invoice is outside the period
 
 
+def test_an_amount_too_large_once_scaled_by_a_wan_header_is_refused_not_overflowed():
+    """9.3e12 万 is 9.3e18 cents: past int64, it once came out as a negative invoice."""
+    raw = frame([("2024-01-02", "A", "invoice", 9.3e12), ("2024-01-03", "B", "invoice", 1_000_000_000),
+                 ("2024-01-04", "C", "invoice", 999_999_999.99)], ["date", "customer", "type", "金额(万元)"])
+    ledger = normalize_ledger(raw)  # the limit is 10^13 currency units: 10^9 万 reaches it
+    assert [(i.row, i.column) for i in ledger.issues] == [(2, "amount"), (3, "amount")]
+    assert all("implausibly large" in i.message for i in ledger.issues)
+    assert ledger.rows["amount_cents"].tolist() == [99_999_999_999 * 10_000]
+
+
 def test_a_cell_saying_wan_under_a_wan_header_is_not_scaled_twice():
     raw = frame([("2024-01-02", "A", "invoice", 1.5), ("2024-01-03", "A", "invoice", "2万")],
                 ["date", "customer", "type", "金额(万元)"])

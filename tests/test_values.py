@@ -18,6 +18,7 @@ from crm_core.values import (
     parse_date,
     parse_money_cents,
     plain_text_mask,
+    scaled_cents,
     text_column,
     whole_days,
 )
@@ -149,6 +150,18 @@ def test_datetime_days_of_typed_columns_with_and_without_blanks():
         assert days.astype(str).tolist()[:2] == ["1969-12-31T00:00:00.000000000", "2024-02-29T00:00:00.000000000"]
         with_blank, _ = datetime_days(pd.concat([stamps, pd.Series([pd.NaT], dtype=stamps.dtype)]))
         assert np.array_equal(with_blank[:3], days) and np.isnat(with_blank[3])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(10**15) + 1, 10**15 - 1), st.sampled_from([1, 10_000])), max_size=20))
+def test_scaled_cents_never_overflow(cells):
+    """Python's unbounded integers as the judge: at or past the limit, 0 and a problem."""
+    cents = np.array([c for c, _ in cells], dtype="int64")
+    scales = np.array([s for _, s in cells], dtype="int64")
+    out, problems = scaled_cents(cents, scales)
+    for pos, (c, s) in enumerate(cells):
+        fits = abs(c * s) < 10**15
+        assert out[pos] == (c * s if fits else 0) and (pos in problems) == (not fits)
 
 
 @settings(max_examples=300, deadline=None)
