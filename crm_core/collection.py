@@ -41,6 +41,12 @@ class Period:
 
 def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
     """Each row's amount including VAT: invoices and credit notes grossed up, receipts as booked."""
+    return _gross_as_floats(rows, policy).astype("int64")
+
+
+def _gross_as_floats(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
+    """`gross_cents` as float64, for float group sums. Whole numbers, each exact: amounts stay
+    below MAX_AMOUNT_CENTS (10**15) and 1.13 times that is still below 2**53."""
     vat = rows["vat_rate"].to_numpy(dtype="float64")
     missing = np.isnan(vat)
     amount = rows["amount_cents"].to_numpy(dtype="int64")
@@ -53,7 +59,7 @@ def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
     # in place from here: a ledger's columns are tens of millions of rows
     grossed = np.multiply(amount, 1.0 + vat, dtype="float64")
     grossed += 0.5
-    grossed = np.floor(grossed, out=grossed).astype("int64")  # VAT rounded per document
+    grossed = np.floor(grossed, out=grossed)  # VAT rounded per document
     np.copyto(grossed, amount, where=is_receipt)
     return grossed
 
@@ -126,7 +132,7 @@ def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.nd
     amount = rows["amount_cents"].to_numpy(dtype="int64")
     if len(kind) and kind.min() < 0 or not _float_sums_exact(amount):
         return None
-    gross = gross_cents(rows, policy)
+    gross = _gross_as_floats(rows, policy)  # bincount sums floats: no int64 copy to convert back
     if not _float_sums_exact(gross):
         return None
     dates = rows["date"].to_numpy()
@@ -157,7 +163,13 @@ def _float_sums_exact(cents: np.ndarray) -> bool:
     if len(cents) == 0:
         return True
     largest = max(abs(int(cents.min())), abs(int(cents.max())))
-    return largest * len(cents) < _EXACT_LIMIT or float(np.abs(cents).sum(dtype="float64")) < _EXACT_LIMIT / 2
+    return largest * len(cents) < _EXACT_LIMIT or _absolute_sum(cents) < _EXACT_LIMIT / 2
+
+
+def _absolute_sum(cents: np.ndarray, block: int = 1 << 20) -> float:
+    """sum(|cents|) in float64, a block at a time: no temporary array as long as the column."""
+    return sum(float(np.abs(cents[start:start + block]).sum(dtype="float64"))
+               for start in range(0, len(cents), block))
 
 
 def _masked_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.ndarray, n: int):
