@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from crm_core.values import (
     _PLAIN_TEXT,
-    _sorted_factorize,
+    _text_factorize,
     date_column,
     datetime_days,
     money_column_cents,
@@ -202,11 +202,12 @@ def test_float_amounts_round_as_the_written_rule_says(values):
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=4), max_size=30))
-def test_sorted_factorize_is_pandas_sorted_factorize(texts):
-    """Arrow's byte-wise sort of UTF-8 gives Python's order of strings, numbered from 0. (Python as
-    the judge, not pandas: pandas 2.2 takes '\x00' for '' when it factorizes.)"""
+def test_text_factorize_is_pandas_factorize(texts):
+    """Sorted: Arrow's byte-wise sort of UTF-8 gives Python's order of strings, numbered from 0;
+    unsorted: numbered by first appearance. (Python as the judge, not pandas: pandas 2.2 takes
+    '\x00' for '' when it factorizes.)"""
     labels = np.array(texts + [""], dtype=object)
-    codes, uniques = _sorted_factorize(labels)
-    expected_uniques = sorted(set(labels))
-    assert list(uniques) == expected_uniques
-    assert codes.tolist() == [expected_uniques.index(t) for t in labels]
+    for sort, expected_uniques in ((True, sorted(set(labels))), (False, list(dict.fromkeys(labels)))):
+        codes, uniques = _text_factorize(labels, sort)
+        assert list(uniques) == expected_uniques
+        assert codes.tolist() == [expected_uniques.index(t) for t in labels]
