@@ -120,31 +120,39 @@ def customer_facts_and_codes(rows: pd.DataFrame, policy: Policy, period: Period,
 _KINDS = (INVOICE, RECEIPT, CREDIT_NOTE)  # the order of a clean ledger's type categories
 
 
-def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.ndarray, n: int):
+def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.ndarray, n: int,
+                block_rows: int = 1 << 20):
     """Net sales, gross sales, collections and balance per customer from two group sums: each row
     falls in one of 9 classes (type x before / in / after the period), so amounts and gross amounts
     are summed once per customer and class instead of once per measure. None when the ledger is
-    not a clean one (types other than the three) or totals could lose exactness in floats."""
+    not a clean one (types other than the three) or totals could lose exactness in floats.
+
+    Rows are taken `block_rows` at a time: the keys, gross amounts and float copies of a block
+    stay in the CPU's cache instead of taking ~300 MB of fresh memory for 10^7 rows."""
     kinds = rows["type"]
     if not (isinstance(kinds.dtype, pd.CategoricalDtype) and tuple(kinds.cat.categories) == _KINDS):
         return None
     kind = kinds.cat.codes.to_numpy()
-    amount = rows["amount_cents"].to_numpy(dtype="int64")
-    if len(kind) and kind.min() < 0 or not _float_sums_exact(amount):
+    if len(kind) and kind.min() < 0 or not _float_sums_exact(rows["amount_cents"].to_numpy(dtype="int64")):
         return None
-    gross = _gross_as_floats(rows, policy)  # bincount sums floats: no int64 copy to convert back
-    if not _float_sums_exact(gross):
+    by_amount, by_gross = np.zeros(9 * n), np.zeros(9 * n)
+    gross_largest = gross_magnitude = 0.0
+    for start in range(0, len(rows), block_rows):
+        block = slice(start, start + block_rows)
+        part = rows.iloc[block]
+        gross = _gross_as_floats(part, policy)
+        gross_largest = max(gross_largest, float(np.abs(gross).max()))
+        gross_magnitude += _absolute_sum(gross)
+        key = _class_keys(codes[block], kind[block], part["date"].to_numpy(), period)
+        amount = part["amount_cents"].to_numpy(dtype="int64")
+        keep = codes[block] >= 0
+        if not keep.all():
+            key, amount, gross = key[keep], amount[keep], gross[keep]
+        by_amount += np.bincount(key, weights=amount, minlength=9 * n)
+        by_gross += np.bincount(key, weights=gross, minlength=9 * n)
+    if not (gross_largest * len(rows) < _EXACT_LIMIT or gross_magnitude < _EXACT_LIMIT / 2):
         return None
-    dates = rows["date"].to_numpy()
-    key = codes * 9  # customer x kind x (0 before, 1 in, 2 after the period)
-    key += kind * np.int8(3)
-    key += dates >= np.datetime64(period.start)
-    key += dates > np.datetime64(period.end)
-    keep = codes >= 0
-    if not keep.all():
-        key, amount, gross = key[keep], amount[keep], gross[keep]
-    by_amount = _class_table(key, amount, n)
-    by_gross = _class_table(key, gross, n)
+    by_amount, by_gross = (np.rint(sums).astype("int64").reshape(n, 3, 3) for sums in (by_amount, by_gross))
     inv, rec, cn = (_KINDS.index(k) for k in (INVOICE, RECEIPT, CREDIT_NOTE))
     net = by_amount[:, inv, 1] - by_amount[:, cn, 1]
     gross_sales = by_gross[:, inv, 1] - by_gross[:, cn, 1]
@@ -154,8 +162,13 @@ def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.nd
     return net, gross_sales, collections, balance
 
 
-def _class_table(key: np.ndarray, cents: np.ndarray, n: int) -> np.ndarray:
-    return np.rint(np.bincount(key, weights=cents, minlength=9 * n)).astype("int64").reshape(n, 3, 3)
+def _class_keys(codes: np.ndarray, kind: np.ndarray, dates: np.ndarray, period: Period) -> np.ndarray:
+    """Each row's class: customer x kind x (0 before, 1 in, 2 after the period)."""
+    key = codes * 9
+    key += kind * np.int8(3)
+    key += dates >= np.datetime64(period.start)
+    key += dates > np.datetime64(period.end)
+    return key
 
 
 def _float_sums_exact(cents: np.ndarray) -> bool:

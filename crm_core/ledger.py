@@ -211,7 +211,8 @@ def _optional_columns(raw, rownums, source, issues, report) -> dict[str, object]
         out["due_date"][present] = dates
         positions = np.flatnonzero(present)
         report("due_date", {int(positions[p]): r for p, r in bad.items()}, "due_date")
-    out["vat_rate"] = np.full(n, np.nan)
+    # No rate of its own: one NaN seen n times (a read-only view), not 80 MB for 10^7 rows.
+    out["vat_rate"] = np.broadcast_to(np.float64(np.nan), n)
     if "vat_rate" in raw:
         out["vat_rate"] = _vat_column(raw["vat_rate"], rownums, source, issues)
     names = raw["customer_name"] if "customer_name" in raw else pd.Series([""] * n)

@@ -92,13 +92,17 @@ def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Is
                   list(issues or []))
 
 
-def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None) -> np.ndarray:
+def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None,
+               block_rows: int = 1 << 20) -> np.ndarray:
     """Each customer's last non-empty name. `codes`: each row's position in `customers`
-    (distinct, as `customer_facts` numbers them), which spares hashing the customer column again."""
+    (distinct, as `customer_facts` numbers them), which spares hashing the customer column again;
+    the rows are then looked at `block_rows` at a time (no position arrays as long as the ledger)."""
     if codes is not None:
-        named = np.flatnonzero((rows["customer_name"] != "").to_numpy(dtype=bool) & (codes >= 0))
         last = np.full(len(customers), -1, dtype="int64")
-        np.maximum.at(last, codes[named], named)  # the last named row of each customer
+        for start in range(0, len(rows), block_rows):
+            block = slice(start, start + block_rows)
+            named = np.flatnonzero((rows["customer_name"].iloc[block] != "").to_numpy(dtype=bool) & (codes[block] >= 0))
+            np.maximum.at(last, codes[block][named], named + start)  # the last named row of each customer
         has = np.flatnonzero(last >= 0)
         names = pd.Series(np.full(len(customers), np.nan, dtype=object))
         names.iloc[has] = rows["customer_name"].iloc[last[has]].astype(object).to_numpy()

@@ -113,9 +113,9 @@ _ROW = st.tuples(st.sampled_from(["C1", "C2", "C3", "C4"]), st.sampled_from(["in
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_ROW, max_size=40), st.integers(0, 800), st.integers(0, 400),
-       st.sampled_from([None, ["C2", "C3", "C9"]]))
-def test_class_sums_equal_one_masked_sum_per_measure(rows, start, length, customers):
-    """The two-group-sum path gives exactly the four measures summed one mask at a time."""
+       st.sampled_from([None, ["C2", "C3", "C9"]]), st.sampled_from([1, 3, 7, 1 << 20]))
+def test_class_sums_equal_one_masked_sum_per_measure(rows, start, length, customers, block_rows):
+    """The two-group-sum path, block by block, gives exactly the four measures summed one mask at a time."""
     from crm_core.collection import Period, _class_sums, _customer_codes, _masked_sums
     from crm_core.ledger import TYPES
     from crm_core.policy import Policy
@@ -129,7 +129,7 @@ def test_class_sums_equal_one_masked_sum_per_measure(rows, start, length, custom
     period = Period(pd.Timestamp("2023-01-01") + pd.Timedelta(days=start),
                     pd.Timestamp("2023-01-01") + pd.Timedelta(days=start + length))
     codes, index = _customer_codes(frame, None if customers is None else pd.Index(customers))
-    fast = _class_sums(frame, Policy(), period, codes, len(index))
+    fast = _class_sums(frame, Policy(), period, codes, len(index), block_rows)
     slow = _masked_sums(frame, Policy(), period, codes, len(index))
     assert fast is not None
     for measure_fast, measure_slow in zip(fast, slow):
@@ -161,3 +161,17 @@ def test_vat_by_calendar_day_over_a_large_ledger_across_a_rate_change():
     assert np.array_equal(_vat_by_day(Policy(), dates), Policy().vat_rates(dates))
     with_times = dates + np.timedelta64(3, "h")
     assert np.array_equal(_vat_by_day(Policy(), with_times), Policy().vat_rates(with_times))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["C1", "C2", "C3", "C7"]), st.sampled_from(["", "甲", "乙", "A B"])),
+                max_size=30), st.sampled_from([1, 2, 5, 1 << 20]))
+def test_last_names_block_by_block_are_each_customers_last_named_row(rows, block_rows):
+    """C7 is not among the customers (code -1): its rows name nobody."""
+    from crm_core.review import last_names
+
+    frame = pd.DataFrame({"customer": [c for c, _ in rows], "customer_name": [n for _, n in rows]}, dtype=object)
+    customers = pd.Series(["C1", "C2", "C3", "C9"])
+    codes = pd.Index(customers).get_indexer(frame["customer"])
+    expected = [next((n for c, n in reversed(rows) if c == k and n), "") for k in customers]
+    assert last_names(frame, customers, codes, block_rows).tolist() == expected
