@@ -46,7 +46,7 @@ def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
 
 def _gross_as_floats(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
     """`gross_cents` as float64, for float group sums. Whole numbers, each exact: amounts stay
-    below MAX_AMOUNT_CENTS (10**15) and 1.13 times that is still below 2**53."""
+    below MAX_AMOUNT_CENTS (10**15), VAT rates below 100%, and twice 10**15 is below 2**53."""
     vat = rows["vat_rate"].to_numpy(dtype="float64")
     missing = np.isnan(vat)
     amount = rows["amount_cents"].to_numpy(dtype="int64")

@@ -481,8 +481,9 @@ _FIRST_DAY, _LAST_DAY = (stamp.to_datetime64().astype("datetime64[D]") for stamp
 
 
 def _all_in_range(days: np.ndarray, dated: np.ndarray | None) -> bool:
-    """No day (integers since 1970) outside FIRST_DATE..LAST_DATE, NaT aside (`dated`: where the
-    days are not NaT, None if all are), by two reductions. NaT is the least integer: `max` skips it."""
+    """No day (integers since 1970) outside FIRST_DATE..LAST_DATE, NaT aside, by two reductions.
+    `dated` marks the days that are not NaT (None: no day is NaT). NaT is the least integer, so
+    `max` passes over it by itself."""
     if not len(days) or dated is not None and not dated.any():
         return True
     least = days.min() if dated is None else days.min(where=dated, initial=np.iinfo("int64").max)
