@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from crm_core.collection import Period, collection_rates, customer_facts_and_codes
+from crm_core.collection import Period, collection_rates, customer_sums
 from crm_core.issues import Issue, IssueCode
 from crm_core.ledger import (
     INVOICE,
@@ -136,19 +136,19 @@ def _add_facts(out: Checked, rows: pd.DataFrame, policy: Policy, period: Period 
     the chunk has rows in, with the open balance kept as the step each year adds to it (the
     balance at the end of year Y is then the sum of the steps up to Y, over all chunks)."""
     if period is not None:
-        facts, codes = customer_facts_and_codes(rows, policy, period)
-        numbers = _numbers(out, facts["customer"])
-        out.sums.setdefault(period, []).append((numbers, facts[SUM_COLUMNS].to_numpy(dtype="int64")))
+        customers, sums, codes = customer_sums(rows, policy, period)
+        numbers = _numbers(out, customers)
+        out.sums.setdefault(period, []).append((numbers, sums))
     else:
         previous = None
         for year in np.unique(rows["date"].dt.year.to_numpy()):
-            facts, codes = customer_facts_and_codes(rows, policy, Period.year(int(year)))
-            numbers = _numbers(out, facts["customer"]) if previous is None else numbers
-            out.sums.setdefault(year, []).append((numbers, facts[SUM_COLUMNS[:3]].to_numpy(dtype="int64")))
-            balance = facts[["open_balance_cents"]].to_numpy(dtype="int64")  # every customer of the chunk, every year
+            customers, sums, codes = customer_sums(rows, policy, Period.year(int(year)))
+            numbers = _numbers(out, customers) if previous is None else numbers
+            out.sums.setdefault(year, []).append((numbers, sums[:, :3]))
+            balance = sums[:, 3:]  # every customer of the chunk, every year
             out.steps.setdefault(year, []).append((numbers, balance if previous is None else balance - previous))
             previous = balance
-    names = last_names(rows, facts["customer"], codes)
+    names = last_names(rows, customers, codes)
     named = names != ""
     for number, name in zip(numbers[named].tolist(), names[named].tolist()):
         out.names[number] = name  # a later chunk's name wins

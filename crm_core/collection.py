@@ -103,18 +103,26 @@ def customer_facts(rows: pd.DataFrame, policy: Policy, period: Period,
 def customer_facts_and_codes(rows: pd.DataFrame, policy: Policy, period: Period,
                              customers: pd.Index | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """`customer_facts`, and each row's position in its customer column (-1: none)."""
-    codes, names = _customer_codes(rows, customers)
-    n = len(names)
-    sums = _class_sums(rows, policy, period, codes, n)
-    if sums is not None:
-        net, gross_sales, collections, balance = sums
-    else:
-        net, gross_sales, collections, balance = _masked_sums(rows, policy, period, codes, n)
+    names, sums, codes = customer_sums(rows, policy, period, customers)
+    net, gross_sales, collections, balance = sums.T
     rate, status = collection_rates(collections, gross_sales)
     return pd.DataFrame({
         "customer": names, "net_sales_cents": net, "gross_sales_cents": gross_sales,
         "collections_cents": collections, "collection_rate": rate, "rate_status": status,
         "open_balance_cents": balance}), codes
+
+
+def customer_sums(rows: pd.DataFrame, policy: Policy, period: Period,
+                  customers: pd.Index | None = None) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """The customers, their net sales, gross sales, collections and open balance in cents (an
+    (n, 4) int64 array, in that order) and each row's position among the customers (-1: none):
+    `customer_facts` without the rates, which is what chunks of a large ledger add up."""
+    codes, names = _customer_codes(rows, customers)
+    n = len(names)
+    sums = _class_sums(rows, policy, period, codes, n)
+    if sums is None:
+        sums = _masked_sums(rows, policy, period, codes, n)
+    return names, np.column_stack(sums).astype("int64", copy=False), codes
 
 
 _KINDS = (INVOICE, RECEIPT, CREDIT_NOTE)  # the order of a clean ledger's type categories
