@@ -73,6 +73,8 @@ def _dictionary_encoded(table):
     mapping, _ = map_headers(table.column_names)
     coded = [col for col, canon in mapping.items() if canon in _CODED_COLUMNS
              and (pa.types.is_string(table.schema.field(col).type) or pa.types.is_large_string(table.schema.field(col).type))]
+    if not coded:  # Parquet batches come encoded already
+        return table
     with ThreadPoolExecutor(2, thread_name_prefix="crm-encode") as pool:  # Arrow's kernels release the GIL
         encoded = list(pool.map(lambda col: pc.dictionary_encode(table.column(col)), coded))
     for col, column in zip(coded, encoded):

@@ -209,7 +209,8 @@ def cached(kind: str, path: str | os.PathLike[str], policy: Policy, params: dict
     stat_key = _stat_key(path)
     digest = _known_digest(stat_key)
     if digest is None and stat_key[1] <= HASH_FIRST_MAX_BYTES:
-        digest = content_digest(path)
+        digest = _hash_file(path)  # not content_digest: the file was just stat'ed and looked up
+        _remember_digest(stat_key, digest)
     if digest is not None and use_cache:
         key = _cache_key(kind, digest, policy, params)
         hit, source = _MEMORY.get(key), "memory"

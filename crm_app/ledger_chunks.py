@@ -154,7 +154,7 @@ def _add_facts(out: Checked, rows: pd.DataFrame, policy: Policy, period: Period 
         out.names[number] = name  # a later chunk's name wins
 
 
-def _numbers(out: Checked, customers: pd.Series) -> np.ndarray:
+def _numbers(out: Checked, customers: pd.Index) -> np.ndarray:
     """Each customer's number, new customers numbered on from the last."""
     known = out.customers
     numbers = np.fromiter((known.setdefault(c, len(known)) for c in customers.tolist()), dtype=np.intp,

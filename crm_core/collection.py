@@ -149,8 +149,9 @@ def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.nd
         block = slice(start, start + block_rows)
         part = rows.iloc[block]
         gross = _gross_as_floats(part, policy)
-        gross_largest = max(gross_largest, float(np.abs(gross).max()))
-        gross_magnitude += _absolute_sum(gross)
+        magnitudes = np.abs(gross)  # once for both bounds
+        gross_largest = max(gross_largest, float(magnitudes.max()))
+        gross_magnitude += float(magnitudes.sum())
         key = _class_keys(codes[block], kind[block], part["date"].to_numpy(), period)
         amount = part["amount_cents"].to_numpy(dtype="int64")
         keep = codes[block] >= 0
