@@ -7,49 +7,62 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .collection import gross_cents
-from .ledger import INVOICE
+from .collection import balance_signs, gross_cents
+from .ledger import OPENING_BALANCE
 from .policy import Policy
 from .values import normalize_text
+
+CURRENT = "current / 未到期"
+CREDIT = "credit / 未核销"
 
 
 def aging(rows: pd.DataFrame, as_of: pd.Timestamp, policy: Policy | None = None,
           buckets: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Open receivables per customer by days past due (账龄), in int cents.
+    """Open receivables per customer by days past due (账龄) on `as_of`, in int cents.
 
-    Payments and credit notes settle the oldest invoices first, so what is still open is the
-    newest invoices. An invoice without a due date is due `payment_terms_days` after its date.
-    Columns: customer, one per bucket (e.g. 0-30, 31-60, 61-90, 90+), total.
+    Documents dated after `as_of` are left out. Receipts, credit notes and write-offs settle the
+    oldest debts first (invoices and balances brought forward, by due date), so what is still open
+    is the newest. A debt without a due date is due `payment_terms_days` after its date (a balance
+    brought forward: on its date). Columns: customer, current (not yet due), one per bucket of days
+    past due (1-30, 31-60, 61-90, 90+ by default), credit (an overpayment, negative), total: the
+    buckets add up to each customer's open balance.
     """
     policy = policy or Policy()
     buckets = dict(buckets or policy.aging_buckets)
     as_of = np.datetime64(pd.Timestamp(as_of).normalize())
     rows = rows[rows["date"].to_numpy() <= as_of]
-    gross = gross_cents(rows, policy)
-    is_invoice = (rows["type"] == INVOICE).to_numpy()
-    open_total = pd.Series(np.where(is_invoice, gross, -gross)).groupby(rows["customer"].to_numpy()).sum()
-    due = rows["due_date"].to_numpy().copy()
-    no_due = np.isnat(due)
-    due[no_due] = rows["date"].to_numpy()[no_due] + np.timedelta64(int(policy.payment_terms_days), "D")
-    inv = pd.DataFrame({"customer": rows["customer"].to_numpy()[is_invoice], "due": due[is_invoice],
-                        "gross": gross[is_invoice]}).sort_values(["customer", "due"], ascending=[True, False])
-    newer = inv.groupby("customer")["gross"].cumsum() - inv["gross"]  # open money on newer invoices
-    owed = inv["customer"].map(open_total.clip(lower=0)).to_numpy()
-    inv["open"] = np.clip(owed - newer.to_numpy(), 0, inv["gross"].to_numpy())
-    days = (as_of - inv["due"].to_numpy()).astype("timedelta64[D]").astype("int64")
-    labels = _bucket_labels(buckets)
-    edges = np.array(sorted(buckets.values()))
-    inv["bucket"] = np.array(labels, dtype=object)[np.searchsorted(edges, days, side="left")]
-    table = inv.pivot_table(index="customer", columns="bucket", values="open", aggfunc="sum", fill_value=0)
-    table = table.reindex(columns=labels, fill_value=0).astype("int64")
-    table = table.reindex(open_total.index, fill_value=0)
+    signed = gross_cents(rows, policy) * balance_signs(rows["type"])
+    customers = rows["customer"].to_numpy()
+    open_total = pd.Series(signed).groupby(customers).sum()
+    debt = pd.DataFrame({"customer": customers, "due": _due_dates(rows, policy), "gross": signed})
+    debt = debt[debt["gross"] > 0].sort_values(["customer", "due"], ascending=[True, False])
+    newer = debt.groupby("customer")["gross"].cumsum() - debt["gross"]  # open money on newer debts
+    owed = debt["customer"].map(open_total.clip(lower=0)).to_numpy()
+    debt["open"] = np.clip(owed - newer.to_numpy(), 0, debt["gross"].to_numpy())
+    days = (as_of - debt["due"].to_numpy()).astype("timedelta64[D]").astype("int64")
+    labels = aging_columns(buckets)
+    edges = np.array([0, *sorted(buckets.values())])  # 0 days or fewer past due: not yet due
+    debt["bucket"] = np.array(labels[:-1], dtype=object)[np.searchsorted(edges, days, side="left")]
+    table = debt.pivot_table(index="customer", columns="bucket", values="open", aggfunc="sum", fill_value=0)
+    table = table.reindex(columns=labels, fill_value=0).reindex(open_total.index, fill_value=0).astype("int64")
+    table[CREDIT] = open_total.clip(upper=0).to_numpy()
     table["total"] = table.sum(axis=1)
     return table.reset_index().rename(columns={"index": "customer"})
 
 
-def _bucket_labels(buckets: Mapping[str, float]) -> list[str]:
+def aging_columns(buckets: Mapping[str, float]) -> list[str]:
+    """The ageing table's money columns before the total: current, each bucket, the open-ended
+    last bucket, credit."""
     ordered = sorted(buckets, key=buckets.get)
-    return ordered + [f"{int(max(buckets.values()))}+"]
+    return [CURRENT, *ordered, f"{int(max(buckets.values()))}+", CREDIT]
+
+
+def _due_dates(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
+    due = rows["due_date"].to_numpy().copy()
+    no_due = np.isnat(due)
+    terms = np.where((rows["type"] == OPENING_BALANCE).to_numpy(), 0, int(policy.payment_terms_days))
+    due[no_due] = rows["date"].to_numpy()[no_due] + terms[no_due].astype("timedelta64[D]")
+    return due
 
 
 def tier_migration(old: Sequence[object], new: Sequence[object], labels: Sequence[str] | None = None) -> pd.DataFrame:

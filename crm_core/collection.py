@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .ledger import CREDIT_NOTE, INVOICE, RECEIPT
+from .ledger import CREDIT_NOTE, INVOICE, RECEIPT, REDUCING, TYPES
 from .policy import Policy
 
 # Float sums of int64 cents are exact below 2**53 cents (90 trillion currency units).
@@ -21,6 +21,8 @@ _EXACT_LIMIT = 2**53
 NO_SALES = "no sales in period / 期内无销售"
 NEGATIVE_SALES = "credit notes exceed sales / 红字超过销售"
 RATED = "ok"
+# Documents booked net of VAT; the rest (receipts, balances brought forward, write-offs) include it.
+GROSSED_UP = (INVOICE, CREDIT_NOTE)
 
 FACT_COLUMNS = ["customer", "net_sales_cents", "gross_sales_cents", "collections_cents",
                 "collection_rate", "rate_status", "open_balance_cents"]
@@ -40,13 +42,9 @@ class Period:
 
 
 def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
-    """Each row's amount including VAT: invoices and credit notes grossed up, receipts as booked."""
-    return _gross_as_floats(rows, policy).astype("int64")
-
-
-def _gross_as_floats(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
-    """`gross_cents` as float64, for float group sums. Whole numbers, each exact: amounts stay
-    below MAX_AMOUNT_CENTS (10**15), VAT rates below 100%, and twice 10**15 is below 2**53."""
+    """Each row's amount including VAT (int64 cents): invoices and credit notes grossed up at
+    their rate, rounded half-up per document; every other document as booked (receipts, balances
+    brought forward and write-offs already include VAT)."""
     vat = rows["vat_rate"].to_numpy(dtype="float64")
     missing = np.isnan(vat)
     amount = rows["amount_cents"].to_numpy(dtype="int64")
@@ -55,13 +53,34 @@ def _gross_as_floats(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
     elif missing.any():
         vat = vat.copy()
         vat[missing] = _vat_by_day(policy, rows["date"].to_numpy()[missing])
-    is_receipt = (rows["type"] == RECEIPT).to_numpy()
-    # in place from here: a ledger's columns are tens of millions of rows
-    grossed = np.multiply(amount, 1.0 + vat, dtype="float64")
-    grossed += 0.5
-    grossed = np.floor(grossed, out=grossed)  # VAT rounded per document
-    np.copyto(grossed, amount, where=is_receipt)
+    grossed = with_vat_cents(amount, vat)
+    as_booked = ~(rows["type"].isin(GROSSED_UP)).to_numpy(dtype=bool)
+    np.copyto(grossed, amount, where=as_booked)
     return grossed
+
+
+def _gross_as_floats(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
+    """`gross_cents` as float64, for float group sums: whole numbers, each exact (amounts stay
+    below MAX_AMOUNT_CENTS, 10**15, VAT rates below 100%, and twice 10**15 is below 2**53)."""
+    return gross_cents(rows, policy).astype("float64")
+
+
+# VAT rates are exact to a millionth (0.0001%): 13% is 130,000 parts per million.
+VAT_PARTS = 10**6
+
+
+def with_vat_cents(cents: np.ndarray, vat_rate: np.ndarray | float) -> np.ndarray:
+    """cents x (1 + VAT rate), rounded half-up at the cent (away from zero, as Excel's ROUND and a
+    VAT invoice do), in integers: 4,712,250 x 1.13 = 5,324,842.5 -> 5,324,843, where a float
+    product (5324842.4999999995) would round down. The VAT is split as whole millions of cents
+    times the rate plus the rest, so no product overflows int64 below the amount limit."""
+    parts = np.rint(np.asarray(vat_rate, dtype="float64") * VAT_PARTS).astype("int64")
+    magnitude = np.abs(np.asarray(cents, dtype="int64"))
+    millions, rest = np.divmod(magnitude, VAT_PARTS)
+    vat = millions * parts
+    vat += (rest * parts + VAT_PARTS // 2) // VAT_PARTS
+    vat += magnitude
+    return np.negative(vat, out=vat, where=np.asarray(cents) < 0)
 
 
 _DAY_NS = 86_400 * 10**9
@@ -125,15 +144,19 @@ def customer_sums(rows: pd.DataFrame, policy: Policy, period: Period,
     return names, np.column_stack(sums).astype("int64", copy=False), codes
 
 
-_KINDS = (INVOICE, RECEIPT, CREDIT_NOTE)  # the order of a clean ledger's type categories
+_KINDS = TYPES  # the order of a clean ledger's type categories
+_CLASSES = 3 * len(_KINDS)  # kind x (before / in / after the period)
+# How each kind of document moves the open balance (gross): up for invoices and balances brought
+# forward, down for receipts, credit notes and write-offs.
+BALANCE_SIGNS = np.array([-1 if kind in (RECEIPT, *REDUCING) else 1 for kind in _KINDS], dtype="int64")
 
 
 def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.ndarray, n: int,
                 block_rows: int = 1 << 20):
     """Net sales, gross sales, collections and balance per customer from two group sums: each row
-    falls in one of 9 classes (type x before / in / after the period), so amounts and gross amounts
+    falls in one of 15 classes (type x before / in / after the period), so amounts and gross amounts
     are summed once per customer and class instead of once per measure. None when the ledger is
-    not a clean one (types other than the three) or totals could lose exactness in floats.
+    not a clean one (types other than TYPES) or totals could lose exactness in floats.
 
     Rows are taken `block_rows` at a time: the keys, gross amounts and float copies of a block
     stay in the CPU's cache instead of taking ~300 MB of fresh memory for 10^7 rows."""
@@ -143,7 +166,7 @@ def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.nd
     kind = kinds.cat.codes.to_numpy()
     if len(kind) and kind.min() < 0 or not _float_sums_exact(rows["amount_cents"].to_numpy(dtype="int64")):
         return None
-    by_amount, by_gross = np.zeros(9 * n), np.zeros(9 * n)
+    by_amount, by_gross = np.zeros(_CLASSES * n), np.zeros(_CLASSES * n)
     gross_largest = gross_magnitude = 0.0
     for start in range(0, len(rows), block_rows):
         block = slice(start, start + block_rows)
@@ -157,23 +180,23 @@ def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.nd
         keep = codes[block] >= 0
         if not keep.all():
             key, amount, gross = key[keep], amount[keep], gross[keep]
-        by_amount += np.bincount(key, weights=amount, minlength=9 * n)
-        by_gross += np.bincount(key, weights=gross, minlength=9 * n)
+        by_amount += np.bincount(key, weights=amount, minlength=_CLASSES * n)
+        by_gross += np.bincount(key, weights=gross, minlength=_CLASSES * n)
     if not (gross_largest * len(rows) < _EXACT_LIMIT or gross_magnitude < _EXACT_LIMIT / 2):
         return None
-    by_amount, by_gross = (np.rint(sums).astype("int64").reshape(n, 3, 3) for sums in (by_amount, by_gross))
+    by_amount, by_gross = (np.rint(sums).astype("int64").reshape(n, len(_KINDS), 3) for sums in (by_amount, by_gross))
     inv, rec, cn = (_KINDS.index(k) for k in (INVOICE, RECEIPT, CREDIT_NOTE))
     net = by_amount[:, inv, 1] - by_amount[:, cn, 1]
     gross_sales = by_gross[:, inv, 1] - by_gross[:, cn, 1]
     collections = by_amount[:, rec, 1]
     until_end = by_gross[:, :, 0] + by_gross[:, :, 1]
-    balance = until_end[:, inv] - until_end[:, rec] - until_end[:, cn]
+    balance = until_end @ BALANCE_SIGNS
     return net, gross_sales, collections, balance
 
 
 def _class_keys(codes: np.ndarray, kind: np.ndarray, dates: np.ndarray, period: Period) -> np.ndarray:
     """Each row's class: customer x kind x (0 before, 1 in, 2 after the period)."""
-    key = codes * 9
+    key = codes * _CLASSES
     key += kind * np.int8(3)
     key += dates >= np.datetime64(period.start)
     key += dates > np.datetime64(period.end)
@@ -205,12 +228,18 @@ def _masked_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.n
     amount = rows["amount_cents"].to_numpy(dtype="int64")
     gross = gross_cents(rows, policy)
     sign = np.where(is_credit, -1, 1)
-    sales_mask = in_period & ~is_receipt
+    sales_mask = in_period & (is_invoice | is_credit)
     net = _sum_by(codes, np.where(sales_mask, amount * sign, 0), n)
     gross_sales = _sum_by(codes, np.where(sales_mask, gross * sign, 0), n)
     collections = _sum_by(codes, np.where(in_period & is_receipt, amount, 0), n)
-    balance = _sum_by(codes, np.where(until_end, np.where(is_invoice, gross, -gross), 0), n)
+    balance = _sum_by(codes, np.where(until_end, gross * balance_signs(rows["type"]), 0), n)
     return net, gross_sales, collections, balance
+
+
+def balance_signs(kinds: pd.Series) -> np.ndarray:
+    """Each document's sign in the open balance (+1 or -1; 0 for a type outside TYPES)."""
+    codes = pd.Categorical(kinds, categories=_KINDS).codes
+    return np.append(BALANCE_SIGNS, 0)[codes]
 
 
 def collection_rates(collections_cents: np.ndarray, gross_sales_cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -33,6 +33,7 @@ class IssueCode(str, Enum):
     BAD_POLICY = "bad_policy"
     NOT_ENOUGH_HEADROOM = "not_enough_headroom"
     BAD_SHAPE = "bad_shape"
+    ROUNDED = "rounded"
 
 
 ERROR = "error"
@@ -49,17 +50,25 @@ class Issue:
     column: str | None = None
     source: str | None = None
     severity: str = ERROR
+    header: str | None = None  # the column's header as the user wrote it (金额), if not `column`
 
     @property
     def is_error(self) -> bool:
         return self.severity == ERROR
+
+    @property
+    def column_label(self) -> str:
+        """The user's own header beside the field name: '金额 (amount)'."""
+        if self.header and self.header != self.column:
+            return f"{self.header} ({self.column})"
+        return self.column or ""
 
     def where(self) -> str:
         parts = [p for p in (self.source,) if p]
         if self.row is not None:
             parts.append(f"row {self.row}")
         if self.column:
-            parts.append(f"column {self.column}")
+            parts.append(f"column {self.column_label}")
         return ", ".join(parts)
 
     def __str__(self) -> str:
@@ -93,7 +102,7 @@ def issues_frame(issues: Iterable[Issue]) -> pd.DataFrame:
         {
             "source": i.source or "",
             "row": i.row,
-            "column": i.column or "",
+            "column": i.column_label,
             "severity": i.severity,
             "code": i.code.value,
             "message": i.message,

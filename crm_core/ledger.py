@@ -6,7 +6,8 @@ without a word. The `row` column keeps the spreadsheet row number of each source
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -18,17 +19,21 @@ from .values import (
     datetime_days,
     is_blank,
     is_text_categorical,
-    money_column_cents,
+    money_column,
     normalize_text,
     normalize_text_column,
     per_category,
     plain_text_mask,
-    scaled_cents,
     text_column,
 )
 
 INVOICE, RECEIPT, CREDIT_NOTE = "invoice", "receipt", "credit_note"
-TYPES = (INVOICE, RECEIPT, CREDIT_NOTE)
+# A receivable brought forward (期初余额, VAT included): in the balance, never in the period's sales
+# or collections. A bad debt written off (坏账核销): lowers the balance without cash.
+OPENING_BALANCE, WRITE_OFF = "opening_balance", "write_off"
+TYPES = (INVOICE, RECEIPT, CREDIT_NOTE, OPENING_BALANCE, WRITE_OFF)
+# Documents that lower the balance whatever sign they are written with.
+REDUCING = (CREDIT_NOTE, WRITE_OFF)
 
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "date": ("date", "日期", "业务日期", "单据日期", "transaction date", "posting date"),
@@ -47,6 +52,10 @@ TYPE_WORDS: dict[str, str] = {
     **dict.fromkeys(("receipt", "payment", "collection", "cash", "回款", "收款", "收款单"), RECEIPT),
     **dict.fromkeys(("credit note", "credit_note", "credit", "creditnote", "cn", "return", "红字",
                      "退货", "红冲", "红字发票"), CREDIT_NOTE),
+    **dict.fromkeys(("opening balance", "opening_balance", "opening", "balance b/f", "brought forward",
+                     "期初余额", "期初", "期初应收", "上年结转"), OPENING_BALANCE),
+    **dict.fromkeys(("write-off", "write off", "write_off", "writeoff", "bad debt", "坏账核销", "核销",
+                     "坏账"), WRITE_OFF),
 }
 
 
@@ -91,10 +100,20 @@ def _header_key(col: object) -> str:
     return text
 
 
+# Units an amount header may state, longest first: '金额(万元)' holds amounts in 10,000s.
+HEADER_UNITS: tuple[tuple[str, int], ...] = (
+    ("亿", 10**8), ("千万", 10**7), ("百万", 10**6), ("十万", 10**5), ("万", 10**4), ("千", 10**3),
+    ("10,000", 10**4), ("10k", 10**4), ("million", 10**6), ("thousand", 10**3), ("'000", 10**3),
+)
+
+
 def amount_scale(header: object) -> int:
-    """Headers such as '金额(万元)' or 'Amount (10k)' mean the numbers are in units of 10,000."""
+    """The unit an amount header states in brackets: 元 1, 千元 1,000, 万元 10,000, 亿元 10^8
+    (also 百万元, 千万元, 'Amount (10k)', 'Amount (thousands)'); none stated means 元."""
     text = normalize_text(header).lower()
-    return 10000 if ("万" in text or "10k" in text or "10,000" in text) else 1
+    unit = re.search(r"[(\[](.*?)[)\]]", text)
+    stated = unit.group(1) if unit else text
+    return next((scale for word, scale in HEADER_UNITS if word in stated), 1)
 
 
 def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: str = "ledger",
@@ -129,7 +148,13 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     if len(frame) == 0 or len(rows) == 0 and not issues:
         issues.append(Issue(IssueCode.EMPTY, "the ledger has no data rows", source=source))
     issues.sort(key=lambda i: (i.row or 0))
-    return Ledger(rows, issues, source, len(frame), int(blank.sum()))
+    return Ledger(rows, with_headers(issues, mapping), source, len(frame), int(blank.sum()))
+
+
+def with_headers(issues: list[Issue], mapping: dict[str, str]) -> list[Issue]:
+    """Each issue names its column by the user's own header too (金额 beside amount)."""
+    headers = {canon: str(col) for col, canon in mapping.items() if str(col) != canon}
+    return [replace(i, header=headers[i.column]) if i.column in headers else i for i in issues]
 
 
 def _blank_rows(raw: pd.DataFrame) -> np.ndarray:
@@ -157,14 +182,6 @@ def blank_mask(values: pd.Series) -> np.ndarray:
     return blank_unique[codes]
 
 
-def _cell_scales(amounts: pd.Series, scale: int) -> np.ndarray | int:
-    """The header's scale, except for cells that say 万 themselves (already in currency units)."""
-    if scale == 1:
-        return 1
-    says_wan = amounts.map(lambda v: isinstance(v, str) and "万" in v).to_numpy(dtype=bool)
-    return np.where(says_wan, 1, scale)
-
-
 def _parse_columns(raw: pd.DataFrame, scale: int, policy: Policy, rownums: np.ndarray, source: str):
     issues: list[Issue] = []
 
@@ -182,12 +199,12 @@ def _parse_columns(raw: pd.DataFrame, scale: int, policy: Policy, rownums: np.nd
     report("customer", bad, "customer")
     out["type"], type_issues = _types(raw["type"], rownums, source)
     issues += type_issues
-    cents, bad = money_column_cents(raw["amount"])
-    if scale != 1:
-        cents, too_large = scaled_cents(cents, _cell_scales(raw["amount"], scale))
-        bad.update(too_large)
+    money = money_column(raw["amount"], scale)
+    bad = money.problems
     report("amount", bad, "amount")
-    out["amount_cents"] = cents
+    issues.extend(Issue(IssueCode.ROUNDED, note, row=int(rownums[pos]), column="amount", source=source,
+                        severity=WARNING) for pos, note in money.rounded.items())
+    out["amount_cents"] = money.cents
     issues += _sign_rules(out["type"], out["amount_cents"], policy, rownums, source, bad)
     out.update(_optional_columns(raw, rownums, source, issues, report))
     return out, issues, distinct
@@ -250,7 +267,8 @@ def _types(values: pd.Series, rownums, source) -> tuple[pd.Categorical, list[Iss
     words = [TYPE_WORDS.get(normalize_text(u).lower(), "") for u in uniques]
     kind = np.array([TYPES.index(w) if w else -1 for w in words] + [-1], dtype="int8")[codes]
     issues = [Issue(IssueCode.UNKNOWN_TYPE,
-                    f"type {_shown(values.iloc[pos])} is not invoice/发票, receipt/回款 or credit note/红字",
+                    f"type {_shown(values.iloc[pos])} is not invoice/发票, receipt/回款, credit note/红字, "
+                    "opening balance/期初余额 or write-off/坏账核销",
                     row=int(rownums[pos]), column="type", source=source)
               for pos in np.flatnonzero(kind < 0)]
     # built from codes: pd.Categorical of the words would hash every row's string again
@@ -262,13 +280,14 @@ def _shown(value: object) -> str:
 
 
 def _sign_rules(types: pd.Categorical, cents, policy, rownums, source, amount_bad) -> list[Issue]:
-    """Credit notes reduce sales whatever their sign; other negatives obey the policy."""
+    """Credit notes and write-offs lower the balance whatever their sign; a balance brought forward
+    may be negative (a customer in credit); other negatives obey the policy."""
     kind = types.codes
-    credit = kind == TYPES.index(CREDIT_NOTE)
-    np.abs(cents, out=cents, where=credit)
+    reducing = np.isin(kind, [TYPES.index(t) for t in REDUCING])
+    np.abs(cents, out=cents, where=reducing)
     if policy.negative_amounts == "allow":
         return []
-    negative = (cents < 0) & ~credit
+    negative = (cents < 0) & ~reducing & (kind != TYPES.index(OPENING_BALANCE))
     named = [*TYPES, "amount"]  # code -1 (an unknown type) picks the last
     return [Issue(IssueCode.NEGATIVE_AMOUNT,
                   f"amount: negative {named[kind[pos]]} ({cents[pos] / 100:,.2f}); book returns as "

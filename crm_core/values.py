@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -22,7 +23,6 @@ EXCEL_MAX_SERIAL = 2958465  # 9999-12-31
 FIRST_DATE, LAST_DATE = pd.Timestamp("1899-12-30"), pd.Timestamp("2261-12-31")
 _DATE_RANGE = f"dates run from {FIRST_DATE:%Y-%m-%d} to {LAST_DATE:%Y-%m-%d}"
 _CURRENCY = re.compile(r"(?i)^(rmb|cny|usd|eur|hkd)|(rmb|cny|usd|eur|hkd|元)$|[¥￥$€£]")
-_WAN = "万"
 _EXCEL_ERRORS = {"#N/A", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!",
                  "#SPILL!", "#CALC!", "#GETTING_DATA"}
 MAX_TEXT = 255
@@ -187,36 +187,72 @@ def excel_error_text(value: object) -> str | None:
     return None
 
 
-def parse_money_cents(value: object) -> int:
-    """One amount in currency units -> integer cents. Raises ValueError with a user-facing reason."""
+# Units a ledger states in its amount header or in a cell ('12.5万', '1亿'): amounts are scaled to
+# currency units (元) first and rounded to the cent after, so 8.3442 under 金额(万元) is 83,442.00.
+CELL_UNITS = {"亿": 10**8, "万": 10**4}
+# Excel shows, compares and rounds a number by its first 15 significant digits: that decimal is the
+# amount a float cell holds (0.1 + 0.2 is 0.3, 2.675 is 2.675 though its binary value is below it).
+SHOWN_DIGITS = 15
+# Per-row notes about amounts rounded to the cent; past this many, one note counts the rest.
+ROUNDED_NOTES = 1000
+
+
+@dataclass(frozen=True)
+class MoneyColumn:
+    """A column of amounts as int64 cents. `problems`: position -> why the cell cannot be used
+    (its cents are 0); `rounded`: position -> note for amounts finer than a cent, rounded half-up."""
+
+    cents: np.ndarray
+    problems: dict[int, str]
+    rounded: dict[int, str]
+
+
+def parse_money_cents(value: object, scale: int = 1) -> int:
+    """One amount -> integer cents, in units of `scale` (a header's 万元: 10,000) unless the text
+    states its own unit ('12.5万', '1亿'). Scaled first, rounded half-up at the cent after.
+    Raises ValueError with a user-facing reason."""
+    return _amount_cents(value, scale)[0]
+
+
+def _amount_cents(value: object, scale: int) -> tuple[int, bool]:
+    """(cents, finer than a cent before rounding) of one cell."""
     err = excel_error_text(value)
     if err:
         raise ValueError(f"cell holds the error value {err}")
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is a TRUE/FALSE value, not an amount")
     if isinstance(value, (int, np.integer)):
-        return _decimal_to_cents(Decimal(int(value)))
+        return _decimal_to_cents(Decimal(int(value)) * scale)
     if isinstance(value, (float, np.floating)):
         if not math.isfinite(value):
             raise ValueError(f"{value!r} is not a finite number")
-        return _decimal_to_cents(Decimal(repr(float(value))))
+        return _decimal_to_cents(shown_decimal(float(value)) * scale)
     if isinstance(value, Decimal):
-        return _decimal_to_cents(value)
-    return _text_to_cents(str(value))
+        return _decimal_to_cents(value * scale)
+    amount, own_unit = _text_amount(str(value))
+    return _decimal_to_cents(amount if own_unit else amount * scale)
 
 
-def _decimal_to_cents(amount: Decimal) -> int:
+def shown_decimal(value: float) -> Decimal:
+    """The decimal Excel shows for a float: its first 15 significant digits."""
+    return Decimal(format(value, f".{SHOWN_DIGITS}g"))
+
+
+def _decimal_to_cents(amount: Decimal) -> tuple[int, bool]:
     if not amount.is_finite():
         raise ValueError(f"{amount} is not a finite number")
     if abs(amount) * 100 >= MAX_AMOUNT_CENTS:
         raise ValueError(_too_large(amount))
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    exact = amount * 100
+    cents = exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return int(cents), cents != exact
 
 
 THOUSANDS_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
 
 
-def _text_to_cents(raw: str) -> int:
+def _text_amount(raw: str) -> tuple[Decimal, bool]:
+    """Amount text -> (exact decimal amount, whether the text stated its own unit)."""
     text = normalize_text(raw).replace(" ", "")
     if not text:
         raise ValueError("amount is blank")
@@ -226,9 +262,9 @@ def _text_to_cents(raw: str) -> int:
     text = _CURRENCY.sub("", text)
     if text.endswith("-") and not text.startswith("-"):  # some ERPs put the sign last
         negative, text = not negative, text[:-1]
-    scale = Decimal(1)
-    if text.endswith(_WAN):
-        scale, text = Decimal(10000), text[: -len(_WAN)]
+    unit = CELL_UNITS.get(text[-1:]) if text else None
+    if unit:
+        text = text[:-1]
     if "," in text and not THOUSANDS_GROUPED.fullmatch(text):  # '1.234,56' or '1,23' would be misread
         raise ValueError(f"amount {_quote(raw)}: commas may only group thousands (1,234.56); "
                          "a decimal comma is not accepted")
@@ -236,10 +272,10 @@ def _text_to_cents(raw: str) -> int:
     if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", text):
         raise ValueError(f"amount {_quote(raw)} is not a number")
     try:
-        amount = Decimal(text) * scale
+        amount = Decimal(text) * (unit or 1)
     except InvalidOperation as exc:  # pragma: no cover - regex guards this
         raise ValueError(f"amount {_quote(raw)} is not a number") from exc
-    return _decimal_to_cents(-amount if negative else amount)
+    return (-amount if negative else amount), unit is not None
 
 
 def _quote(raw: object) -> str:
@@ -247,55 +283,145 @@ def _quote(raw: object) -> str:
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
-def money_column_cents(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
-    """A whole column -> (cents int64, {position: reason}) with a fast path for numeric columns."""
-    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+def money_column_cents(values: pd.Series, scale: int = 1) -> tuple[np.ndarray, dict[int, str]]:
+    """`money_column` without the rounding notes: (cents, {position: reason})."""
+    column = money_column(values, scale)
+    return column.cents, column.problems
+
+
+def money_column(values: pd.Series, scale: int = 1) -> MoneyColumn:
+    """A whole column of amounts in units of `scale` -> exact cents, vectorized for numbers.
+    Every cell follows `parse_money_cents`: scaled, then rounded half-up at the cent."""
+    dtype = values.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         if values.hasnans:  # pandas' nullable Int64 with blanks: judged as floats, blanks reported
-            return _float_column_cents(values.to_numpy(dtype="float64", na_value=np.nan))
+            return _float_column(values.to_numpy(dtype="float64", na_value=np.nan), scale)
         ints = values.to_numpy(dtype="int64")
-        if (np.abs(ints) < MAX_AMOUNT_CENTS // 100).all():
-            return ints * 100, {}
-        return _mapped(values.astype(object), parse_money_cents, np.int64, 0)
-    if pd.api.types.is_float_dtype(values.dtype):
-        return _float_column_cents(values.to_numpy(dtype="float64", na_value=np.nan))
-    return _mapped(values, parse_money_cents, np.int64, 0)
+        if (np.abs(ints) < MAX_AMOUNT_CENTS // (100 * scale)).all():
+            return MoneyColumn(ints * (100 * scale), {}, {})
+        return _cell_by_cell(values.astype(object), scale)
+    if pd.api.types.is_float_dtype(dtype):
+        return _float_column(values.to_numpy(dtype="float64", na_value=np.nan), scale)
+    return _cell_by_cell(values, scale)
 
 
-def _float_column_cents(floats: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
-    magnitude = np.abs(floats)  # |x| * 100 is |x * 100| exactly: scaling by 100 is sign-symmetric
-    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are refused just below
-        magnitude *= 100.0
-        bad = magnitude >= MAX_AMOUNT_CENTS
-    bad |= ~np.isfinite(floats)
-    problems = {int(i): _float_problem(floats[i]) for i in np.flatnonzero(bad)}
+def _cell_by_cell(values: pd.Series, scale: int) -> MoneyColumn:
+    """Each distinct cell parsed once (ledgers repeat amounts), then spread to its rows."""
+    codes, uniques = factorize_cells(values)
+    cents = np.zeros(len(uniques) + 1, dtype=np.int64)  # the extra slot serves blanks (code -1)
+    finer = np.zeros(len(uniques) + 1, dtype=bool)
+    reasons = {-1: "amount is blank"}
+    for k, raw in enumerate(uniques):
+        try:
+            cents[k], finer[k] = _amount_cents(raw, scale)
+        except ValueError as exc:
+            reasons[k] = str(exc)
+    problems = {int(pos): reasons[int(codes[pos])]
+                for pos in np.flatnonzero(np.isin(codes, list(reasons)))}
+    rounded = _rounding_notes(np.flatnonzero(finer[codes]), lambda pos: uniques[codes[pos]],
+                              cents[codes], scale)
+    return MoneyColumn(cents[codes], problems, rounded)
+
+
+def _float_column(floats: np.ndarray, scale: int) -> MoneyColumn:
+    """Floats as Excel shows them (15 significant digits), scaled and rounded half-up at the cent,
+    in integer arithmetic; the few values float arithmetic cannot decide go one by one."""
+    magnitude = np.abs(floats)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~(magnitude * (100.0 * scale) < MAX_AMOUNT_CENTS)  # NaN and inf fail the test too
+    problems = {int(i): _float_problem(floats[i], scale) for i in np.flatnonzero(bad)}
     magnitude[bad] = 0.0
-    # round half away from zero at the cent, with a tolerance for binary fractions like 1.005
-    magnitude += 0.5
-    magnitude += 1e-7
-    cents = np.floor(magnitude, out=magnitude).astype("int64")
+    digits, exponent, unsure = _shown_significand(magnitude)
+    cents, finer = _digits_to_cents(digits, exponent - (SHOWN_DIGITS - 1) + _power_of_ten(100 * scale))
+    for pos in np.flatnonzero(unsure):
+        cents[pos], finer[pos] = _decimal_to_cents(shown_decimal(float(magnitude[pos])) * scale)
     np.negative(cents, out=cents, where=floats < 0)
-    return cents, problems
+    rounded = _rounding_notes(np.flatnonzero(finer), lambda pos: floats[pos], cents, scale)
+    return MoneyColumn(cents, problems, rounded)
 
 
-def scaled_cents(cents: np.ndarray, scales: np.ndarray | int) -> tuple[np.ndarray, dict[int, str]]:
-    """Cents times each cell's scale (万 headers: 10,000), checked against the same limit before
-    multiplying, so that no product can overflow; cells beyond it become 0 and a problem."""
-    scales = np.broadcast_to(np.asarray(scales, dtype="int64"), cents.shape)
-    too_large = np.abs(cents) >= -(-MAX_AMOUNT_CENTS // scales)  # |cents x scale| >= the limit
-    problems = {int(i): _too_large(int(cents[i]) * int(scales[i]) / 100) for i in np.flatnonzero(too_large)}
-    return np.where(too_large, 0, cents * np.where(too_large, 1, scales)), problems
+def _power_of_ten(number: int) -> int:
+    exponent = len(str(number)) - 1
+    if number != 10**exponent:
+        raise ValueError(f"an amount unit must be a power of ten, not {number}")
+    return exponent
 
 
-def _too_large(value: float) -> str:
+_FLOAT_POWERS = np.array([float(10**k) for k in range(23)])  # exact: 10^22 is the last such float
+_INT_POWERS = np.array([10**k for k in range(19)], dtype=np.int64)
+
+
+def _shown_significand(magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each value as digits x 10^(exponent - 14), digits its first 15 significant digits (an
+    integer in [10^14, 10^15); 0 for 0). `unsure` marks values whose 16th digit sits too close to
+    a 5 for float arithmetic to round (and values beyond 10^+-22): they are read by Decimal."""
+    zero = magnitude == 0
+    with np.errstate(divide="ignore"):
+        exponent = np.floor(np.log10(np.where(zero, 1.0, magnitude))).astype(np.int64)
+    digits, unsure = _digits_at(magnitude, exponent)
+    off = ((digits >= 10**SHOWN_DIGITS) | (digits < 10**(SHOWN_DIGITS - 1))) & ~zero
+    if off.any():  # log10 can land one off beside a power of ten
+        exponent[off] += np.where(digits[off] >= 10**SHOWN_DIGITS, 1, -1)
+        digits[off], unsure[off] = _digits_at(magnitude[off], exponent[off])
+    digits[zero], exponent[zero], unsure[zero] = 0, SHOWN_DIGITS - 1, False
+    return digits, exponent, unsure
+
+
+def _digits_at(magnitude: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    shift = (SHOWN_DIGITS - 1) - exponent
+    unsure = np.abs(shift) > 22
+    power = _FLOAT_POWERS[np.minimum(np.abs(shift), 22)]
+    scaled = np.where(shift >= 0, magnitude * power, magnitude / power)  # each correctly rounded
+    # scaled < 10^15 < 2^50, so its error is below 1/16: a fraction that far from .5 rounds surely
+    unsure |= np.abs(scaled - np.floor(scaled) - 0.5) < 0.07
+    return np.floor(scaled + 0.5).astype(np.int64), unsure
+
+
+def _digits_to_cents(digits: np.ndarray, exponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """digits x 10^exponent cents, rounded half-up to whole cents, and whether that rounded."""
+    cents = np.zeros(len(digits), dtype=np.int64)
+    finer = np.zeros(len(digits), dtype=bool)
+    up = exponent >= 0  # bounded: digits x 10^exponent stays below the amount limit
+    cents[up] = digits[up] * _INT_POWERS[np.minimum(exponent[up], 18)]
+    down = np.flatnonzero(~up & (exponent >= -18))
+    divisor = _INT_POWERS[-exponent[down]]
+    cents[down] = (digits[down] + divisor // 2) // divisor
+    finer[down] = digits[down] % divisor != 0
+    tiny = ~up & (exponent < -18)  # below 10^-3 of a cent: rounds to 0
+    finer[tiny] = digits[tiny] != 0
+    return cents, finer
+
+
+def _rounding_notes(positions: np.ndarray, shown, cents: np.ndarray, scale: int) -> dict[int, str]:
+    """A note per amount rounded to the cent (the first ROUNDED_NOTES of them; the last note
+    counts the rest), naming the value as written and the amount it became."""
+    unit = f" x {scale:,}" if scale != 1 else ""
+    notes = {int(pos): f"amount {_shown_amount(shown(pos))}{unit} is finer than a cent: rounded "
+                       f"half-up to {cents[pos] / 100:,.2f} / 金额精确到分（四舍五入）"
+             for pos in positions[:ROUNDED_NOTES]}
+    if len(positions) > ROUNDED_NOTES:
+        last = int(positions[ROUNDED_NOTES - 1])
+        notes[last] += f"; {len(positions) - ROUNDED_NOTES:,} more amounts after this row were rounded too"
+    return notes
+
+
+def _shown_amount(value: object) -> str:
+    if isinstance(value, (float, np.floating)):
+        return format(float(value), f".{SHOWN_DIGITS}g")
+    return _quote(value)
+
+
+def _too_large(value) -> str:
     return f"amount {value:,.2f} is implausibly large (limit {MAX_AMOUNT_CENTS // 100:,})"
 
 
-def _float_problem(value: float) -> str:
+def _float_problem(value: float, scale: int = 1) -> str:
     if np.isnan(value):
         return "amount is blank"
     if not np.isfinite(value):
         return f"{value} is not a finite number"
-    return _too_large(value)
+    return _too_large(float(value) * scale)
+
 
 
 def factorize_cells(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:

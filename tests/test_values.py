@@ -1,6 +1,7 @@
 """Cell values as ERPs and Excel deliver them: amounts, dates, names."""
 import math
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
@@ -13,12 +14,12 @@ from crm_core.values import (
     _text_factorize,
     date_column,
     datetime_days,
+    money_column,
     money_column_cents,
     normalize_text,
     parse_date,
     parse_money_cents,
     plain_text_mask,
-    scaled_cents,
     text_column,
     whole_days,
 )
@@ -152,16 +153,70 @@ def test_datetime_days_of_typed_columns_with_and_without_blanks():
         assert np.array_equal(with_blank[:3], days) and np.isnat(with_blank[3])
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.integers(-(10**15) + 1, 10**15 - 1), st.sampled_from([1, 10_000])), max_size=20))
-def test_scaled_cents_never_overflow(cells):
-    """Python's unbounded integers as the judge: at or past the limit, 0 and a problem."""
-    cents = np.array([c for c, _ in cells], dtype="int64")
-    scales = np.array([s for _, s in cells], dtype="int64")
-    out, problems = scaled_cents(cents, scales)
-    for pos, (c, s) in enumerate(cells):
-        fits = abs(c * s) < 10**15
-        assert out[pos] == (c * s if fits else 0) and (pos in problems) == (not fits)
+UNITS = [1, 1_000, 10_000, 10**8]
+
+
+def decimal_cents(amount: Decimal, scale: int) -> int | None:
+    """The rule written out with Python's Decimal: scale, then half-up at the cent; None past the limit."""
+    exact = amount * scale * 100
+    return None if abs(exact) >= 10**15 else int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+# Amounts with up to six decimals (at most 15 significant digits, as Excel keeps), and exact
+# half-cent ties once scaled.
+six_decimals = st.builds(lambda units, places: Decimal(units).scaleb(-places),
+                         st.integers(-(10**13), 10**13), st.integers(0, 6)).filter(
+    lambda d: len(d.as_tuple().digits) <= 15)
+half_cent_ties = st.builds(lambda cents, scale: (Decimal(cents) + Decimal("0.5")) / 100 / scale,
+                           st.integers(-(10**11), 10**11), st.sampled_from(UNITS))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(six_decimals, half_cent_ties), min_size=1, max_size=20), st.sampled_from(UNITS),
+       st.sampled_from(["float", "text"]))
+def test_amounts_under_any_unit_are_scaled_then_rounded_half_up_exactly(amounts, scale, form):
+    """Float cells (the column fast path) and text cells alike give Decimal's cents; past the
+    limit a problem and 0; every amount finer than a cent after scaling carries a rounding note."""
+    cells = [float(a) for a in amounts] if form == "float" else [str(a) for a in amounts]
+    column = money_column(pd.Series(cells, dtype="float64" if form == "float" else object), scale)
+    for pos, amount in enumerate(amounts):
+        expected = decimal_cents(amount, scale)
+        assert column.cents[pos] == (0 if expected is None else expected), (amount, scale)
+        assert (pos in column.problems) == (expected is None)
+        finer = expected is not None and amount * scale * 100 != expected
+        assert (pos in column.rounded) == finer, (amount, scale)
+
+
+@pytest.mark.parametrize("header, cell, cents", [
+    ("金额(万元)", 8.3442, 8_344_200), ("金额(万元)", 1.234567, 1_234_567), ("金额（千元）", 1.5, 150_000),
+    ("金额(亿元)", 0.0123456789, 123_456_789), ("金额(元)", 47122.5, 4_712_250), ("金额(万元)", "2万", 2_000_000),
+    ("金额(万元)", "0.1亿", 1_000_000_000), ("amount", "1亿", 10**10), ("金额(万元)", "1.23456789", 1_234_568),
+])
+def test_unit_headers_scale_before_rounding(header, cell, cents):
+    from crm_core.ledger import normalize_ledger
+
+    raw = pd.DataFrame({"date": ["2024-01-02"], "customer": ["A"], "type": ["invoice"], header: [cell]})
+    assert normalize_ledger(raw).rows["amount_cents"].tolist() == [cents]
+
+
+def test_an_amount_finer_than_a_cent_is_rounded_with_a_warning_naming_the_row():
+    from crm_core.issues import IssueCode
+    from crm_core.ledger import normalize_ledger
+
+    raw = pd.DataFrame({"date": ["2024-01-02"] * 2, "customer": ["A"] * 2, "type": ["invoice"] * 2,
+                        "金额(万元)": [1.0, 1.23456789]})
+    ledger = normalize_ledger(raw)
+    assert ledger.errors == [] and ledger.rows["amount_cents"].tolist() == [1_000_000, 1_234_568]
+    assert [(i.code, i.row, i.column, i.severity) for i in ledger.issues] == [(IssueCode.ROUNDED, 3, "amount", "warning")]
+    assert "12,345.68" in ledger.issues[0].message
+
+
+def test_rounding_notes_stop_at_a_limit_and_count_the_rest(monkeypatch):
+    import crm_core.values as values
+
+    monkeypatch.setattr(values, "ROUNDED_NOTES", 3)
+    column = money_column(pd.Series([0.001] * 5))
+    assert sorted(column.rounded) == [0, 1, 2] and "2 more amounts" in column.rounded[2]
 
 
 @settings(max_examples=300, deadline=None)
@@ -185,19 +240,17 @@ def test_datetime_days_is_the_plain_rule(numbers, unit):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(-1e6, 1e6),
                           st.integers(-10**9, 10**9).map(lambda c: c / 100),
-                          st.sampled_from([0.005, -0.005, 1.005, -2.675, 1e13, -1e13, 9.99e12, -0.0])),
-                max_size=25))
-def test_float_amounts_round_as_the_written_rule_says(values):
-    """Half away from zero at the cent (tolerance 1e-7 cent), refused beyond the limit: the
-    in-place arithmetic of the column path against the rule written out plainly."""
+                          st.sampled_from([0.005, -0.005, 1.005, -2.675, 1e13, -1e13, 9.99e12, -0.0, 0.1 + 0.2])),
+                max_size=25), st.sampled_from(UNITS))
+def test_float_amounts_round_as_the_written_rule_says(values, scale):
+    """Any float, as Excel shows it (15 significant digits), scaled, half away from zero at the
+    cent, refused beyond the limit: the vectorized column path against Decimal one by one."""
     floats = np.array(values, dtype="float64")
-    cents, problems = money_column_cents(pd.Series(floats))
-    with np.errstate(invalid="ignore", over="ignore"):
-        bad = ~np.isfinite(floats) | (np.abs(floats) * 100 >= 10**15)
-        scaled = np.where(bad, 0.0, floats) * 100.0
-        expected = (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5 + 1e-7)).astype("int64")
-    assert cents.tolist() == expected.tolist()
-    assert sorted(problems) == np.flatnonzero(bad).tolist()
+    column = money_column(pd.Series(floats), scale)
+    for pos, value in enumerate(values):
+        expected = decimal_cents(Decimal(format(value, ".15g")), scale) if math.isfinite(value) else None
+        assert column.cents[pos] == (0 if expected is None else expected), (value, scale)
+        assert (pos in column.problems) == (expected is None)
 
 
 @settings(max_examples=200, deadline=None)
