@@ -3,15 +3,18 @@
 A policy has one flat key/value form (``credit_ratio = 0.2``, ``vat.2019-04-01 = 0.13``,
 ``rate_cutoff.A = 0.95``) used by the Policy sheet of a workbook; the TOML file form uses the
 same keys grouped in sections. Every result names the policy that produced it (`Policy.label`).
+Rates and shares are fractions (0.2, or the text '20%'); a number above 1 such as 20 is refused
+with a message naming its key, never read as a percent (see `fraction_problem`).
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,7 +54,7 @@ class Policy:
     credit_rounding: float = 1.0  # credit lines are whole multiples of this many currency units
     stage_months: Mapping[str, float] = field(default_factory=lambda: {"A": 1.0, "B": 3.0, "C": 6.0})
     follow_up_days: Mapping[str, float] = field(default_factory=lambda: {"A": 1.0, "B": 7.0, "C": 15.0, "D": 30.0})
-    aging_buckets: Mapping[str, float] = field(default_factory=lambda: {"0-30": 30.0, "31-60": 60.0, "61-90": 90.0})
+    aging_buckets: Mapping[str, float] = field(default_factory=lambda: {"1-30": 30.0, "31-60": 60.0, "61-90": 90.0})
     payment_terms_days: int = 30  # due date when the ledger gives none
     reallocations_per_quarter: int = 1
     cut_below_balance: str = "forbid"  # or "allow", or "override" (approver may override with a reason)
@@ -158,6 +161,50 @@ def default_policy() -> Policy:
     return Policy.from_pairs(_flatten(tomllib.loads(text)), source="default_policy.toml")
 
 
+# ---- rates and shares: one rule for the whole product ---------------------------------
+SHARES_TOLERANCE = 1e-9  # rank shares must add up to 1 within this
+
+
+def fraction_problem(name: str, value: float, below_one: bool = False) -> str | None:
+    """Why `value` cannot be the rate or share `name`, or None when it can.
+
+    Every rate in the product (tier cut-offs, Pareto cut-offs, rank shares, the credit ratio,
+    VAT) is a fraction from 0 to 1, and a number above 1 is refused, never read as a percent:
+    no reading is safe for everyone (1 is 100% as a cut-off but 1% as a VAT rate, collection
+    rates run above 100%, a wrong guess on the credit ratio moves the budget a hundredfold),
+    while in Excel 95% already is 0.95. `below_one`: 1 itself is refused too (VAT: 100% VAT
+    does not exist, so a 1 there meant 1%).
+    """
+    if math.isnan(value):
+        return f"{name} is blank / 未填写"
+    if math.isinf(value):
+        return f"{name}: {value} is not a finite number / 不是有效数字"
+    if value < 0:
+        return f"{name}: {value:g} is below 0 / 不能小于 0"
+    if value > 1 or (below_one and value == 1):
+        return (f"{name}: {value:g} is {'above' if value > 1 else 'not below'} 1; write {value:g}% "
+                f"or {value / 100:g} / 比率应写作 {value:g}% 或 {value / 100:g}")
+    return None
+
+
+def require_fractions(name: str, values: Iterable[float], below_one: bool = False) -> None:
+    """Refuse the rates or shares `values` of the argument `name` that break `fraction_problem`,
+    one issue each, all at once."""
+    problems = [p for v in values if (p := fraction_problem(name, float(v), below_one))]
+    if problems:
+        raise CrmInputError([Issue(IssueCode.BAD_NUMBER, p, column=name) for p in problems])
+
+
+def require_shares(name: str, shares: Sequence[float]) -> None:
+    """Rank shares are fractions adding up to 1 (0.2;0.3;0.3;0.2): a shortfall or excess would
+    silently make the last tier bigger or empty."""
+    require_fractions(name, shares)
+    total = float(sum(shares))
+    if abs(total - 1) > SHARES_TOLERANCE:
+        raise CrmInputError([Issue(IssueCode.BAD_NUMBER, f"{name}: the shares add up to {total:g}, "
+                                   "not 1 (100%) / 各级占比之和应为 100%", column=name)])
+
+
 def _place(key, value, n, source, scalars, maps, issues) -> None:
     prefix, _, sub = key.partition(".")
     if sub and prefix in _MAPS:
@@ -185,8 +232,8 @@ def _coerce(values: dict[str, object], source: str) -> dict[str, object]:
 def _coerce_one(name: str, value: object) -> object:
     if isinstance(value, dict):
         if name == "vat_table":
-            return {str(pd.Timestamp(str(k)).date()): float(v) for k, v in value.items()}
-        return {str(k): float(v) for k, v in value.items()}
+            return {str(pd.Timestamp(str(k)).date()): _number(v) for k, v in value.items()}
+        return {str(k): _number(v) for k, v in value.items()}
     if name in ("name", "tier_mode", "lowest_tier", "unrated_label", "pareto_rest",
                 "cut_below_balance", "negative_amounts"):
         return str(value).strip()
@@ -194,6 +241,14 @@ def _coerce_one(name: str, value: object) -> object:
         return _as_bool(value)
     if name in ("payment_terms_days", "reallocations_per_quarter"):
         return int(float(value))
+    return _number(value)
+
+
+def _number(value: object) -> float:
+    """A policy number; '17%' (a text cell on the Policy sheet, a quoted TOML string) is 0.17,
+    so the advice the rate messages give ("write 17% or 0.17") works in every policy form."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return float(value.strip()[:-1]) / 100
     return float(value)
 
 
@@ -211,15 +266,13 @@ def _as_bool(value: object) -> bool:
 def _policy_problems(p: Policy):
     if not p.vat_table:
         yield "the VAT table is empty"
-    if any(not 0 <= r < 1 for r in p.vat_table.values()):
-        yield "VAT rates must be fractions between 0 and 1 (13% is 0.13)"
-    if not 0 <= p.credit_ratio <= 10:
-        yield f"credit_ratio {p.credit_ratio} is out of range (20% is 0.2)"
-    if any(w < 0 for w in p.tier_weights.values()):
-        yield "tier weights must not be negative"
+    yield from _rate_problems(p)
+    for tier, weight in p.tier_weights.items():
+        if not (math.isfinite(weight) and weight >= 0):
+            yield f"tier_weight.{tier}: {weight:g} must be 0 or more (0 = cash on delivery) / 权重不能为负"
     if p.credit_rounding <= 0 or round(p.credit_rounding * 100) != p.credit_rounding * 100:
         yield "credit_rounding must be a positive amount in whole cents"
-    if abs(sum(p.rank_shares.values()) - 1) > 1e-9:
+    if abs(sum(p.rank_shares.values()) - 1) > SHARES_TOLERANCE:
         yield "rank shares must add up to 1"
     if sorted(p.pareto_cutoffs.values()) != list(p.pareto_cutoffs.values()):
         yield "Pareto cut-offs must rise from tier to tier (A 0.7, B 0.9)"
@@ -228,6 +281,19 @@ def _policy_problems(p: Policy):
             yield f"{name} must be one of {', '.join(sorted(allowed))}"
     if p.lowest_tier in p.rate_cutoffs:
         yield "lowest_tier must not also have a cut-off"
+
+
+# Policy sections holding rates or shares, checked key by key so a message names its key.
+_FRACTION_MAPS = {"vat": "vat_table", "rate_cutoff": "rate_cutoffs", "rank_share": "rank_shares",
+                  "pareto_cutoff": "pareto_cutoffs"}
+
+
+def _rate_problems(p: Policy) -> list[str]:
+    found = [fraction_problem("credit_ratio", p.credit_ratio)]
+    for prefix, attr in _FRACTION_MAPS.items():
+        found += [fraction_problem(f"{prefix}.{key}", value, below_one=prefix == "vat")
+                  for key, value in getattr(p, attr).items()]
+    return [f for f in found if f]
 
 
 def _flatten(data: Mapping[str, object], prefix: str = ""):

@@ -1,6 +1,8 @@
 """Customer tiers (客户等级): ABCD by collection rate, Pareto ABC by sales, A-E by sales stage.
 
-All functions take whole columns and return whole columns.
+All functions take whole columns and return whole columns. Cut-offs and shares are fractions
+(0.95, not 95: see `policy.fraction_problem`); a mapping pairs each label with its own cut-off,
+and `pair_cutoffs` pairs a list of cut-offs typed in any order with labels given best first.
 """
 from __future__ import annotations
 
@@ -9,11 +11,30 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .policy import Policy
+from .issues import CrmInputError, Issue, IssueCode
+from .policy import Policy, require_fractions, require_shares
 from .values import normalize_text
 
 # Rates are compared after rounding to 9 places so that 0.95 computed as 0.9499999999 is A.
 _RATE_PLACES = 9
+
+
+def pair_cutoffs(bounds: Sequence[float], labels: Sequence[str], best: str = "highest",
+                 name: str = "cutoffs") -> dict[str, float]:
+    """Cut-offs in any order paired with `labels` given best first: the highest bound goes with
+    the best label for rates (0.70;0.85;0.95 with A;B;C is A >= 95%), the lowest for Pareto's
+    cumulative shares (`best="lowest"`: 0.9;0.7 with A;B is A up to 70%).
+
+    Why sort: a list of bounds has one sensible pairing with ranked labels, so the order the
+    bounds were typed in must not change a tier. A bound given twice would leave a tier empty.
+    """
+    require_fractions(name, bounds)
+    values = sorted((float(b) for b in bounds), reverse=best == "highest")
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise CrmInputError([Issue(IssueCode.BAD_NUMBER, f"{name}: {twice[0]:g} is given twice; each tier "
+                                   "needs its own cut-off / 分级标准重复", column=name)])
+    return dict(zip(labels, values, strict=True))
 
 
 def rate_tiers(rates: Sequence[float] | np.ndarray, cutoffs: Mapping[str, float] | None = None,
@@ -21,10 +42,11 @@ def rate_tiers(rates: Sequence[float] | np.ndarray, cutoffs: Mapping[str, float]
                policy: Policy | None = None) -> np.ndarray:
     """ABCD by collection rate, lower bounds inclusive (A >= 95%, B >= 85%, C >= 70%, else D).
 
-    NaN rates (no sales) get the `unrated` label.
+    NaN rates (no sales) get the `unrated` label. Cut-offs above 1 (95 for 95%) are refused.
     """
     policy = policy or Policy()
     cutoffs = dict(cutoffs or policy.rate_cutoffs)
+    require_fractions("cutoffs", cutoffs.values())
     lowest = lowest or policy.lowest_tier
     unrated = unrated or policy.unrated_label
     ordered = sorted(cutoffs.items(), key=lambda kv: kv[1])  # ascending thresholds
@@ -39,10 +61,12 @@ def rank_tiers(rates: Sequence[float] | np.ndarray, shares: Mapping[str, float] 
                unrated: str | None = None, policy: Policy | None = None) -> np.ndarray:
     """Tier by rank: best 20% A, next 30% B, next 30% C, last 20% D (shares are policy).
 
-    Equal rates always share a tier (the one of their best-placed member).
+    Equal rates always share a tier (the one of their best-placed member). Shares are fractions
+    adding up to 1.
     """
     policy = policy or Policy()
     shares = dict(shares or policy.rank_shares)
+    require_shares("shares", list(shares.values()))
     unrated = unrated or policy.unrated_label
     values = np.asarray(rates, dtype="float64")
     rated = ~np.isnan(values)
@@ -63,9 +87,11 @@ def pareto_tiers(values: Sequence[float] | np.ndarray, cutoffs: Mapping[str, flo
     """Pareto ABC by sales: A = the largest customers making the first 70% of the total, B the
     next 20%, C the rest. A customer belongs to the tier in which its cumulative share starts,
     so the customer that crosses 70% is still A. Zero or negative sales are always the last tier.
+    Cut-offs are fractions (0.7, not 70).
     """
     policy = policy or Policy()
     cutoffs = dict(cutoffs or policy.pareto_cutoffs)
+    require_fractions("cutoffs", cutoffs.values())
     rest = rest or policy.pareto_rest
     sales = np.nan_to_num(np.asarray(values, dtype="float64"), nan=0.0)
     positive = np.clip(sales, 0, None)

@@ -16,9 +16,9 @@ def test_ageing_settles_oldest_invoices_first():
     ], columns=["date", "customer", "type", "amount", "due_date"])
     table = aging(normalize_ledger(raw).rows, pd.Timestamp("2024-06-29"), Policy(vat_table={"2000-01-01": 0.13}))
     table = table.set_index("customer")
-    assert table.loc["A", "0-30"] == 11300 and table.loc["A", "90+"] == 0
+    assert table.loc["A", "1-30"] == 11300 and table.loc["A", "90+"] == 0
     assert table.loc["B", "61-90"] == 22600
-    assert (table["total"] == table[["0-30", "31-60", "61-90", "90+"]].sum(axis=1)).all()
+    assert (table["total"] == table[["current / 未到期", "1-30", "31-60", "61-90", "90+", "credit / 未核销"]].sum(axis=1)).all()
 
 
 def test_tier_migration_matrix():

@@ -35,7 +35,7 @@ def test_results_name_the_policy_that_made_them():
 @pytest.mark.parametrize("rows, words", [
     ([("credit_ratoi", 0.2)], "unknown policy key 'credit_ratoi'"),
     ([("credit_ratio", "twenty")], "credit_ratio"),
-    ([("vat.2019-04-01", 13)], "fractions between 0 and 1"),
+    ([("vat.2019-04-01", 13)], r"vat\.2019-04-01: 13 is above 1; write 13% or 0\.13"),
     ([("tier_mode", "best")], "tier_mode must be one of"),
     ([("rank_share.A", 0.5)], "add up to 1"),
     ([("credit_rounding", 0.001)], "whole cents"),

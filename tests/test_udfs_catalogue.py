@@ -104,12 +104,12 @@ LEDGER = (("date", "customer", "type", "amount", "due date"),
 
 def test_aging_table(addin):
     table = call_like_excel(addin.crm_aging, LEDGER, day(2024, 5, 1), MISSING_ARG, (("vat.1994-01-01", 0.13),))
-    assert table[0] == ["customer / 客户", "0-30", "31-60", "61-90", "90+", "total"]
+    assert table[0] == ["customer / 客户", "current / 未到期", "1-30", "31-60", "61-90", "90+", "credit / 未核销", "total"]
     x = table[1]
     assert x[0] == "X" and x[-1] == pytest.approx(1000 * 1.13 + 500 * 1.13 - 300)
     assert sum(x[1:-1]) == pytest.approx(x[-1])
     own = call_like_excel(addin.crm_aging, LEDGER, day(2024, 5, 1), col(30.0, 60.0))
-    assert own[0] == ["customer / 客户", "0-30", "31-60", "60+", "total"]
+    assert own[0] == ["customer / 客户", "current / 未到期", "1-30", "31-60", "60+", "credit / 未核销", "total"]
     assert call_like_excel(addin.crm_aging, LEDGER, None).startswith("#VALUE!")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import logging
 import math
 from decimal import Decimal
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from crm_core.issues import CrmInputError, Issue, IssueCode
-from crm_core.policy import Policy
+from crm_core.policy import Policy, fraction_problem
 from crm_core.values import (
     THOUSANDS_GROUPED,
     date_column,
@@ -104,7 +105,7 @@ def issue_text(issue: Issue) -> str:
     where = f" row {issue.row}" if issue.row is not None else ""
     column = issue.column or ""
     if column and not issue.message.startswith(column) and issue.row is not None:
-        where += f" ({column})"
+        where += f" ({issue.column_label})"
     return f"{error_prefix(issue)}{where}: {issue.message}" if where else f"{error_prefix(issue)} {issue.message}"
 
 
@@ -117,11 +118,21 @@ def problems_text(issues: Sequence[Issue], more_hint: str = "") -> str:
 
 
 def shows_errors(func: Callable) -> Callable:
-    """Bad input never reaches the cell as a traceback: it becomes one message naming the row."""
+    """Bad input never reaches the cell as a traceback: it becomes one message naming the row.
+
+    The wrapper takes what `func` takes, keywords included (`crm_tier(rates, mode="rank")` from
+    Python); `functools.wraps` keeps the signature visible to xlwings' decorators. A call that
+    does not fit the signature is a programming error, so it raises TypeError as usual instead
+    of becoming a cell message.
+    """
+    signature = inspect.signature(func)
+
     @functools.wraps(func)
-    def guarded(*args: Any) -> Any:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if kwargs:  # Excel passes positionals only; bind just to refuse a wrong keyword loudly
+            signature.bind(*args, **kwargs)
         try:
-            return func(*args)
+            return func(*args, **kwargs)
         except CrmInputError as exc:
             return problems_text(exc.issues)
         except ValueError as exc:
@@ -260,9 +271,13 @@ def _finite(values: np.ndarray, bad: dict[int, str]) -> tuple[np.ndarray, dict[i
 
 
 def rate(value: Any, what: str) -> float:
-    """A VAT rate or ratio given as 0.17, 17 or '17%'."""
+    """A VAT rate as 0.17 or 17% (a percent cell, or the text '17%'). 17 and 1 are refused, not
+    read as percents: the product's one rule for rates (crm_core.policy.fraction_problem)."""
     x = number(value, what)
-    return x / 100 if x >= 1 else x
+    problem = fraction_problem(what, x, below_one=True)
+    if problem:
+        raise ValueError(problem)
+    return x
 
 
 def require(bad: dict[int, str], name: str, code: IssueCode = IssueCode.BAD_NUMBER, first_row: int = 1) -> None:

@@ -12,7 +12,7 @@ from .collection import POLICY_DOC, RANGE, _ledger
 
 
 def _buckets(value) -> dict[str, float] | None:
-    """2 columns label | upper days, or 1 column of upper days (30;60;90 -> 0-30, 31-60, 61-90)."""
+    """2 columns label | upper days, or 1 column of upper days (30;60;90 -> 1-30, 31-60, 61-90 days past due)."""
     rows = ex.grid(value)
     if not rows:
         return None
@@ -21,7 +21,7 @@ def _buckets(value) -> dict[str, float] | None:
     limits, bad = ex.numbers([r[0] for r in rows], "buckets")
     ex.require(bad, "buckets")
     limits = sorted(int(x) for x in limits if not np.isnan(x))
-    starts = [0] + [x + 1 for x in limits[:-1]]
+    starts = [1] + [x + 1 for x in limits[:-1]]
     return {f"{a}-{b}": float(b) for a, b in zip(starts, limits)}
 
 
@@ -32,7 +32,7 @@ def _buckets(value) -> dict[str, float] | None:
 @xw.arg("policy", doc=POLICY_DOC, **RANGE)
 @ex.shows_errors
 def crm_aging(ledger, as_of, buckets=None, policy=None):
-    """Receivable ageing 应收账龄 per customer, table with header: customer, one column per bucket of days past due (0-30, 31-60, 61-90, 90+), total."""
+    """Receivable ageing 应收账龄 per customer on as_of, with header: customer, current (未到期), days past due 1-30, 31-60, 61-90, 90+, credit (未核销), total."""
     pol = ex.read_policy(policy)
     book = _ledger(ledger, pol)
     if book.errors:

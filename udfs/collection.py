@@ -13,6 +13,7 @@ from crm_core.collection import FACT_COLUMNS, RATED, Period, customer_facts, rat
 from crm_core.issues import CrmInputError, issues_frame
 from crm_core.ledger import normalize_ledger
 from crm_core.review import default_year
+from crm_core.values import is_blank
 
 from . import _excel as ex
 
@@ -63,7 +64,7 @@ def _paired(collections, net_sales) -> tuple[ex.Cells, ex.Cells]:
 
 def _vat(vat_rate, policy) -> float:
     cells = ex.vector(vat_rate, "vat_rate")
-    if cells and cells[0] is not None:
+    if cells and not is_blank(cells[0]):  # a formula returning "" means: the policy's rate
         try:
             return ex.rate(cells[0], "vat_rate")
         except ValueError as exc:

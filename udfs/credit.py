@@ -9,30 +9,29 @@ from . import _excel as ex
 from .collection import POLICY_DOC, RANGE
 
 
-def _one_rate(value, name: str, default: float) -> float:
+def _one_number(value, name: str, default: float, read=ex.number) -> float:
+    """One optional cell read by `read` (ex.number, or ex.rate for VAT); `default` when blank."""
     cells = ex.vector(value, name)
-    if not cells or cells[0] is None:
+    if not cells or ex.is_blank(cells[0]):
         return default
     try:
-        return ex.rate(cells[0], name) if name == "vat_rate" else ex.number(cells[0], name)
+        return read(cells[0], name)
     except ValueError as exc:
         raise ex.arg_problem(name, str(exc)) from None
 
 
 @xw.func(category=ex.CATEGORY)
 @xw.arg("net_sales", doc="Last year's net sales excl. VAT, in currency units 上年净销售额", **RANGE)
-@xw.arg("ratio", doc="Credit ratio, e.g. 0.2 (optional; policy credit_ratio) 赊销比例", **RANGE)
-@xw.arg("vat_rate", doc="VAT rate, 0.17 or 17% (optional; policy's current rate) 增值税率", **RANGE)
+@xw.arg("ratio", doc="Credit ratio, 20% or 0.2 (20 is refused; optional; policy credit_ratio) 赊销比例", **RANGE)
+@xw.arg("vat_rate", doc="VAT rate, 17% or 0.17 (17 is refused; optional; policy's current rate) 增值税率", **RANGE)
 @xw.arg("policy", doc=POLICY_DOC, **RANGE)
 @ex.shows_errors
 def crm_credit_budget(net_sales, ratio=None, vat_rate=None, policy=None):
     """Yearly credit budget 赊销额度预算 = net sales x credit ratio x (1 + VAT), exact to the cent: 40,000,000 x 20% x 1.17 = 9,360,000."""
     pol = ex.read_policy(policy)
     sales = ex.one_money_cents(net_sales, "net_sales")
-    if sales < 0:
-        raise ex.arg_problem("net_sales", "net_sales must not be negative")
-    share = _one_rate(ratio, "ratio", pol.credit_ratio)
-    vat = _one_rate(vat_rate, "vat_rate", float(pol.vat_table[max(pol.vat_table)]))
+    share = _one_number(ratio, "ratio", pol.credit_ratio)  # the core refuses 20 for 20%
+    vat = _one_number(vat_rate, "vat_rate", float(pol.vat_table[max(pol.vat_table)]), read=ex.rate)
     return credit_budget_cents(sales, share, vat) / 100.0
 
 
@@ -40,13 +39,13 @@ def crm_credit_budget(net_sales, ratio=None, vat_rate=None, policy=None):
 @xw.arg("customers", doc="Customer codes, one column, no duplicates 客户", **RANGE)
 @xw.arg("tiers", doc="Each customer's tier, same rows 客户等级", **RANGE)
 @xw.arg("net_sales", doc="Each customer's net sales last year, same rows 净销售额", **RANGE)
-@xw.arg("budget", doc="Credit budget to split (e.g. from crm_credit_budget) 赊销额度预算", **RANGE)
-@xw.arg("tier_weights", doc="2 columns tier | weight, e.g. D | 0 for cash on delivery; tiers not named keep the policy weight (optional) 等级权重", **RANGE)
+@xw.arg("budget", doc="Credit budget to split, 0 or more (e.g. from crm_credit_budget) 赊销额度预算", **RANGE)
+@xw.arg("tier_weights", doc="2 columns tier | weight (a factor, not a %), e.g. D | 0 for cash on delivery; tiers not named keep the policy weight; a tier with no weight is refused, 'unrated' gets 0 (optional) 等级权重", **RANGE)
 @xw.arg("rounding", doc="Lines are whole multiples of this, e.g. 1000 (optional; policy credit_rounding) 取整单位", **RANGE)
 @xw.arg("policy", doc=POLICY_DOC, **RANGE)
 @ex.shows_errors
 def crm_allocate_credit(customers, tiers, net_sales, budget, tier_weights=None, rounding=None, policy=None):
-    """Credit line 赊销额度 per customer: budget split by sales x tier weight, rounded, adding up to the budget exactly. One column beside the customers."""
+    """Credit line 赊销额度 per customer: budget split by sales x tier weight, rounded, adding up to the budget exactly; unrated customers get 0. One column beside the customers."""
     pol = ex.read_policy(policy)
     cols = ex.aligned(customers=customers, tiers=tiers, net_sales=net_sales)
     names = ex.texts(cols["customers"], "customers")
@@ -57,7 +56,7 @@ def crm_allocate_credit(customers, tiers, net_sales, budget, tier_weights=None, 
     total = ex.one_money_cents(budget, "budget")
     given = ex.label_map(tier_weights, "tier_weights")
     weights = {**pol.tier_weights, **given} if given else None  # a range overrides the tiers it names
-    unit = _one_rate(rounding, "rounding", pol.credit_rounding)
+    unit = _one_number(rounding, "rounding", pol.credit_rounding)
     if unit <= 0 or round(unit * 100) != unit * 100:
         raise ex.arg_problem("rounding", f"rounding {unit:g} must be a positive amount in whole cents")
     lines = allocate_credit(labels, sales, total, weights=weights, unit_cents=round(unit * 100), policy=pol)

@@ -7,7 +7,15 @@ from __future__ import annotations
 import numpy as np
 import xlwings as xw
 
-from crm_core.tiers import follow_up_due, pareto_tiers, rank_tiers, rate_tiers, stage_tiers
+from crm_core.policy import require_shares
+from crm_core.tiers import (
+    follow_up_due,
+    pair_cutoffs,
+    pareto_tiers,
+    rank_tiers,
+    rate_tiers,
+    stage_tiers,
+)
 
 from . import _excel as ex
 from .collection import POLICY_DOC, RANGE
@@ -18,6 +26,9 @@ def _labels(value, count: int, default: list[str], name: str) -> list[str]:
     labels = [str(v) for v in ex.texts(cells, name)] if cells else list(default)
     if len(labels) != count:
         raise ex.arg_problem(name, f"{name}: {len(labels)} label(s) given, {count} needed", code=ex.IssueCode.BAD_SHAPE)
+    twice = [t for n, t in enumerate(labels) if t in labels[:n]]
+    if twice:  # two tiers under one label would silently merge
+        raise ex.arg_problem(name, f"{name}: {twice[0]!r} is given twice / 等级重复", code=ex.IssueCode.BAD_SHAPE)
     return labels
 
 
@@ -32,8 +43,8 @@ def _fractions(value, name: str) -> list[float] | None:
 
 @xw.func(category=ex.CATEGORY)
 @xw.arg("rates", doc="Collection rates, one column; blanks and error cells are unrated 回款率", **RANGE)
-@xw.arg("cutoffs", doc="Lower bounds, best first, e.g. 0.95;0.85;0.70 (rank mode: shares 0.2;0.3;0.3;0.2) 分级标准", **RANGE)
-@xw.arg("labels", doc="Tier labels, best first, one more than cutoffs (rank mode: one per share) 等级", **RANGE)
+@xw.arg("cutoffs", doc="Lower bounds in any order, as fractions or %: 95%;85%;70% (95 is refused; rank mode: shares 20%;30%;30%;20%) 分级标准", **RANGE)
+@xw.arg("labels", doc="Tier labels, best first (the highest cut-off goes with the first), one more than cutoffs (rank mode: one per share) 等级", **RANGE)
 @xw.arg("mode", doc="'cutoff' (default from policy) or 'rank' (best 20%, next 30%...) 分级方式", **RANGE)
 @xw.arg("policy", doc=POLICY_DOC, **RANGE)
 @ex.shows_errors
@@ -48,12 +59,13 @@ def crm_tier(rates, cutoffs=None, labels=None, mode=None, policy=None):
     given = _fractions(cutoffs, "cutoffs")
     if how == "rank":
         shares = given or list(pol.rank_shares.values())
+        require_shares("cutoffs", shares)  # the shares arrive in the cutoffs argument
         names = _labels(labels, len(shares), list(pol.rank_shares), "labels")
         tiers = rank_tiers(values, dict(zip(names, shares)), policy=pol)
     elif how == "cutoff":
         bounds = given or [pol.rate_cutoffs[t] for t in pol.rate_tier_labels()[:-1]]
         names = _labels(labels, len(bounds) + 1, pol.rate_tier_labels(), "labels")
-        tiers = rate_tiers(values, dict(zip(names[:-1], bounds)), lowest=names[-1], policy=pol)
+        tiers = rate_tiers(values, pair_cutoffs(bounds, names[:-1]), lowest=names[-1], policy=pol)
     else:
         raise ex.arg_problem("mode", f"mode {how!r} is not 'cutoff' or 'rank'")
     return ex.column_out(tiers, ex.is_horizontal(rates))
@@ -61,8 +73,8 @@ def crm_tier(rates, cutoffs=None, labels=None, mode=None, policy=None):
 
 @xw.func(category=ex.CATEGORY)
 @xw.arg("values", doc="Sales per customer, one column 销售额", **RANGE)
-@xw.arg("cutoffs", doc="Cumulative shares closing each tier, e.g. 0.7;0.9 (optional; policy) 累计占比", **RANGE)
-@xw.arg("labels", doc="Tier labels, one more than cutoffs, e.g. A;B;C (optional) 等级", **RANGE)
+@xw.arg("cutoffs", doc="Cumulative shares closing each tier, any order, as fractions or %: 70%;90% (70 is refused; optional; policy) 累计占比", **RANGE)
+@xw.arg("labels", doc="Tier labels, best first (the lowest cut-off goes with the first), one more than cutoffs, e.g. A;B;C (optional) 等级", **RANGE)
 @xw.arg("policy", doc=POLICY_DOC, **RANGE)
 @ex.shows_errors
 def crm_pareto_tier(values, cutoffs=None, labels=None, policy=None):
@@ -75,7 +87,7 @@ def crm_pareto_tier(values, cutoffs=None, labels=None, policy=None):
     bounds = _fractions(cutoffs, "cutoffs") or sorted(pol.pareto_cutoffs.values())
     names = _labels(labels, len(bounds) + 1, default_labels if len(bounds) + 1 == len(default_labels)
                     else [chr(65 + i) for i in range(len(bounds) + 1)], "labels")
-    tiers = pareto_tiers(sales, dict(zip(names[:-1], bounds)), rest=names[-1], policy=pol)
+    tiers = pareto_tiers(sales, pair_cutoffs(bounds, names[:-1], best="lowest"), rest=names[-1], policy=pol)
     return ex.column_out(tiers, ex.is_horizontal(values))
 
 
