@@ -90,3 +90,33 @@ def test_ageing_has_a_not_yet_due_bucket_a_credit_column_and_ignores_later_docum
                            Period(pd.Timestamp("2024-01-01"), pd.Timestamp("2024-06-29"))).set_index("customer")
     assert (table[money].sum(axis=1) == table["total"]).all()
     assert (table["total"] == facts["open_balance_cents"]).all()
+
+
+HEADERS = {"金额(元)": 1, "金额(千元)": 1_000, "金额(万元)": 10_000, "金额(亿元)": 10**8, "金额": 1}
+six_places = st.builds(lambda units, places: Decimal(units).scaleb(-places),
+                       st.integers(0, 10**12), st.integers(0, 6))
+ties = st.builds(lambda cents: (Decimal(cents) + Decimal("0.5")) / 100, st.integers(0, 10**9))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(HEADERS)), st.lists(st.one_of(six_places, ties), min_size=1, max_size=12),
+       st.sampled_from(["number", "text"]))
+def test_a_ledger_under_any_unit_header_holds_decimal_half_up_cents(header, amounts, form):
+    """Through the whole ledger path: the header's unit, then half-up at the cent (Decimal as the
+    judge); amounts past the limit refused naming their row; rounded ones warned about by row."""
+    scale = HEADERS[header]
+    if form == "number":
+        amounts = [a for a in amounts if len(a.normalize().as_tuple().digits) <= 15]  # what a float keeps
+    cells = [float(a) if form == "number" else str(a) for a in amounts]
+    raw = pd.DataFrame({"date": "2024-01-02", "customer": "A", "type": "invoice", header: cells})
+    book = normalize_ledger(raw)
+    kept = iter(book.rows["amount_cents"].tolist())
+    refused = {i.row for i in book.errors}
+    rounded = {i.row for i in book.issues if i.code.value == "rounded"}
+    for row, amount in enumerate(amounts, start=2):
+        exact = amount * scale * 100
+        if abs(exact) >= 10**15:
+            assert row in refused
+            continue
+        assert next(kept) == int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        assert (row in rounded) == (exact != exact.to_integral_value())
