@@ -15,9 +15,10 @@ from crm_core.policy import Policy
 
 GOOD_DATES = ["2024-01-05", "2024/2/29", "2024年3月1日", 45400, 45400.5, pd.Timestamp("2024-06-30")]
 BAD_DATES = ["2023-02-29", "31/12/2024", "", None, "#N/A", math.nan, -5, "soon", True, "3024-01-05"]
-GOOD_AMOUNTS = [100, 99.99, "1,234.56", "¥88", "１２３", "3万", "(10)", 0]
+GOOD_AMOUNTS = [100, 99.99, "1,234.56", "¥88", "１２３", "3万", "(10)", 0, "0.5亿", 0.005, 47122.5]
 BAD_AMOUNTS = ["abc", "#DIV/0!", math.inf, -math.inf, math.nan, None, "", "1.2.3", False, "--5"]
-GOOD_TYPES = ["invoice", "发票", "receipt", "回款", "红字", "Credit Note", " 收款 "]
+GOOD_TYPES = ["invoice", "发票", "receipt", "回款", "红字", "Credit Note", " 收款 ", "期初余额", "opening balance",
+              "坏账核销", "write-off"]
 BAD_TYPES = ["gift", "", None, 7, "#VALUE!"]
 CUSTOMERS = ["A", " A ", "Ａ", "B公司", "=HYPERLINK(\"http://x\")", "x" * 300, "", None, "#N/A", 1001.0]
 
@@ -51,7 +52,7 @@ def test_messy_ledgers_account_for_every_row_and_keep_totals(rows, negatives):
         receipts = rows.loc[rows["type"] == "receipt", "amount_cents"].sum()
         assert facts["collections_cents"].sum() == receipts
         signed = np.where(rows["type"] == "credit_note", -1, 1) * rows["amount_cents"]
-        assert facts["net_sales_cents"].sum() == signed[rows["type"] != "receipt"].sum()
+        assert facts["net_sales_cents"].sum() == signed[rows["type"].isin(["invoice", "credit_note"])].sum()
         rated = facts["rate_status"] == "ok"
         assert np.isfinite(facts.loc[rated, "collection_rate"]).all()
         assert facts.loc[~rated, "collection_rate"].isna().all()
@@ -78,6 +79,14 @@ def test_the_bad_input_catalogue_through_the_core():
         ("2024-01-02", "x" * 1000, "invoice", 1, None, IssueCode.BLANK),
         ("2024-01-02", "#REF!", "invoice", 1, None, IssueCode.BLANK),
         ("2024-01-02", "A", "bonus", 1, None, IssueCode.UNKNOWN_TYPE),
+        ("2024-01-02", "A", "invoice", "12.5万", 12_500_000, None),
+        ("2024-01-02", "A", "invoice", "1亿", 10**10, None),
+        ("2024-01-02", "A", "invoice", "0.005", 1, None),               # half a cent: up, with a warning
+        ("2024-01-02", "A", "invoice", 47122.5, 4_712_250, None),
+        ("2024-01-01", "A", "期初余额", 5000, 500_000, None),
+        ("2024-01-01", "A", "opening balance", -20, -2_000, None),     # a customer in credit
+        ("2024-06-01", "A", "坏账核销", -300, 30_000, None),             # lowers the balance whatever the sign
+        ("2024-01-02", "A", "invoice", "1e20", None, IssueCode.BAD_NUMBER),
     ]
     raw = pd.DataFrame([c[:4] for c in cases], columns=["date", "customer", "type", "amount"], dtype=object)
     ledger = normalize_ledger(raw)
@@ -91,6 +100,16 @@ def test_the_bad_input_catalogue_through_the_core():
             assert by_row[n].code == code, f"row {n}: {by_row.get(n)}"
             assert n not in used.index
     assert set(used["customer"]) == {"A"}
+
+
+@pytest.mark.parametrize("header, cell, cents", [
+    ("金额(万元)", 8.3442, 8_344_200), ("金额(万元)", "1.234567", 1_234_567), ("金额(千元)", "0.001", 100),
+    ("金额(亿元)", 1.5, 15_000_000_000), ("金额(万元)", "3万", 3_000_000),
+])
+def test_unit_headers_scale_then_round(header, cell, cents):
+    """Once 8.3442 万 became 83,400.00: rounded to the cent in 万 before it was scaled."""
+    raw = pd.DataFrame({"日期": ["2024-01-02"], "客户": ["A"], "类型": ["发票"], header: [cell]})
+    assert normalize_ledger(raw).rows["amount_cents"].tolist() == [cents]
 
 
 def test_ten_thousand_unit_header_and_mixed_column_types():
