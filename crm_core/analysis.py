@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -63,6 +64,28 @@ def _due_dates(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
     terms = np.where((rows["type"] == OPENING_BALANCE).to_numpy(), 0, int(policy.payment_terms_days))
     due[no_due] = rows["date"].to_numpy()[no_due] + terms[no_due].astype("timedelta64[D]")
     return due
+
+
+@dataclass(frozen=True)
+class Receivables:
+    """The one definition of receivables (应收账款): what customers with a debit balance owe.
+    Customers in credit (贷方余额: prepaid or overpaid) are counted apart, never netted in silently."""
+
+    owed_cents: int
+    debtors: int
+    in_credit_cents: int  # zero or negative
+    customers_in_credit: int
+
+    @property
+    def net_cents(self) -> int:
+        """Open balance net of credits (应收净额)."""
+        return self.owed_cents + self.in_credit_cents
+
+    @classmethod
+    def of(cls, balances_cents: Sequence[float]) -> "Receivables":
+        balances = np.asarray(balances_cents, dtype="int64")
+        owed, credit = balances > 0, balances < 0
+        return cls(int(balances[owed].sum()), int(owed.sum()), int(balances[credit].sum()), int(credit.sum()))
 
 
 def tier_migration(old: Sequence[object], new: Sequence[object], labels: Sequence[str] | None = None) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .analysis import Receivables
 from .collection import Period, customer_facts_and_codes
 from .credit import allocate_credit, credit_budget_cents
 from .issues import Issue
@@ -48,7 +49,14 @@ class Review:
             f"{self.policy.credit_ratio:.0%} x (1 + {self.vat_rate:.0%}) = {_money(self.budget_cents)}",
             f"credit lines total / 额度合计: {_money(lines_total)}"
             + ("  (= budget)" if lines_total == self.budget_cents else "  (DIFFERS FROM BUDGET)"),
+            self.receivables_line(),
         ]
+
+    def receivables_line(self) -> str:
+        owed = Receivables.of(self.register["open_balance_cents"])
+        return (f"receivables owed / 应收账款: {_money(owed.owed_cents)} ({owed.debtors} customers); "
+                f"customers in credit / 贷方余额: {_money(owed.in_credit_cents)} ({owed.customers_in_credit}); "
+                f"net / 净额: {_money(owed.net_cents)}")
 
 
 def default_year(rows: pd.DataFrame) -> int:
