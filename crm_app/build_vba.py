@@ -65,7 +65,11 @@ def cmd_build_vba(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
-        "build-vba", help="write vba/xlwings_udfs.bas (VBA wrappers of the worksheet functions) / 生成VBA模块")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="file to write (default: vba/xlwings_udfs.bas)")
-    parser.add_argument("--check", action="store_true", help="only check that the file is current (exit 1 if not)")
+        "build-vba", help="write vba/xlwings_udfs.bas (VBA wrappers of the worksheet functions) / 生成VBA模块",
+        description="Write the VBA module xlwings' own \"Import Functions\" makes for the add-in's worksheet "
+                    "functions; --check only compares (exit 1 when out of date). / 生成工作表函数的VBA模块。")
+    parser.add_argument("--out", default=str(DEFAULT_OUT),
+                        help="file to write (default: vba/xlwings_udfs.bas) / 输出文件")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that the file is current (exit 1 if not) / 仅检查是否最新")
     parser.set_defaults(func=cmd_build_vba)

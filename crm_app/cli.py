@@ -1,27 +1,104 @@
 """The `crm-addin` command line: the same jobs as the workbook, in batch, on files.
 
 Each command module offers `add_parser(subparsers)`, which registers its sub-command and sets
-`func` to a function taking the parsed arguments and returning the exit status.
+`func` to a function taking the parsed arguments and returning the exit status. How a failure
+ends is decided in `main` and nowhere else: commands raise, `main` says why and picks the status.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
-from importlib import import_module
+from dataclasses import replace
+from importlib import import_module, metadata
 from pathlib import Path
 
+import pandas as pd
+
 from crm_core.demo import demo_ledger
-from crm_core.issues import CrmInputError
+from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
+from crm_core.values import FIRST_DATE, LAST_DATE, parse_money_cents
 
-from .files import file_problem, read_ledger
-from .workbooks import review_register_data, write_register
+from .audit import WorkflowCode
+from .files import UnreadableFileError, file_problem, read_ledger, readable_file, text_problem
+from .workbooks import register_notes, review_register_data, write_register
 
-EXIT_OK, EXIT_INPUT, EXIT_SYSTEM, EXIT_USAGE = 0, 2, 4, 64
+# The exit statuses: one table for the code, `crm-addin --help` and README.md (a test compares them).
+EXIT_OK = 0
+EXIT_DIFFERENCES = 1  # verify, or a --check, found a file not as it should be
+EXIT_INPUT = 2  # bad input, or a batch its checks refused: nothing written
+EXIT_CHANGED = 3  # the register changed since it was loaded, or another writer holds it
+EXIT_SYSTEM = 4  # a file missing, a folder, not ours to read, a full disk; or memory
+EXIT_USAGE = 64  # BSD's EX_USAGE: argparse's own 2 would read as bad input
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "done / 完成",
+    EXIT_DIFFERENCES: "verify or a --check found differences / 校验发现差异",
+    EXIT_INPUT: "bad input or a refused batch; nothing written / 输入有误或批次被拒，未写入",
+    EXIT_CHANGED: "the register changed since it was loaded, or another writer holds it / 登记表已被修改或锁定",
+    EXIT_SYSTEM: "a file cannot be read or written, or memory ran out / 文件无法读写或内存不足",
+    EXIT_USAGE: "wrong command-line arguments / 命令参数错误",
+    EXIT_INTERRUPTED: "interrupted (Ctrl+C); files already written stay as they were / 已中断",
+}
 # Sub-commands that live in their own modules (module path relative to this package).
 COMMAND_MODULES: list[str] = ["workflow_cli", "build_vba", "workbooks", "large_ledger"]
+
+
+class CliParser(argparse.ArgumentParser):
+    """argparse with usage errors exiting EXIT_USAGE and a -h whose help is bilingual like the
+    rest (sub-command parsers are made of this class too)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self.add_argument("-h", "--help", action="help", help="show this help and exit / 显示帮助并退出")
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} / 参数错误\n")
+
+
+# ---------------------------------------------------------------- argument types
+
+
+def money_argument(text: str) -> int:
+    """An amount argument in cents, read as every amount is (100000, 1,000.50, 10万, 1亿)."""
+    try:
+        return parse_money_cents(text)
+    except ValueError as exc:  # argparse names the option: "argument --amount: ..."
+        raise argparse.ArgumentTypeError(f"{exc} (write e.g. 100000, 1,000.50 or 10万)") from None
+
+
+def whole_number(low: int, high: int | None = None):
+    """An argument type for whole numbers from `low` (to `high`), with the range in its message."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{value} is out of range ({span})")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+year_argument = whole_number(FIRST_DATE.year + 1, LAST_DATE.year)
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("crm-addin")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+# ---------------------------------------------------------------- output
 
 
 class Progress:
@@ -36,7 +113,34 @@ class Progress:
 
 
 def load_policy(path: str | None) -> Policy:
-    return Policy.load(path) if path else Policy()
+    if not path:
+        return Policy()
+    # Policy.load calls a missing policy file bad input and lets a file that is not UTF-8 through
+    # as a traceback: both are settled here first.
+    path = readable_file(path, "policy file")
+    raw = path.read_bytes()
+    problem = text_problem(raw[:65536], what="policy file (TOML)")
+    if problem is None and not _is_utf8(raw):
+        problem = "the policy file is not UTF-8 text / 政策文件不是UTF-8编码"
+    if problem:
+        raise CrmInputError([Issue(IssueCode.BAD_POLICY, problem, source=str(path))])
+    return Policy.load(path)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def row_number(value: object) -> int | None:
+    """A row as a message shows it: an integer, or None for no row (None, NaN, pd.NA), never 3.0."""
+    try:
+        return None if value is None or pd.isna(value) else int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def print_issues(issues, limit: int = 50, stream=None) -> None:
@@ -47,16 +151,21 @@ def print_issues(issues, limit: int = 50, stream=None) -> None:
         return
     print(f"{len(issues)} problem(s) / 问题:", file=stream)
     for issue in issues[:limit]:
-        print(f"  {issue.severity}: {issue}", file=stream)
+        print(f"  {issue.severity}: {replace(issue, row=row_number(issue.row))}", file=stream)
     if len(issues) > limit:
         print(f"  ... and {len(issues) - limit} more", file=stream)
 
 
+# ---------------------------------------------------------------- commands
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     progress = Progress(args.quiet)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():  # mkdir would only say "File exists"
+        raise OSError(errno.ENOTDIR, "a file, not a folder", str(out))
     progress(f"generating demo ledger (seed {args.seed})")
     raw = demo_ledger(seed=args.seed)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ledger_path = out / "demo_ledger.csv"
     raw.to_csv(ledger_path, index=False)
@@ -76,16 +185,18 @@ def cmd_review(args: argparse.Namespace) -> int:
         print("nothing written: fix the rows above, or pass --skip-bad-rows to review the rest "
               "(they are still listed) / 未写出任何文件", file=sys.stderr)
         return EXIT_INPUT
-    return _review_and_write(ledger, policy, args.year, target, progress)
+    return _review_and_write(ledger, policy, args.year, target, progress, source=str(Path(args.ledger).resolve()))
 
 
-def _review_and_write(ledger, policy, year, target: Path, progress) -> int:
+def _review_and_write(ledger, policy, year, target: Path, progress, source: str | None = None) -> int:
     print_issues(ledger.issues)
     progress(f"{len(ledger.rows):,} rows used; reviewing")
-    data = review_register_data(ledger, policy, year)
+    data = review_register_data(ledger, policy, year, source)
     review = data.review
     write_register(data, target)  # the register template, filled, with every value cached
     progress(f"register written to {target}")
+    for note in register_notes(data):  # a ledger longer than a sheet, rows skipped: said in the file too
+        print(note, file=sys.stderr)
     print("\n".join(review.summary_lines()))
     return EXIT_OK
 
@@ -101,43 +212,75 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="crm-addin", description=(
-        "Collection rate (回款率), customer tiers (客户等级) and credit lines (赊销额度) from a ledger."))
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser("demo", help="run the whole review on built-in demo data / 演示数据")
-    demo.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    demo.add_argument("--seed", type=int, default=2010, help="random seed of the demo ledger")
-    demo.add_argument("--quiet", action="store_true", help="no progress messages")
-    demo.set_defaults(func=cmd_demo)
-    review = sub.add_parser("review", help="review a ledger file (CSV, XLSX, Parquet) / 回款率与额度评审")
-    review.add_argument("ledger", help="ledger file with date, customer, type, amount columns")
-    review.add_argument("--policy", help="policy file (TOML); default: built-in policy")
-    review.add_argument("--year", type=int, help="year reviewed (default: last complete year in the ledger)")
-    review.add_argument("--out", help="register workbook to write (default: LEDGER_register.xlsx)")
-    review.add_argument("--sheet", help="sheet to read from an XLSX ledger (default: Ledger/台账 or the first)")
-    review.add_argument("--skip-bad-rows", action="store_true", help="review the valid rows even if some are bad")
-    review.add_argument("--quiet", action="store_true", help="no progress messages")
-    review.set_defaults(func=cmd_review)
-    pol = sub.add_parser("policy", help="print (or write) the policy in force as a TOML file / 政策")
-    pol.add_argument("--policy", help="policy file to check and print (default: built-in policy)")
-    pol.add_argument("--out", help="write to this file instead of printing")
-    pol.set_defaults(func=cmd_policy)
+    parser = CliParser(prog="crm-addin", formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+        "Collection rate (回款率), customer tiers (客户等级) and credit lines (赊销额度) from a ledger."),
+        epilog="exit status / 退出码:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items()))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}",
+                        help="print the version and exit / 显示版本号")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (COMMAND --help for its options) / 子命令")
+    _add_demo(sub)
+    _add_review(sub)
+    _add_policy(sub)
     for name in COMMAND_MODULES:
         import_module(f"{__package__}.{name}").add_parser(sub)
     return parser
 
 
+def _add_demo(sub) -> None:
+    demo = sub.add_parser("demo", help="run the whole review on built-in demo data / 演示数据", description=(
+        "Generate a seeded demo ledger, review it and write DIR/demo_ledger.csv and DIR/demo_register.xlsm. "
+        "/ 生成演示台账并评审，写出台账与登记表。"))
+    demo.add_argument("--out", default="demo_out", help="output folder (default: demo_out) / 输出文件夹")
+    demo.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=2010,
+                      help="random seed of the demo ledger (default: 2010) / 随机种子")
+    demo.add_argument("--quiet", action="store_true", help="no progress messages / 不显示进度")
+    demo.set_defaults(func=cmd_demo)
+
+
+def _add_review(sub) -> None:
+    review = sub.add_parser("review", help="review a ledger file (CSV, XLSX, Parquet) / 回款率与额度评审",
+                            description=(
+        "Read a ledger, compute collection rates, tiers and credit lines, and write the register workbook. "
+        "A ledger with bad rows is refused unless --skip-bad-rows. / 读取台账，计算回款率、客户等级与赊销额度，写出登记表。"))
+    review.add_argument("ledger", help="ledger file with date, customer, type, amount columns / 台账文件")
+    review.add_argument("--policy", help="policy file (TOML); default: built-in policy / 政策文件")
+    review.add_argument("--year", type=year_argument,
+                        help="year reviewed (default: last complete year in the ledger) / 评审年度")
+    review.add_argument("--out", help="register workbook to write (default: LEDGER_register.xlsx) / 输出登记表")
+    review.add_argument("--sheet", help="sheet to read from an XLSX ledger (default: Ledger/台账 or the first) "
+                        "/ 工作表名")
+    review.add_argument("--skip-bad-rows", action="store_true",
+                        help="review the valid rows even if some are bad (they are still listed) / 跳过错误行")
+    review.add_argument("--quiet", action="store_true", help="no progress messages / 不显示进度")
+    review.set_defaults(func=cmd_review)
+
+
+def _add_policy(sub) -> None:
+    pol = sub.add_parser("policy", help="print (or write) the policy in force as a TOML file / 政策",
+                         description=(
+        "Check a policy file and print it, or the built-in policy, as TOML to edit. / 检查并输出政策文件。"))
+    pol.add_argument("--policy", help="policy file to check and print (default: built-in policy) / 政策文件")
+    pol.add_argument("--out", help="write to this file instead of printing / 写入文件")
+    pol.set_defaults(func=cmd_policy)
+
+
+# ---------------------------------------------------------------- exit statuses
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a usage error argparse has explained
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     try:
         return args.func(args)
     except CrmInputError as exc:
-        print_issues(exc.issues)
-        return EXIT_INPUT
+        return _refused(exc)
     except KeyboardInterrupt:
         print("interrupted: files already written stay as they were / 已中断", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except OSError as exc:  # a folder that cannot be written, a full disk: the machine, not the data
         print(f"{file_problem(exc)}; nothing was changed / 未做任何更改", file=sys.stderr)
         return EXIT_SYSTEM
@@ -145,6 +288,17 @@ def main(argv: list[str] | None = None) -> int:
         print("not enough memory for this ledger; close other programs or split the file by year "
               "/ 内存不足，请关闭其他程序或按年度拆分文件", file=sys.stderr)
         return EXIT_SYSTEM
+
+
+def _refused(exc: CrmInputError) -> int:
+    """Print the issues; the status says whose the fault is: the machine's, another writer's, the data's."""
+    print_issues(exc.issues)
+    if isinstance(exc, UnreadableFileError):
+        return EXIT_SYSTEM
+    if any(i.code == WorkflowCode.REGISTER_CHANGED for i in exc.issues):
+        print("nothing written / 未写入", file=sys.stderr)
+        return EXIT_CHANGED
+    return EXIT_INPUT
 
 
 if __name__ == "__main__":

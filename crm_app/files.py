@@ -6,18 +6,22 @@ over the old one, after a backup copy of the old one is kept: a crash leaves old
 """
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import tempfile
 import time
+import zipfile
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from crm_core.issues import CrmInputError, Issue, IssueCode
-from crm_core.ledger import HEADER_ALIASES, Ledger, map_headers, normalize_ledger
+from crm_core.ledger import HEADER_ALIASES, REQUIRED, Ledger, map_headers, normalize_ledger
 from crm_core.policy import Policy
 from crm_core.values import is_blank
 
@@ -32,32 +36,163 @@ CSV_BLOCK_BYTES = 1 << 25  # Arrow parses a CSV in blocks of this size (its type
 # 32 MB rather than 16: half the blocks, half the dictionaries to merge, less memory churn
 
 
-def read_table(path: str | Path, sheet: str | None = None) -> pd.DataFrame:
-    """A raw table from CSV/TSV, XLSX/XLSM or Parquet, codes kept as text."""
+class UnreadableFileError(CrmInputError):
+    """A file that is missing, a folder, or not ours to read: nothing is known about its content,
+    so the command line says exit 4 (the machine), not 2 (the data)."""
+
+
+def readable_file(path: str | Path, what: str = "file") -> Path:
+    """`path` if this process can open it for reading; else UnreadableFileError naming it."""
     path = Path(path)
-    if not path.exists():
-        raise CrmInputError([Issue(IssueCode.EMPTY, "file not found", source=str(path))])
-    suffix = path.suffix.lower()
     try:
+        with open(path, "rb"):
+            return path
+    except OSError as exc:
+        raise UnreadableFileError([Issue(IssueCode.EMPTY, _open_problem(path, what, exc), source=str(path))]) from None
+
+
+def _open_problem(path: Path, what: str, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"{what} not found / 找不到文件"
+    if os.path.isdir(path):  # Linux says IsADirectoryError, Windows PermissionError
+        return f"{what} is a folder, not a file / 这是文件夹"
+    if isinstance(exc, PermissionError):
+        return f"no permission to read the {what} / 无权读取"
+    return f"cannot open the {what}: {exc.strerror or exc} / 无法打开"
+
+
+def unreadable(path: Path, exc: OSError) -> UnreadableFileError:
+    """An error raised while reading, as the issue the command line prints."""
+    return UnreadableFileError([Issue(IssueCode.EMPTY, f"cannot read the file: {exc.strerror or exc} "
+                                      "/ 无法读取文件", source=str(path))])
+
+
+def text_problem(head: bytes, what: str = "CSV file") -> str | None:
+    """Why a file whose first bytes are `head` cannot be the text file `what` names, when they show it."""
+    save_as = "CSV UTF-8" if "CSV" in what else "UTF-8 text"
+    if not head:
+        return "the file is empty / 文件为空"
+    if head.startswith(b"PK\x03\x04"):
+        return f"this is a workbook or a zip archive, not a {what}" + \
+            (": save the sheet as CSV UTF-8 / 请另存为CSV" if "CSV" in what else " / 不是文本文件")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_mark(head):
+        return f"this {what} is UTF-16 text: save it as {save_as} / 请另存为UTF-8编码"
+    if b"\x00" in head:
+        return f"this is not a {what}: it holds binary data / 不是文本文件"
+    return None
+
+
+def _utf16_without_mark(head: bytes) -> bool:
+    """Latin text in UTF-16 has a zero byte in every other place."""
+    half = len(head) // 2
+    return half >= 4 and max(head[0::2].count(0), head[1::2].count(0)) >= 0.9 * half
+
+
+def check_not_empty(path: Path) -> None:
+    if path.stat().st_size == 0:
+        raise CrmInputError([Issue(IssueCode.EMPTY, "the file is empty / 文件为空", source=path.name)])
+
+
+def read_table(path: str | Path, sheet: str | None = None, bad_lines: list[Issue] | None = None) -> pd.DataFrame:
+    """A raw table from CSV/TSV, XLSX/XLSM or Parquet, codes kept as text.
+
+    A CSV line with more or fewer fields than the header becomes an empty row (so every row keeps
+    its number) and an error issue naming its row, added to `bad_lines`. Without that list the
+    file is refused when it has such lines: the caller could not tell its user they were left out.
+    """
+    path = readable_file(path, "ledger file")
+    suffix = path.suffix.lower()
+    found = _BadLines()
+    try:
+        check_not_empty(path)
         if suffix in (".csv", ".txt", ".tsv"):
-            return _read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-        if suffix in (".xlsx", ".xlsm"):
-            return _read_excel(path, sheet)
-        if suffix in (".parquet", ".pq"):
-            return _read_parquet(path)
-    except (ValueError, OSError, UnicodeError, ImportError) as exc:
+            frame = _read_csv(path, "\t" if suffix == ".tsv" else ",", found)
+        elif suffix in (".xlsx", ".xlsm"):
+            frame = _read_excel(path, sheet)
+        elif suffix in (".parquet", ".pq"):
+            frame = _read_parquet(path)
+        else:
+            raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"unsupported file type {suffix!r} (use .csv, .xlsx "
+                                       "or .parquet) / 不支持的文件类型", source=str(path))])
+    except CrmInputError:
+        raise
+    except OSError as exc:  # before ValueError: Arrow's I/O errors are both
+        raise unreadable(path, exc) from exc
+    except (ValueError, UnicodeError, ImportError) as exc:
         raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
-    raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"unsupported file type {suffix!r} (use .csv, .xlsx or .parquet)",
-                               source=str(path))])
+    _hand_over(found.issues(path.name), bad_lines)
+    return frame
 
 
-def _read_csv(path: Path, sep: str) -> pd.DataFrame:
+def _hand_over(issues: list[Issue], bad_lines: list[Issue] | None) -> None:
+    if bad_lines is not None:
+        bad_lines.extend(issues)
+    elif issues:
+        raise CrmInputError(issues)
+
+
+class _BadLines:
+    """Arrow's invalid_row_handler: CSV lines whose field count is not the header's. Each is
+    skipped and recorded by its row number (header = row 1, as Arrow counts rows, blank lines and
+    quoted line breaks as a spreadsheet would). Only a read on one thread knows the numbers: on
+    several, the first such line stops the read (`unnumbered`) and the file is read again on one."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, tuple[int, int]] = {}  # row -> (fields, fields in the header)
+        self.threads, self.unnumbered = True, False
+
+    def __call__(self, row) -> str:
+        if row.number is None or row.number < 0:
+            self.unnumbered = True
+            return "error"
+        self.rows[row.number] = (row.actual_columns, row.expected_columns)
+        return "skip"
+
+    def read_on_one_thread(self) -> None:
+        self.threads, self.unnumbered = False, False
+
+    def issues(self, source: str) -> list[Issue]:
+        return [Issue(IssueCode.BAD_SHAPE, f"the line has {fields} fields where the header has {wanted} "
+                      "(a comma in a number or name not in quotes?) / 字段数与表头不符", row=row, source=source)
+                for row, (fields, wanted) in sorted(self.rows.items())]
+
+    def with_empty_rows(self, table, first_row: int, last: bool = False):
+        """`table`, whose records start at row `first_row`, with an empty row at each skipped line
+        among them; `last`: also at those after its last record (the end of the file)."""
+        import pyarrow as pa
+
+        end, at = first_row + len(table), []
+        for row in sorted(r for r in self.rows if r >= first_row):
+            if not (row < end or last and row == end):
+                break
+            at.append(row - first_row)
+            end += 1
+        if not at:
+            return table
+        empty = np.zeros(len(table) + len(at), dtype=bool)
+        empty[at] = True
+        index = np.zeros(len(empty), dtype=np.int64)
+        index[~empty] = np.arange(len(table))
+        return table.take(pa.array(index, mask=empty))  # a masked index takes an all-null row
+
+
+def _read_csv(path: Path, sep: str, found: _BadLines) -> pd.DataFrame:
     """Arrow's multi-threaded reader, only the ledger's columns. Text columns stay text (codes
     such as 00123 keep their zeros); only '' is a blank; empty lines are kept as blank rows so
     that row numbers in messages are the file's own."""
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    return _table_frame(_dictionary_encoded(pacsv.read_csv(path, *_csv_options(path, sep))))
+    try:
+        table = pacsv.read_csv(path, *_csv_options(path, sep, bad_lines=found))
+    except pa.ArrowInvalid:
+        if not found.unnumbered:
+            raise
+        found.read_on_one_thread()
+        table = pacsv.read_csv(path, *_csv_options(path, sep, bad_lines=found))
+    frame = _table_frame(_dictionary_encoded(found.with_empty_rows(table, 2, last=True)))
+    frame.attrs["header"] = _csv_header(path, sep)[1]  # Arrow read only the ledger's columns
+    return frame
 
 
 def _dictionary_encoded(table):
@@ -82,38 +217,75 @@ def _dictionary_encoded(table):
     return table
 
 
-def _csv_options(path: Path, sep: str, all_text: bool = False, skip_rows: int = 0):
+def _csv_options(path: Path, sep: str, all_text: bool = False, bad_lines: _BadLines | None = None):
     """Arrow's read/parse/convert options for a ledger CSV (UTF-8, else GB18030). `all_text`:
-    every ledger column as text; `skip_rows`: data rows to skip below the header."""
+    every ledger column as text; `bad_lines`: the handler of lines with the wrong number of
+    fields (it says whether to use threads)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    for encoding in ("utf8", "gb18030"):
-        try:
-            header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig" if encoding == "utf8"
-                                 else encoding).columns
+    encoding, header = _csv_header(path, sep)
+    mapping, _ = map_headers(header)
+    text = {col: pa.string() for col, canon in mapping.items() if canon in _TEXT_COLUMNS or all_text}
+    return (pacsv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES,
+                              use_threads=bad_lines is None or bad_lines.threads),
+            pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False, invalid_row_handler=bad_lines),
+            pacsv.ConvertOptions(column_types=text, include_columns=list(mapping) or None, null_values=[""],
+                                 strings_can_be_null=True, quoted_strings_can_be_null=True))
+
+
+def _csv_header(path: Path, sep: str) -> tuple[str, list]:
+    """Arrow's name of the file's encoding, and the header's cells."""
+    encoding = _csv_encoding(path)
+    return encoding, list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig" if encoding == "utf8"
+                                      else encoding).columns)
+
+
+ENCODING_SAMPLE_BYTES = 1 << 20
+
+
+def _csv_encoding(path: Path) -> str:
+    """Arrow's name of the file's encoding: UTF-8 if its header reads as UTF-8, else GB18030. A
+    header in plain ASCII says nothing of the names below it: the first megabyte decides then
+    (not the whole file: a stray byte far down must stay an error, not turn every name to GB18030)."""
+    with open(path, "rb") as handle:
+        head = handle.read(ENCODING_SAMPLE_BYTES)
+    problem = text_problem(head)
+    if problem:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, problem, source=path.name)])
+    header = head.split(b"\n", 1)[0]
+    sample = head if header.isascii() else header
+    for encoding in ("utf-8", "gb18030"):
+        try:  # incremental: the sample may end inside a character
+            codecs.getincrementaldecoder(encoding)().decode(sample, final=len(head) < ENCODING_SAMPLE_BYTES)
         except UnicodeDecodeError:
             continue
-        mapping, _ = map_headers(header)
-        text = {col: pa.string() for col, canon in mapping.items() if canon in _TEXT_COLUMNS or all_text}
-        return (pacsv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES, skip_rows_after_names=skip_rows),
-                pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
-                pacsv.ConvertOptions(column_types=text, include_columns=list(mapping) or None, null_values=[""],
-                                     strings_can_be_null=True, quoted_strings_can_be_null=True))
-    raise UnicodeError("the file is neither UTF-8 nor GB18030 text")
+        return "utf8" if encoding == "utf-8" else encoding
+    raise CrmInputError([Issue(IssueCode.BAD_SHAPE, NOT_UTF8_OR_GB18030, source=path.name)])
 
 
-def ledger_batches(path: str | Path, rows: int) -> Iterator[pd.DataFrame]:
+NOT_UTF8_OR_GB18030 = "the file is neither UTF-8 nor GB18030 text: save it as CSV UTF-8 / 编码既不是UTF-8也不是GB18030"
+
+
+def ledger_batches(path: str | Path, rows: int, bad_lines: list[Issue] | None = None) -> Iterator[pd.DataFrame]:
     """A CSV/TSV or Parquet ledger as raw tables of about `rows` rows each, in file order, read
-    as `read_table` reads the whole file; for files larger than memory."""
-    path = Path(path)
+    as `read_table` reads the whole file (malformed lines included: see there); for files larger
+    than memory. Without `bad_lines`, malformed lines refuse the file once it has been read."""
+    path = readable_file(path, "ledger file")
+    found = _BadLines()
     try:
+        check_not_empty(path)
         if path.suffix.lower() in (".parquet", ".pq"):
             yield from _parquet_batches(path, rows)
         else:
-            yield from _csv_batches(path, "\t" if path.suffix.lower() == ".tsv" else ",", rows)
-    except (ValueError, OSError, UnicodeError, ImportError) as exc:
+            yield from _csv_batches(path, "\t" if path.suffix.lower() == ".tsv" else ",", rows, found)
+    except CrmInputError:
+        raise
+    except OSError as exc:  # before ValueError: Arrow's I/O errors are both
+        raise unreadable(path, exc) from exc
+    except (ValueError, UnicodeError, ImportError) as exc:
         raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
+    _hand_over(found.issues(path.name), bad_lines)
 
 
 def _parquet_batches(path: Path, rows: int) -> Iterator[pd.DataFrame]:
@@ -156,31 +328,47 @@ def _row_group_runs(metadata, rows: int) -> Iterator[list[int]]:
         yield run
 
 
-def _csv_batches(path: Path, sep: str, rows: int) -> Iterator[pd.DataFrame]:
+def _csv_batches(path: Path, sep: str, rows: int, found: _BadLines) -> Iterator[pd.DataFrame]:
     """Arrow's streaming reader fixes a column's type from the first block; a later cell that does
-    not fit (text in a column of numbers) restarts the reading after the rows already handed out,
-    with every column as text from there on."""
+    not fit (text in a column of numbers) restarts the reading, with every column as text, and the
+    rows already handed out are passed over. A malformed line restarts it on one thread (see
+    _BadLines); each such line is an empty row of the chunk it falls in. Not Arrow's
+    skip_rows_after_names to pass rows over: it counts lines, and a quoted line break would land
+    the restart inside a cell."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    done, all_text = 0, False
+    done, all_text = 0, False  # done: rows handed out, the empty rows of malformed lines included
     while True:
         pending: list = []
+        seen = 0  # rows of this reading so far, counted as `done` is
         try:
-            reader = pacsv.open_csv(path, *_csv_options(path, sep, all_text, skip_rows=done))
+            reader = pacsv.open_csv(path, *_csv_options(path, sep, all_text, bad_lines=found))
             for batch in reader:
-                pending.append(batch)
-                if sum(len(b) for b in pending) >= rows:
+                batch = found.with_empty_rows(batch, 2 + seen)
+                seen += len(batch)
+                if seen > done:
+                    pending.append(batch.slice(max(0, len(batch) - (seen - done))))
+                if _length(pending) >= rows:
                     frame, pending = _batches_frame(pending), []
                     done += len(frame)
                     yield frame
+            tail = found.with_empty_rows(reader.schema.empty_table(), 2 + seen, last=True)
+            pending += tail.to_batches() if len(tail) else []  # malformed lines at the very end
             if pending or not done:  # a header without rows still says what is missing
                 yield _batches_frame(pending) if pending else reader.schema.empty_table().to_pandas()
             return
         except pa.ArrowInvalid:
-            if all_text:
+            if found.unnumbered:
+                found.read_on_one_thread()
+            elif all_text:
                 raise
-            all_text = True  # read again from the first row not yet handed out
+            else:
+                all_text = True
+
+
+def _length(batches: list) -> int:
+    return sum(len(b) for b in batches)
 
 
 def _batches_frame(batches: list) -> pd.DataFrame:
@@ -200,7 +388,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     mapping, coded = _parquet_columns(path)
-    return _table_frame(pq.read_table(path, columns=list(mapping) or None, read_dictionary=coded))
+    frame = _table_frame(pq.read_table(path, columns=list(mapping) or None, read_dictionary=coded))
+    frame.attrs["header"] = pq.read_schema(path).names  # only the ledger's columns were read
+    return frame
 
 
 def _parquet_columns(path: Path) -> tuple[dict, list[str]]:
@@ -221,15 +411,17 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
     into blanks (a customer coded NA would vanish) and, in pandas 2, TRUE into 1."""
     import openpyxl
 
-    book = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    try:
-        names = book.sheetnames
-        chosen = sheet or next((s for s in LEDGER_SHEETS if s in names), names[0])
-        if chosen not in names:
-            raise ValueError(f"no sheet {chosen!r} (sheets: {', '.join(names)})")
-        rows = [list(r) for r in book[chosen].iter_rows(values_only=True)]
-    finally:
-        book.close()
+    with workbook_errors(path.name):
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        try:
+            names = book.sheetnames
+            chosen = sheet or next((s for s in LEDGER_SHEETS if s in names), names[0])
+            if chosen not in names:
+                raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"no sheet {chosen!r} (sheets: {', '.join(names)})",
+                                           source=path.name)])
+            rows = [list(r) for r in book[chosen].iter_rows(values_only=True)]
+        finally:
+            book.close()
     while rows and all(is_blank(v) for v in rows[-1]):
         rows.pop()  # formatted but empty rows below the data
     if not rows:
@@ -237,6 +429,32 @@ def _read_excel(path: Path, sheet: str | None) -> pd.DataFrame:
     width = max(len(r) for r in rows)
     rows = [r + [None] * (width - len(r)) for r in rows]
     return pd.DataFrame(rows[1:], columns=_header_names(rows[0]), dtype=object)
+
+
+@contextmanager
+def workbook_errors(source: str) -> Iterator[None]:
+    """What openpyxl raises for a file that is not a sound workbook (not a zip, cut short, a zip
+    of something else, broken XML inside), as one issue naming the file. openpyxl reads lazily:
+    the block must hold the reading of the cells too, not only the opening."""
+    import zlib
+
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        yield
+    except CrmInputError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, SyntaxError, InvalidFileException,
+            ValueError, TypeError) as exc:  # the last two: openpyxl's checks of values in the XML
+        raise _not_a_workbook(source, exc) from exc
+
+
+def _not_a_workbook(source: str, exc: Exception) -> CrmInputError:
+    reason = "it is not a zip file" if isinstance(exc, zipfile.BadZipFile) and "not a zip" in str(exc) else \
+        f"{type(exc).__name__}: {exc}"
+    return CrmInputError([Issue(IssueCode.BAD_SHAPE, f"not a readable Excel workbook (.xlsx/.xlsm): {reason}; "
+                                "is it cut short, or saved in another format? / 不是可读取的Excel工作簿",
+                                source=source)])
 
 
 def _header_names(cells: list) -> list:
@@ -251,9 +469,38 @@ def _header_names(cells: list) -> list:
 
 
 def read_ledger(path: str | Path, policy: Policy | None = None, sheet: str | None = None) -> Ledger:
-    """Read and validate a ledger file; issues name the file, its row and column."""
-    frame = read_table(path, sheet)
-    return normalize_ledger(frame, policy, source=Path(path).name)
+    """Read and validate a ledger file; issues name the file, its row and column. Malformed CSV
+    lines are error issues on their rows, as bad values are."""
+    bad_lines: list[Issue] = []
+    frame = read_table(path, sheet, bad_lines)
+    ledger = normalize_ledger(frame, policy, source=Path(path).name)
+    return with_bad_lines(_one_header_issue(ledger, frame), bad_lines)
+
+
+def with_bad_lines(ledger: Ledger, bad_lines: list[Issue]) -> Ledger:
+    """The ledger with the malformed lines the reader left out, whose empty stand-in rows are
+    not counted as blank rows of the file. Under a header that lacks a needed column they are
+    left out: a field count measured against the wrong header says nothing."""
+    if not bad_lines or any(i.code == IssueCode.MISSING_COLUMN for i in ledger.issues):
+        return ledger
+    return replace(ledger, issues=sorted(ledger.issues + bad_lines, key=lambda i: i.row or 0),
+                   blank_rows=max(0, ledger.blank_rows - len(bad_lines)))
+
+
+def _one_header_issue(ledger: Ledger, frame: pd.DataFrame) -> Ledger:
+    """Several needed columns missing is most often a file that is not a ledger (another
+    workbook, the wrong sheet, a header row lower down): one message saying which and what the
+    header does name, rather than one per missing column."""
+    missing = [i.column for i in ledger.issues if i.code == IssueCode.MISSING_COLUMN]
+    if len(missing) < 2:
+        return ledger
+    header = [str(c) for c in frame.attrs.get("header", frame.columns) if not str(c).startswith("Unnamed: ")]
+    shown = ", ".join(repr(c[:30]) for c in header[:6]) + (", ..." if len(header) > 6 else "") or "nothing"
+    lead = "not a ledger: " if len(missing) == len(REQUIRED) else ""
+    names = ", ".join(missing[:-1]) + " or " + missing[-1]
+    issue = Issue(IssueCode.MISSING_COLUMN, f"{lead}no {names} column (accepted headers: {accepted_headers(missing)}); "
+                  f"the header has {shown} / 未找到台账表头", row=1, source=ledger.source)
+    return replace(ledger, issues=[issue, *(i for i in ledger.issues if i.code != IssueCode.MISSING_COLUMN)])
 
 
 def file_problem(exc: OSError) -> str:
@@ -262,8 +509,8 @@ def file_problem(exc: OSError) -> str:
     return f"cannot read or write{where}: {exc.strerror or exc} / 无法读写文件"
 
 
-def accepted_headers() -> str:
-    return "; ".join(f"{k}: {', '.join(v[:3])}" for k, v in HEADER_ALIASES.items())
+def accepted_headers(columns=None) -> str:
+    return "; ".join(f"{k}: {', '.join(v[:3])}" for k, v in HEADER_ALIASES.items() if columns is None or k in columns)
 
 
 @contextmanager

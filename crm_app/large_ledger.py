@@ -421,15 +421,22 @@ def _meta(input_rows: int, rows_used: int, blank_rows: int, issues: list[Issue])
 
 
 def add_parser(subparsers) -> None:
+    from .cli import whole_number, year_argument
+
     cmd = subparsers.add_parser("review-file", help="review a ledger file of any length (CSV, Parquet), "
-                                "cached by content / 大台账评审")
-    cmd.add_argument("ledger", help="ledger file (.csv, .tsv or .parquet) with date, customer, type, amount")
-    cmd.add_argument("--policy", help="policy file (TOML); default: built-in policy")
-    cmd.add_argument("--year", type=int, help="year reviewed (default: last complete year in the ledger)")
-    cmd.add_argument("--out", help="register to write: .xlsx workbook, .csv or .parquet (default: none)")
-    cmd.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache")
-    cmd.add_argument("--chunk-rows", type=int, help="read the file in chunks of this many rows, so memory stays "
-                     f"bounded (default: chunks of {ledger_chunks.DEFAULT_CHUNK_ROWS:,} above "
+                                "cached by content / 大台账评审", description=(
+        "Large-ledger mode: review a CSV or Parquet ledger of any length (files above "
+        f"{CHUNKED_ABOVE_ROWS:,} rows are read in chunks); results are cached by the file's content. "
+        "A ledger with bad rows is refused, the rows listed. / 大台账模式：按内容缓存结果，错误行列出后拒绝。"))
+    cmd.add_argument("ledger", help="ledger file (.csv, .tsv or .parquet) with date, customer, type, amount "
+                     "/ 台账文件")
+    cmd.add_argument("--policy", help="policy file (TOML); default: built-in policy / 政策文件")
+    cmd.add_argument("--year", type=year_argument,
+                     help="year reviewed (default: last complete year in the ledger) / 评审年度")
+    cmd.add_argument("--out", help="register to write: .xlsx workbook, .csv or .parquet (default: none) / 输出文件")
+    cmd.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache / 不用缓存")
+    cmd.add_argument("--chunk-rows", type=whole_number(1), help="read the file in chunks of this many rows, so "
+                     f"memory stays bounded (default: chunks of {ledger_chunks.DEFAULT_CHUNK_ROWS:,} above "
                      f"{CHUNKED_ABOVE_ROWS:,} rows) / 分块读取")
     cmd.set_defaults(func=cmd_review_file)
 

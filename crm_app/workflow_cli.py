@@ -10,54 +10,62 @@ import pandas as pd
 
 from crm_core.issues import issues_frame
 from crm_core.reallocation import Roles
-from crm_core.values import parse_money_cents
 
+from .cli import EXIT_DIFFERENCES, EXIT_INPUT, EXIT_OK, money_argument, row_number
 from .files import atomic_path, csv_safe
-from .workflow import CheckReport, RegisterChangedError, reallocate, suggest_request, verify
+from .workflow import CheckReport, reallocate, suggest_request, verify
 from .workflow_io import Approval, read_request_csv
-
-EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_CHANGED = 0, 1, 2, 3
 
 
 def add_parser(sub) -> None:
-    re = sub.add_parser("reallocate", help="check and apply a credit reallocation batch / 赊销额度调整")
-    re.add_argument("register", help="register workbook (.xlsx or .xlsm)")
-    re.add_argument("--request", required=True, help="CSV with the header customer,change,reason")
+    _add_reallocate(sub)
+    ve = sub.add_parser("verify", help="verify a register: audit chain, lines, budget / 校验登记表", description=(
+        "Recompute the audit hash chain and check every credit line = yearly allocation + applied changes and "
+        "the total = budget; exit 1 when something does not hold. / 校验审计链、额度与预算，不符时退出码为1。"))
+    ve.add_argument("register", help="register workbook (.xlsx or .xlsm) / 登记表")
+    ve.set_defaults(func=cmd_verify)
+    su = sub.add_parser("suggest", help="propose cuts to fund a raise, as a request CSV / 建议调减", description=(
+        "Propose credit-line cuts (lines far above use and poor payers first, never below the open balance) "
+        "that fund AMOUNT, as a request CSV to edit and pass to reallocate. / 提出调减建议，生成调整申请CSV。"))
+    su.add_argument("register", help="register workbook (.xlsx or .xlsm) / 登记表")
+    su.add_argument("--amount", required=True, type=money_argument,
+                    help="amount to fund, e.g. 100000, 1,000.50, 10万 or 1亿 / 需调剂的金额")
+    su.add_argument("--exclude", default="", help="customers never to cut, comma separated / 不调减的客户")
+    su.add_argument("--for", dest="for_customer", default="",
+                    help="customer to raise (adds its line to the request) / 调增的客户")
+    su.add_argument("--out", help="request CSV to write (default: print) / 输出CSV文件")
+    su.set_defaults(func=cmd_suggest)
+
+
+def _add_reallocate(sub) -> None:
+    re = sub.add_parser("reallocate", help="check and apply a credit reallocation batch / 赊销额度调整", description=(
+        "Check a reallocation request (CSV customer,change,reason or 客户编码,调整额,原因) against the register "
+        "and, when every check passes, apply it with one audit row per line; nothing is written otherwise. "
+        "/ 检查额度调整申请，全部通过后写入登记表并记录审计。"))
+    re.add_argument("register", help="register workbook (.xlsx or .xlsm) / 登记表")
+    re.add_argument("--request", required=True,
+                    help="request CSV with the header customer,change,reason (or 客户编码,调整额,原因) / 调整申请CSV")
     re.add_argument("--requester", default="", help="who asks (sales director) / 申请人")
     re.add_argument("--approver", default="", help="who approves (general manager) / 审批人")
     re.add_argument("--recorder", default="", help="who records (finance) / 记录人")
-    re.add_argument("--batch-id", default="", help="batch id (default: from the date and the request)")
-    re.add_argument("--request-date", help="YYYY-MM-DD (default: today)")
-    re.add_argument("--approval-date", help="YYYY-MM-DD (default: today)")
-    re.add_argument("--override-reason", default="", help="approver's reason to cut below an open balance")
-    re.add_argument("--dry-run", action="store_true", help="check only, write nothing")
+    re.add_argument("--batch-id", default="", help="batch id (default: from the date and the request) / 批次号")
+    re.add_argument("--request-date", help="YYYY-MM-DD (default: today) / 申请日期")
+    re.add_argument("--approval-date", help="YYYY-MM-DD (default: today) / 审批日期")
+    re.add_argument("--override-reason", default="",
+                    help="approver's reason to cut below an open balance / 低于应收余额调减的例外说明")
+    re.add_argument("--dry-run", action="store_true", help="check only, write nothing / 仅检查，不写入")
     re.set_defaults(func=cmd_reallocate)
-    ve = sub.add_parser("verify", help="verify a register: audit chain, lines, budget / 校验登记表")
-    ve.add_argument("register")
-    ve.set_defaults(func=cmd_verify)
-    su = sub.add_parser("suggest", help="propose cuts to fund a raise, as a request CSV / 建议调减")
-    su.add_argument("register")
-    su.add_argument("--amount", required=True, help="amount to fund, e.g. 100000 or 10万")
-    su.add_argument("--exclude", default="", help="customers never to cut, comma separated")
-    su.add_argument("--for", dest="for_customer", default="", help="customer to raise (adds its line)")
-    su.add_argument("--out", help="request CSV to write (default: print)")
-    su.set_defaults(func=cmd_suggest)
 
 
 def cmd_reallocate(args: argparse.Namespace) -> int:
     request = read_request_csv(args.request)
     approval = Approval(Roles(args.requester, args.approver, args.recorder), args.request_date,
                         args.approval_date, args.override_reason, args.batch_id)
-    try:
-        outcome = reallocate(args.register, request, approval, dry_run=args.dry_run)
-    except RegisterChangedError as exc:
-        print_problems(exc.issues)
-        print("nothing written / 未写入", file=sys.stderr)
-        return EXIT_CHANGED
+    outcome = reallocate(args.register, request, approval, dry_run=args.dry_run)  # a changed register: cli.main
     print(render_report(outcome.report))
     if not outcome.report.ok:
         print("nothing written / 未写入", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_INPUT
     if outcome.written:
         print(f"applied batch {outcome.report.batch_id}: register version {outcome.stamp.version}, "
               f"previous version kept as {Path(args.register).name}.bak / 已执行")
@@ -71,15 +79,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if problems:
         print_problems(problems, stream=sys.stdout)
         print(f"register does not verify: {len(problems)} problem(s) / 校验未通过")
-        return EXIT_FAILED
+        return EXIT_DIFFERENCES
     print("register verifies: audit chain intact, lines match the log, total equals the budget / 校验通过")
     return EXIT_OK
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
-    amount = parse_money_cents(args.amount)
     exclude = [c.strip() for c in args.exclude.split(",") if c.strip()]
-    lines = suggest_request(args.register, amount, exclude, args.for_customer.strip())
+    lines = suggest_request(args.register, args.amount, exclude, args.for_customer.strip())
     rows = [[csv_safe(c), f"{ch / 100:.2f}", csv_safe(r)]
             for c, ch, r in zip(lines["customer"], lines["change_cents"], lines["reason"])]
     if args.out:
@@ -111,7 +118,7 @@ def render_report(report: CheckReport) -> str:
     """The check table (line, customer, tier, old, change, new, kind, message), tier drift, verdict."""
     m = report.moves
     table = pd.DataFrame({
-        "line": m["row"], "customer": [_short(c) for c in m["customer"]], "tier": m["tier"],
+        "line": [_row_text(r) for r in m["row"]], "customer": [_short(c) for c in m["customer"]], "tier": m["tier"],
         "old": [_money(v) for v in m["old_cents"]], "change": [_money(v, True) for v in m["change_cents"]],
         "new": [_money(v) for v in m["new_cents"]], "kind": m["kind"], "message": [_short(t, 200) for t in m["message"]]})
     d = report.tier_drift
@@ -125,10 +132,22 @@ def render_report(report: CheckReport) -> str:
              table.to_string(index=False) if len(table) else "(no request lines)",
              "", "tier drift from the yearly split / 各级额度偏离:", drift.to_string(index=False)]
     if others:
-        parts += ["", issues_frame(others).to_string(index=False)]
+        parts += ["", issues_table(others)]
     parts += ["", report.verdict]
     return "\n".join(parts)
 
 
-def print_problems(issues, stream=sys.stderr) -> None:
-    print(issues_frame(issues).to_string(index=False), file=stream)
+def issues_table(issues) -> str:
+    """The issues as a text table; rows as integers (a column holding None would print 3.0 and NaN)."""
+    frame = issues_frame(issues)
+    frame["row"] = [_row_text(r) for r in frame["row"]]
+    return frame.to_string(index=False)
+
+
+def _row_text(value: object) -> str:
+    row = row_number(value)
+    return "" if row is None else str(row)
+
+
+def print_problems(issues, stream=None) -> None:
+    print(issues_table(issues), file=stream or sys.stderr)  # looked up now: a test may have replaced it

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import zipfile
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,7 +22,7 @@ from crm_core.reallocation import Roles
 from crm_core.values import is_blank, normalize_text, parse_date, parse_money_cents
 
 from .audit import WorkflowCode
-from .files import csv_text
+from .files import NOT_UTF8_OR_GB18030, csv_text, readable_file, text_problem, workbook_errors
 from .register_schema import (
     ABOUT,
     AUDIT,
@@ -91,34 +91,38 @@ def load_register(path: str | Path, for_writing: bool = True) -> LoadedRegister:
     Values come from the cells' cached results (formulas as last calculated); `book`, loaded
     only `for_writing`, keeps the formulas and, for .xlsm, the VBA project.
     """
-    path = Path(path)
-    if not path.exists():
-        raise CrmInputError([Issue(IssueCode.EMPTY, "register file not found", source=str(path))])
+    path = readable_file(path, "register file")
     data = path.read_bytes()
-    try:
+    if not data:
+        raise CrmInputError([Issue(IssueCode.EMPTY, "the file is empty / 文件为空", source=path.name)])
+    with workbook_errors(path.name):  # openpyxl reads lazily: parsing the sheets can fail too
         values = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the workbook: {exc}",
-                                   source=path.name)]) from exc
-    missing = [s for s in (REGISTER, AUDIT, ABOUT) if s not in values.sheetnames]
-    if missing:
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"the workbook has no sheet {s!r}: it is not a crm-addin "
-                                   "register / 非本工具登记表", source=path.name) for s in missing])
-    issues: list[Issue] = []
-    register, found = sheet_records(values[REGISTER], REGISTER_COLUMNS, REGISTER)
-    issues += found + _blank_lines(register)
-    audit, found = sheet_records(values[AUDIT], AUDIT_COLUMNS, AUDIT)
-    issues += found
-    about, about_rows = _about(values[ABOUT])
-    issues += template_issues(about)
-    version, found = _version(about, about_rows)
-    issues += found
-    policy, found = _policy(values)
-    issues += found
-    book = (openpyxl.load_workbook(io.BytesIO(data), keep_vba=path.suffix.lower() == ".xlsm")
-            if for_writing else None)
+        _require_register_sheets(values, path.name)
+        issues: list[Issue] = []
+        register, found = sheet_records(values[REGISTER], REGISTER_COLUMNS, REGISTER)
+        issues += found + _blank_lines(register)
+        audit, found = sheet_records(values[AUDIT], AUDIT_COLUMNS, AUDIT)
+        issues += found
+        about, about_rows = _about(values[ABOUT])
+        issues += template_issues(about)
+        version, found = _version(about, about_rows)
+        issues += found
+        policy, found = _policy(values)
+        issues += found
+        book = (openpyxl.load_workbook(io.BytesIO(data), keep_vba=path.suffix.lower() == ".xlsm")
+                if for_writing else None)
     stamp = Stamp(version, hashlib.sha256(data).hexdigest())
     return LoadedRegister(path, stamp, book, register, audit, about, about_rows, policy, issues, values)
+
+
+def _require_register_sheets(book, source: str) -> None:
+    """One message for a workbook that is not a register (one made by another tool, say)."""
+    missing = [s for s in (REGISTER, AUDIT, ABOUT) if s not in book.sheetnames]
+    if missing:
+        has = ", ".join(repr(s) for s in book.sheetnames[:8]) + (", ..." if len(book.sheetnames) > 8 else "")
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"the workbook has no sheet {', '.join(map(repr, missing))}: "
+                                   f"it is not a crm-addin register (its sheets: {has}) / 非本工具登记表",
+                                   source=source)])
 
 
 def _blank_lines(register: pd.DataFrame) -> list[Issue]:
@@ -169,39 +173,98 @@ def _policy(book) -> tuple[Policy, list[Issue]]:
 
 # ---- requests ------------------------------------------------------------------------------
 
+# Headers a request CSV may use besides the register's own labels (客户编码 Code, 调整额 Change,
+# 原因 Reason), as the ledger accepts several (crm_core.ledger.HEADER_ALIASES). Matched after
+# normalizing and dropping a bracketed note: 调整金额(元) is 调整金额.
+REQUEST_HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "customer": ("customer", "customer code", "code", "客户", "客户编码", "客户代码", "客户编号"),
+    "change": ("change", "change amount", "调整额", "调整金额", "变动额"),
+    "reason": ("reason", "原因", "调整原因", "说明"),
+}
+
+
 def read_request_csv(path: str | Path) -> Request:
-    """A CSV `customer,change,reason` (UTF-8 or GB18030); rows numbered as the file shows them."""
-    path = Path(path)
-    if not path.exists():
-        raise CrmInputError([Issue(IssueCode.EMPTY, "request file not found", source=str(path))])
+    """A CSV `customer,change,reason` (UTF-8 or GB18030; English or Chinese headers); rows
+    numbered as the file shows them."""
+    path = readable_file(path, "request file")
+    text = _request_text(path)
+    reader = csv.reader(io.StringIO(text))
+    records, overfull, row = [], [], 1
+    try:
+        header = next(reader, [])
+        positions = _positions(header, path.name, row=1)
+        # rows counted as a spreadsheet shows the file: a blank line is a row, a quoted line break is not
+        for row, values in enumerate(reader, start=2):
+            if any(not is_blank(v) for v in values[len(header):]):
+                values, problem = _overfull_line(values, len(header), positions, row, path.name)
+                overfull += [problem] if problem else []
+            records.append((row, [csv_text(values[p]) if p is not None and p < len(values) else None
+                                  for p in positions]))
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"not a readable CSV line: {exc}", row=row + 1,
+                                   source=path.name)]) from exc
+    request = _request(records, path.name)
+    return Request(request.lines, sorted(request.issues + overfull, key=lambda i: i.row or 0), request.source)
+
+
+# What follows the change field when the change held an unquoted thousands separator: 1,000
+THOUSANDS_REST = re.compile(r"\d{3}(\.\d*)?")
+
+
+def _overfull_line(values: list[str], width: int, positions: list[int | None], row: int,
+                   source: str) -> tuple[list[str], Issue | None]:
+    """A line with more filled fields than the header. A comma in the reason, when it is the last
+    column, is free text (`C7,100000,rate up, sales up`): its fields are joined back. One in the
+    change (`C7,1,000,up`, an unquoted thousands separator) would make it 1.00: refused."""
+    _, change, reason = positions
+    after_change = values[change + 1].strip() if change + 1 < len(values) else ""
+    if reason == width - 1 and change < reason and not THOUSANDS_REST.fullmatch(after_change):
+        return values[:reason] + [",".join(values[reason:]).rstrip(",")], None
+    return values, Issue(IssueCode.BAD_SHAPE, f"the line has {len(values)} fields where the header has {width} "
+                         "(a comma in a number not in quotes? write 1000 or \"1,000\") / 字段数与表头不符",
+                         row=row, column="change", source=source)
+
+
+def _request_text(path: Path) -> str:
     raw = path.read_bytes()
+    problem = text_problem(raw[:65536], what="request CSV")
+    if problem:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, problem, source=path.name)])
     for encoding in ("utf-8-sig", "gb18030"):
         try:
-            text = raw.decode(encoding)
-            break
+            return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    else:
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, "the file is neither UTF-8 nor GB18030 text",
-                                   source=path.name)])
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, [])
-    positions = _positions(header, path.name, row=1)
-    records = []
-    for values in reader:
-        records.append((reader.line_num, [csv_text(values[p]) if p is not None and p < len(values) else None
-                                          for p in positions]))
-    return _request(records, path.name)
+    raise CrmInputError([Issue(IssueCode.BAD_SHAPE, NOT_UTF8_OR_GB18030, source=path.name)])
+
+
+def _request_lookup() -> dict[str, str]:
+    lookup = header_lookup(REQUEST_COLUMNS)
+    for key, aliases in REQUEST_HEADER_ALIASES.items():
+        lookup.update({normalize_text(a).lower(): key for a in aliases})
+    return lookup
+
+
+def _request_header_key(cell: object) -> str:
+    text = normalize_text(cell).lower()
+    for bracket in ("(", "（", "["):
+        text = text.split(bracket)[0].strip() if bracket in text else text
+    return text
 
 
 def _positions(header, source: str, row: int) -> list[int | None]:
-    lookup = header_lookup(REQUEST_COLUMNS)
+    lookup = _request_lookup()
     found: dict[str, int] = {}
     for i, h in enumerate(header):
-        key = lookup.get(normalize_text(h).lower())
+        key = lookup.get(normalize_text(h).lower()) or lookup.get(_request_header_key(h))
         if key and key not in found:
             found[key] = i
     missing = [c for c in REQUEST_COLUMNS if c.key in ("customer", "change") and c.key not in found]
+    if len(missing) == 2 and not found:  # another file altogether: one message, not one per column
+        has = ", ".join(repr(normalize_text(h)[:30]) for h in header[:6] if not is_blank(h)) or "nothing"
+        raise CrmInputError([Issue(IssueCode.MISSING_COLUMN, "not a reallocation request: the header row should "
+                                   f"name customer, change, reason (or 客户编码, 调整额, 原因); it has {has} "
+                                   "/ 不是调整申请", row=row, source=source)])
     if missing:
         raise CrmInputError([Issue(IssueCode.MISSING_COLUMN, f"no column {c.key!r} (or {c.label!r})",
                                    row=row, column=c.key, source=source) for c in missing])

@@ -66,7 +66,7 @@ class Issue:
     def where(self) -> str:
         parts = [p for p in (self.source,) if p]
         if self.row is not None:
-            parts.append(f"row {self.row}")
+            parts.append(f"row {int(self.row)}")
         if self.column:
             parts.append(f"column {self.column_label}")
         return ", ".join(parts)

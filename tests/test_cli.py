@@ -23,7 +23,7 @@ def test_review_refuses_a_bad_ledger_naming_file_row_and_column(tmp_path, capsys
     ledger.write_text("日期,客户,类型,金额\n2024-01-02,A,发票,100\n2024-01-03,A,回款,abc\n", encoding="utf-8")
     assert main(["review", str(ledger), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "ledger.csv, row 3, column amount: amount 'abc' is not a number" in err
+    assert "ledger.csv, row 3, column 金额 (amount): amount 'abc' is not a number" in err
     assert not (tmp_path / "ledger_register.xlsx").exists()
 
 
@@ -42,7 +42,7 @@ def test_review_a_gb18030_csv_with_a_policy_file(tmp_path, capsys):
 
 
 def test_missing_file_is_a_clear_error(tmp_path, capsys):
-    assert main(["review", str(tmp_path / "nope.csv"), "--quiet"]) == 2
+    assert main(["review", str(tmp_path / "nope.csv"), "--quiet"]) == 4  # cannot be read: README's exit 4
     assert "file not found" in capsys.readouterr().err
 
 

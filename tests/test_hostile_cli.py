@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,6 +198,8 @@ def test_awkward_but_valid_requests_apply(register, tmp_path, capsys, name, text
 REFUSED_REQUESTS = [
     ("amount that is not a number", "customer,change,reason\nC7,abc,up\nD24,-100000,down\n", 2, "not a number"),
     ("unknown customer", "customer,change,reason\nC7,100000,up\nX999,-100000,gone\n", 3, "X999"),
+    ("unknown customer after a line break in a reason", 'customer,change,reason\nC7,100000,"up,\nand up"\n'
+     "X999,-100000,gone\n", 3, "X999"),
     ("formula-like unknown customer", "customer,change,reason\nC7,100000,up\n=cmd|' /C calc'!A0,-100000,x\n",
      3, "=cmd|' /C calc'!A0"),
     ("huge number", "customer,change,reason\nC7,1e20,up\nD24,-1e20,down\n", 2, "implausibly large"),
@@ -211,7 +214,8 @@ REFUSED_REQUESTS = [
     ("unbalanced after blank lines", "customer,change,reason\n\n\nC7,100000,up\n", None, "do not sum to zero"),
     ("cut below zero", "customer,change,reason\nC7,1000000,up\nD24,-1000000,down\n", 3, "would be negative"),
     ("missing change column", "customer,reason\nC7,up\n", None, "request.csv, row 1, column change"),
-    ("empty file", "", None, "request.csv, row 1, column customer"),
+    ("empty file", "", None, "request.csv: the file is empty"),
+    ("header of another file", "date,amount\n2024-01-01,5\n", None, "request.csv, row 1: not a reallocation request"),
 ]
 
 
@@ -322,5 +326,182 @@ def test_the_demo_ledger_csv_has_no_cell_a_spreadsheet_would_compute(tmp_path):
     assert not risky.any()
 
 
+
+
+# ---------------------------------------------------------------- malformed CSV lines
+
+
+MALFORMED = ("date,customer,type,amount\n"
+             "2024-03-01,A,invoice,100\n"        # row 2
+             "2024-03-02,A,invoice,1,000\n"      # row 3: an unquoted thousands comma, one field too many
+             "\n"                                # row 4: blank, kept as a row
+             '2024-03-03,"B\nsecond line",invoice,5\n'  # row 5: a quoted line break is one row
+             "2024-03-04,A,invoice\n"            # row 6: one field short
+             "2024-03-05,A,invoice,x\n")         # row 7: an ordinary bad value
+
+
+def test_a_line_with_one_field_too_many_is_refused_naming_its_row(tmp_path, capsys):
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(MALFORMED, encoding="utf-8")
+    out = tmp_path / "register.xlsx"
+    status, _, err = run(["review", ledger, "--year", "2024", "--quiet", "--out", out], capsys)
+    assert status == 2 and not out.exists()
+    assert "ledger.csv, row 3: the line has 5 fields where the header has 4" in err
+    assert "ledger.csv, row 6: the line has 3 fields where the header has 4" in err
+    assert "ledger.csv, row 7, column amount: amount 'x' is not a number" in err  # later rows keep their numbers
+
+
+def test_with_skip_bad_rows_the_rest_is_reviewed_and_the_line_still_listed(tmp_path, capsys):
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(MALFORMED, encoding="utf-8")
+    out = tmp_path / "register.xlsx"
+    status, _, err = run(["review", ledger, "--year", "2024", "--quiet", "--out", out, "--skip-bad-rows"], capsys)
+    assert status == 0, err
+    assert "row 3: the line has 5 fields" in err and "row 7, column amount" in err
+    assert register_totals(out) == {"A": (100, 0), "B second line": (5, 0)}  # spaces normalized
+
+
+def test_review_file_refuses_a_malformed_line_naming_its_row(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CRM_ADDIN_CACHE", str(tmp_path / "cache"))
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(MALFORMED, encoding="utf-8")
+    for chunks in ([], ["--chunk-rows", "2"]):
+        status, _, err = run(["review-file", ledger, "--year", "2024", "--no-cache", *chunks], capsys)
+        assert status == 2 and "ledger.csv, row 3: the line has 5 fields" in err, err
+
+
+def _numbered_ledger(rows: int) -> tuple[str, set]:
+    """A ledger of `rows` rows with malformed lines, blank lines and quoted line breaks spread over
+    it and a text amount far down (the chunked reader then reads again with every column as text);
+    and the (row, column) of every error a reader must report."""
+    lines, errors = ["date,customer,type,amount"], set()
+    for row in range(2, rows + 2):
+        if row % 997 == 0:
+            lines.append(f"2024-01-01,C{row},invoice,1,{row}")
+            errors.add((row, None))
+        elif row % 991 == 0:
+            lines.append("")
+        elif row % 983 == 0:
+            lines.append(f'2024-01-01,"C\n{row}",invoice,1')
+        elif row == rows - 5:
+            lines.append("2024-01-01,C1,invoice,abc")
+            errors.add((row, "amount"))
+        else:
+            lines.append(f"2024-01-{row % 28 + 1:02d},C{row % 50},invoice,{row % 1000}.25")
+    return "\n".join(lines) + "\n", errors
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 700, 5000])
+def test_rows_after_malformed_lines_keep_their_numbers_in_every_reader(tmp_path, monkeypatch, chunk_rows):
+    """Small Arrow blocks: several threads read them, the first malformed line sends the read back
+    to one thread (which knows line numbers), the text amount far down makes the chunked reader
+    start again with every column as text (passing over rows handed out, quoted line breaks and
+    all), and each block's rows are placed by number. Whole or in chunks, the same rows."""
+    from crm_app import files
+    from crm_core.ledger import normalize_ledger
+
+    monkeypatch.setattr(files, "CSV_BLOCK_BYTES", 4096)
+    text, expected = _numbered_ledger(12_000)
+    path = tmp_path / "ledger.csv"
+    path.write_text(text, encoding="utf-8")
+    whole = files.read_ledger(path)
+    assert {(i.row, i.column) for i in whole.errors} == expected and whole.input_rows == 12_000
+    bad_lines, found, rows, used = [], set(), 0, []
+    for frame in files.ledger_batches(path, chunk_rows, bad_lines):
+        chunk = normalize_ledger(frame, source=path.name, first_row=2 + rows, check_duplicates=False)
+        found |= {(i.row, i.column) for i in chunk.errors if i.row is not None}
+        used.append(chunk.rows[["row", "customer", "amount_cents"]])
+        rows += len(frame)
+    found |= {(i.row, i.column) for i in bad_lines}
+    assert found == expected and rows == 12_000
+    chunked = pd.concat(used, ignore_index=True)
+    for column in ("row", "customer", "amount_cents"):  # values, not dtypes (categorical whole, text in chunks)
+        assert chunked[column].tolist() == whole.rows[column].tolist(), column
+
+
+def test_a_caller_that_cannot_report_malformed_lines_gets_a_refusal(tmp_path):
+    from crm_app.files import ledger_batches, read_table
+    from crm_core.issues import CrmInputError
+
+    path = tmp_path / "ledger.csv"
+    path.write_text(MALFORMED, encoding="utf-8")
+    for read in (lambda: read_table(path), lambda: list(ledger_batches(path, 2))):
+        with pytest.raises(CrmInputError) as refused:
+            read()
+        assert [(i.row, i.source) for i in refused.value.issues] == [(3, "ledger.csv"), (6, "ledger.csv")]
+
+
+# ---------------------------------------------------------------- request headers and lines
+
+
+CHINESE_REQUESTS = [
+    ("客户编码,调整额,原因", "register labels"),
+    ("客户,调整金额,原因", "short forms"),
+    ("客户代码,调整金额(元),调整原因", "bracketed unit"),
+    ("Customer Code,Change,Reason", "English in capitals"),
+]
+
+
+@pytest.mark.parametrize("header, name", CHINESE_REQUESTS, ids=[n for _, n in CHINESE_REQUESTS])
+def test_a_request_with_chinese_headers_applies(register, tmp_path, capsys, header, name):
+    text = f"{header}\nC7,100000,提额\nD24,-100000,回款慢\n"
+    status, out, err = reallocate(register, request_file(tmp_path, text), capsys)
+    assert status == 0, out + err
+    lines = load_register(register).register.set_index("customer")["credit_line_cents"]
+    assert lines["C7"] == 90_000_000 and lines["D24"] == 20_000_000
+    assert list(load_register(register).audit["reason"]) == ["提额", "回款慢"]
+
+
+def test_an_unquoted_thousands_comma_in_a_request_is_refused_not_read_as_1(register, tmp_path, capsys):
+    before = register.read_bytes()
+    text = "customer,change,reason\nC7,1,000,up\nD24,-1,down\n"  # sums to zero if C7 were read as 1.00
+    status, out, err = reallocate(register, request_file(tmp_path, text), capsys)
+    assert status == 2 and register.read_bytes() == before
+    line = next(ln for ln in out.splitlines() if ln.split()[:2] == ["2", "C7"])
+    assert "the line has 4 fields where the header has 3" in line
+
+
+def test_an_unquoted_comma_in_the_reason_stays_in_the_reason(register, tmp_path, capsys):
+    text = "customer,change,reason\nC7,100000,rate improved, sales growing\nD24,-100000,pays late,\n"
+    status, out, err = reallocate(register, request_file(tmp_path, text), capsys)
+    assert status == 0, out + err
+    assert list(load_register(register).audit["reason"]) == ["rate improved, sales growing", "pays late"]
+
+
+# ---------------------------------------------------------------- row numbers as integers
+
+
+def test_verify_prints_row_numbers_as_integers(tmp_path, capsys):
+    register = build_register(tmp_path / "register.xlsx")
+    book = openpyxl.load_workbook(register)
+    book["Register"].cell(row=3, column=next(c.column for c in book["Register"][1]
+                                             if "Credit line" in str(c.value))).value = 1
+    about = book["About"]
+    next(r for r in about.iter_rows(min_row=2) if r[0].value == "budget")[0].value = None  # a problem with no row
+    book.save(register)
+    status, out, err = run(["verify", register], capsys)
+    assert status == 1, out + err
+    table = out.split("register does not verify")[0]
+    assert "NaN" not in table and "None" not in table and not re.search(r"(?<![\d,.])\d+\.0(?!\d)", table), table
+    assert re.search(r"Register +3 ", table), table
+
+
+def test_printed_issues_show_whole_row_numbers_whatever_the_row_holds(capsys):
+    import numpy as np
+
+    from crm_app.cli import print_issues
+    from crm_app.workflow_cli import print_problems
+    from crm_core.issues import Issue, IssueCode
+
+    issues = [Issue(IssueCode.BLANK, "a", row=3.0, source="f.csv"), Issue(IssueCode.BLANK, "b", row=np.float64("nan")),
+              Issue(IssueCode.BLANK, "c", row=np.int64(4)), Issue(IssueCode.BLANK, "d", row=pd.NA),
+              Issue(IssueCode.BLANK, "e")]
+    print_issues(issues)
+    print_problems(issues)
+    said = capsys.readouterr().err
+    assert "f.csv, row 3: a" in said and "row 4: c" in said
+    assert not re.search(r"3\.0|nan|NaN|None|<NA>", said), said
+
+
 # Counted for the README's reliability section.
-CLI_CASES = len(CSV_CASES) + len(XLSX_CASES) + len(ACCEPTED_REQUESTS) + len(REFUSED_REQUESTS) + 1
+CLI_CASES = len(CSV_CASES) + len(XLSX_CASES) + len(ACCEPTED_REQUESTS) + len(REFUSED_REQUESTS) + 1 + len(CHINESE_REQUESTS)
