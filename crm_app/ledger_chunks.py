@@ -59,11 +59,14 @@ class Checked:
     needs_second_pass: bool = False
 
 
-def chunks(path: Path, policy: Policy, chunk_rows: int) -> Iterator[tuple[pd.DataFrame, Ledger]]:
+def chunks(path: Path, policy: Policy, chunk_rows: int,
+           bad_lines: list[Issue] | None = None) -> Iterator[tuple[pd.DataFrame, Ledger]]:
     """The file as (raw, validated) chunks, each numbered from its first row's place in the file.
-    Repeated invoice numbers are left to the caller, who sees the whole file."""
+    Repeated invoice numbers are left to the caller, who sees the whole file. CSV lines with the
+    wrong number of fields are empty rows in the chunks and issues in `bad_lines` (see
+    `files.read_table`)."""
     first_row = 2
-    for frame in _read_ahead(ledger_batches(path, chunk_rows)):
+    for frame in _read_ahead(ledger_batches(path, chunk_rows, bad_lines)):
         yield frame, normalize_ledger(frame, policy, source=path.name, first_row=first_row, check_duplicates=False)
         first_row += len(frame)
 
@@ -94,7 +97,8 @@ def check_file(path: Path, policy: Policy, period: Period | None = None,
     out = Checked()
     invoices: list[pd.DataFrame] = []
     spellings: list[pd.Series] = []
-    for frame, ledger in chunks(path, policy, chunk_rows):
+    bad_lines: list[Issue] = []  # malformed CSV lines: reported with every other row's problems
+    for frame, ledger in chunks(path, policy, chunk_rows, bad_lines):
         out.input_rows += ledger.input_rows
         out.blank_rows += ledger.blank_rows
         if any(i.code == IssueCode.MISSING_COLUMN for i in ledger.issues):
@@ -118,7 +122,8 @@ def check_file(path: Path, policy: Policy, period: Period | None = None,
             out.latest = _later(out.latest, invoices_all["date"].to_numpy()[kept].max())
     out.rows_used -= len(repeats)
     out.needs_second_pass = bool(repeats)  # the sums hold those rows: sum again without them
-    out.issues += repeats + _merged_spellings(spellings, path.name)
+    out.blank_rows -= len(bad_lines)  # read as empty rows, but they were not blank
+    out.issues += bad_lines + repeats + _merged_spellings(spellings, path.name)
     if out.input_rows == 0 or out.rows_used == 0 and not out.issues:
         out.issues.append(Issue(IssueCode.EMPTY, "the ledger has no data rows", source=path.name))
     out.issues.sort(key=lambda i: (i.row or 0))
@@ -203,7 +208,7 @@ def file_facts(path: Path, policy: Policy, period: Period, checked: Checked,
     """Second pass, when the first pass's sums hold rows refused at the end (repeated invoice
     numbers): per-customer facts for the period, summed over chunks, refused rows left out."""
     again = Checked()
-    for _, ledger in chunks(path, policy, chunk_rows):
+    for _, ledger in chunks(path, policy, chunk_rows, bad_lines=[]):  # the first pass reported them
         rows = ledger.rows.loc[~ledger.rows["row"].isin(checked.refused)].reset_index(drop=True)
         if len(rows):
             _add_facts(again, rows, policy, period)
