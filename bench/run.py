@@ -5,6 +5,7 @@
     python bench/run.py udf --rows 100000
     python bench/run.py realloc --customers 100000
     python bench/run.py chunks --rows 10000000 30000000 # large-ledger mode: whole vs in chunks
+    python bench/run.py register --rows 200000 2000000  # `crm-addin review`: ledger to register workbook
     python bench/run.py all            # the figures in bench/README.md (about 15 minutes)
 
 Every timed job that reports peak memory runs in its own subprocess (ru_maxrss of that process).
@@ -145,8 +146,26 @@ def _cold_cache():
         yield
 
 
+def job_register(path: str, out: str) -> dict:
+    """`crm-addin review LEDGER --out OUT` in this process, stage by stage: read and validate the
+    file, review it (the core), build and write the register workbook."""
+    from crm_app.files import read_ledger
+    from crm_app.workbook_sheets import ledger_capacity
+    from crm_app.workbooks import review_register_data, write_register
+    from crm_core.policy import Policy
+
+    start = time.perf_counter()
+    ledger, t_read = timed(read_ledger, path)
+    data, t_review = timed(review_register_data, ledger, Policy(), None, path)
+    _, t_write = timed(write_register, data, out)
+    return {"total_s": time.perf_counter() - start, "read_s": t_read, "review_s": t_review, "write_s": t_write,
+            "peak_mb": peak_mb(), "rows": len(ledger.rows), "customers": len(data.register),
+            "ledger_on_sheet": len(ledger.rows) <= ledger_capacity(),
+            "register_mb": round(Path(out).stat().st_size / 2**20, 1), "budget_cents": data.review.budget_cents}
+
+
 JOBS = {"pandas_file": job_pandas_file, "addin_file": job_addin_file, "compare": job_compare,
-        "chunked": job_chunked}
+        "chunked": job_chunked, "register": job_register}
 
 
 def in_subprocess(job: str, *args: str) -> dict:
@@ -229,6 +248,35 @@ def cmd_chunks(args) -> list[dict]:
             Path(path).unlink()
     budgets = {(r["rows"], r["budget_cents"]) for r in rows_out}
     assert len(budgets) == len(args.rows), "chunked and whole reads must give the same budget"
+    return rows_out
+
+
+# ------------------------------------------------------------------ review: ledger to register workbook
+
+
+def cmd_register(args) -> list[dict]:
+    """`crm-addin review` of a CSV ledger to the filled register workbook (.xlsx), and the same
+    command timed as a whole (process start, imports and all)."""
+    rows_out = []
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
+        for rows in args.rows:
+            customers = args.customers or max(rows // 100, 10)
+            path, out = str(Path(tmp) / f"ledger_{rows}.csv"), str(Path(tmp) / f"register_{rows}.xlsx")
+            write_ledger(path, rows, customers)
+            best = best_of(args.repeat, "register", path, out)
+            whole = []
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "crm_app", "review", path, "--out", out, "--quiet"], cwd=ROOT,
+                               check=True, capture_output=True, timeout=3600)
+                whole.append(time.perf_counter() - start)
+            row = {**best, "command_s": min(whole), "load_average_1min": os.getloadavg()[0]}
+            rows_out.append(row)
+            where = "on the Ledger sheet" if row["ledger_on_sheet"] else "left in its file (longer than a sheet)"
+            print(f"{rows:>11,} rows, {row['customers']:,} customers, ledger {where}: command {row['command_s']:.1f} s "
+                  f"(read {row['read_s']:.1f} + review {row['review_s']:.1f} + workbook {row['write_s']:.1f} s), "
+                  f"peak {row['peak_mb']:,.0f} MB, register {row['register_mb']} MB", flush=True)
+            Path(path).unlink()
     return rows_out
 
 
@@ -412,10 +460,14 @@ def main(argv: list[str] | None = None) -> int:
     ch = sub.add_parser("chunks", help="large-ledger mode read whole vs in chunks (time, peak memory)")
     ch.add_argument("--rows", type=int, nargs="+", default=[10_000_000])
     ch.add_argument("--chunk-rows", type=int, nargs="+", default=[2_000_000])
+    rg = sub.add_parser("register", help="crm-addin review: a CSV ledger to the register workbook, by stage")
+    rg.add_argument("--rows", type=int, nargs="+", default=[200_000, 2_000_000])
+    rg.add_argument("--customers", type=int, help="customers (default: rows / 100)")
+    rg.add_argument("--repeat", type=int, default=3, help="fresh processes per figure, best kept")
     sub.add_parser("all", help="everything, at the sizes of bench/README.md")
     args = parser.parse_args(argv)
     commands = {"scale": cmd_scale, "libreoffice": cmd_libreoffice, "udf": cmd_udf, "realloc": cmd_realloc,
-                "chunks": cmd_chunks}
+                "chunks": cmd_chunks, "register": cmd_register}
     if args.what == "all":
         runs = [("realloc", ["realloc"]), ("udf", ["udf"]), ("scale", ["scale"]), ("libreoffice", ["libreoffice"])]
     else:

@@ -453,12 +453,20 @@ def cmd_review_file(args) -> int:
         f"{rows:,} rows, {rows / max(result.seconds, 1e-9):,.0f} rows/s"
     print(f"reviewed in {result.seconds:.2f} s ({how}); file sha256 {result.digest[:12]}", file=sys.stderr)
     if args.out:
-        _write_register(review, Path(args.out))
+        _write_register(review, Path(args.out), ledger_lines(args.ledger, result.meta))
     print("\n".join(review.summary_lines()))
     return EXIT_OK
 
 
-def _write_register(review: Review, target: Path) -> None:
+def ledger_lines(path: str | os.PathLike[str], meta: dict) -> list[str]:
+    """Where the ledger is and how many of its rows were used, for the register's Summary."""
+    rows, used = int(meta.get("input_rows", 0)), int(meta.get("rows_used", 0))
+    where = os.path.realpath(path)
+    return [f"台账 {where}：{rows:,} 行，使用 {used:,} 行（本工作簿只含每位客户的结果） / ledger: {where}, "
+            f"{rows:,} rows, {used:,} used (this workbook holds the per-customer results only)"]
+
+
+def _write_register(review: Review, target: Path, notes: list[str] | None = None) -> None:
     if target.suffix.lower() == ".parquet":
         review.register.to_parquet(target, index=False)
     elif target.suffix.lower() == ".csv":
@@ -466,4 +474,4 @@ def _write_register(review: Review, target: Path) -> None:
     else:
         from .register_book import write_review_workbook
 
-        write_review_workbook(review, target)
+        write_review_workbook(review, target, notes or [])

@@ -1,4 +1,5 @@
-"""Headless LibreOffice Calc helpers: recalculate workbooks and run embedded macros.
+"""Headless LibreOffice Calc helpers: recalculate workbooks and run embedded macros; and
+Gnumeric's ``ssconvert --recalc`` as a second engine (:func:`recalculate_gnumeric`).
 
 Used by tests and benchmarks on Linux, where there is no Excel.  Every call
 starts its own soffice with a throw-away profile, so calls may run
@@ -36,10 +37,13 @@ __all__ = [
     "build_macro_workbook",
     "can_run_macros",
     "find_soffice",
+    "find_ssconvert",
     "find_uno_python",
     "recalculate",
+    "recalculate_gnumeric",
     "recalculated_values",
     "recalculated_workbook",
+    "require_gnumeric",
     "require_libreoffice",
     "run_basic_macro",
 ]
@@ -344,6 +348,67 @@ def require_libreoffice(macros: bool = False) -> str:
         reason = "LibreOffice macros need python3-uno: apt-get install python3-uno"
     else:
         return soffice
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (required because CI=true)", pytrace=False)
+    pytest.skip(reason)
+
+
+# --------------------------------------------------------------------------- Gnumeric
+
+
+def find_ssconvert() -> str | None:
+    """Path of Gnumeric's ssconvert, or None.  ``CRM_SSCONVERT`` overrides the search."""
+    override = os.environ.get("CRM_SSCONVERT")
+    if override:
+        return override if os.access(override, os.X_OK) else None
+    return shutil.which("ssconvert")
+
+
+def recalculate_gnumeric(src: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None,
+                         timeout: float = 600) -> Path:
+    """Recalculate every formula of ``src`` in Gnumeric (``ssconvert --recalc``); return the new
+    xlsx path (``out_dir/<src stem>.xlsx``).
+
+    Gnumeric rounds like Excel (half-up on the decimal a cell shows) where LibreOffice 7.4 does
+    not, but it reads neither structured table references (``tblLedger[...]``) nor names built
+    as ``A2:INDEX(...)`` ranges: such cells come back as errors.  A copy is converted (an .xlsm
+    is read as .xlsx); ``src`` is never modified.
+    """
+    src = Path(src)
+    if not src.is_file():
+        raise FileNotFoundError(src)
+    ssconvert = find_ssconvert()
+    if ssconvert is None:
+        raise LibreOfficeError("Gnumeric (ssconvert) not found on PATH")
+    out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="crm_gnumeric_"))
+    target = out_dir / f"{src.stem}.xlsx"
+    if target.resolve() == src.resolve():
+        raise ValueError(f"recalculate_gnumeric() would overwrite its source {src}; pick another out_dir")
+    with _workdir() as root:
+        work = root / "in" / f"{src.stem}.xlsx"
+        work.parent.mkdir()
+        shutil.copy2(src, work)
+        produced = root / "out.xlsx"
+        env_home = root / "home"
+        env_home.mkdir()
+        code, stdout, stderr = _run(["env", f"HOME={env_home}", ssconvert, "--recalc", str(work), str(produced)],
+                                    timeout)
+        if code != 0 or not produced.is_file():
+            raise LibreOfficeError(f"Gnumeric conversion of {src.name} failed (exit {code}).\n"
+                                   f"stdout: {stdout.strip()}\nstderr: {stderr.strip()}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(produced), target)
+    return target
+
+
+def require_gnumeric() -> str:
+    """ssconvert path for tests; skip when missing, but fail when ``CI=true`` (CI must have it)."""
+    import pytest  # lazy: the product never needs pytest
+
+    ssconvert = find_ssconvert()
+    if ssconvert is not None:
+        return ssconvert
+    reason = "Gnumeric (ssconvert) not installed: apt-get install gnumeric"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (required because CI=true)", pytrace=False)
     pytest.skip(reason)

@@ -1,7 +1,8 @@
-"""Writes a review as a register workbook: Register (one row per customer) and Summary."""
+"""Writes a review as a register workbook: Register (one row per customer), Summary and Issues."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 from openpyxl import Workbook
@@ -9,6 +10,7 @@ from openpyxl.cell import Cell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from crm_core.issues import issues_frame
 from crm_core.review import Review
 
 from .files import atomic_path
@@ -63,16 +65,43 @@ def write_register_sheet(ws, register: pd.DataFrame) -> None:
     ws.auto_filter.ref = ws.dimensions
 
 
-def write_review_workbook(review: Review, target: str | Path) -> Path:
-    """Write the review atomically (temporary file, then rename; the old file kept as .bak)."""
+ISSUE_HEADERS = ["来源 Source", "行 Row", "列 Column", "严重性 Severity", "代码 Code", "说明 Message"]
+ISSUE_ROWS = 100_000  # problems listed; the rest are counted
+
+
+def write_issues_sheet(ws, issues) -> None:
+    """The review's problems, one a row (source, row, column, severity, code, message)."""
+    for col, label in enumerate(ISSUE_HEADERS, start=1):
+        cell = ws.cell(row=1, column=col)
+        set_text(cell, label)
+        cell.font, cell.fill = _HEAD, _FILL
+    table = issues_frame(list(issues)[:ISSUE_ROWS])
+    for r, record in enumerate(table.itertuples(index=False), start=2):
+        for c, value in enumerate(record, start=1):
+            if c == 2:
+                value = None if value is None or value != value else int(value)
+            set_text(ws.cell(row=r, column=c), value if value != "" else None)
+    if not len(table):
+        set_text(ws.cell(row=2, column=1), "无问题 / no problems found")
+    elif len(issues) > len(table):
+        set_text(ws.cell(row=1, column=8), f"first {len(table):,} of {len(issues):,} listed / 只列出前 {len(table):,} 个")
+    for col, width in zip("ABCDEF", (18, 9, 14, 10, 18, 90)):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A2"
+
+
+def write_review_workbook(review: Review, target: str | Path, notes: Sequence[str] = ()) -> Path:
+    """Write the review atomically (temporary file, then rename; the old file kept as .bak);
+    `notes` are lines put before the summary (where the ledger is, how many rows it has)."""
     wb = Workbook()
     ws = wb.active
     ws.title = "Register"
     write_register_sheet(ws, review.register)
     summary = wb.create_sheet("Summary")
-    for r, line in enumerate(review.summary_lines(), start=1):
+    for r, line in enumerate([*notes, *review.summary_lines()], start=1):
         set_text(summary.cell(row=r, column=1), line)
     summary.column_dimensions["A"].width = 110
+    write_issues_sheet(wb.create_sheet("Issues"), review.issues)
     with atomic_path(target) as tmp:
         wb.save(tmp)
     return Path(target)

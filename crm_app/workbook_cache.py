@@ -2,8 +2,9 @@
 
 openpyxl writes a formula cell with an empty value, so a file opened where nothing recalculates
 (a viewer, a phone, Excel in manual mode) shows blanks. `cache_values` puts the value Python
-computed for each formula into the sheet XML (`<v>`), the way Excel stores it. `fix_zip` rewrites
-the package with fixed timestamps so that building twice gives the same bytes.
+computed for each formula into the sheet XML (`<v>`), the way Excel stores it; `fill_sheets` puts
+in whole sheets' rows written by `workbook_sheet.Sheet` (formulas with their values). Both rewrite
+the package with fixed timestamps (`fix_zip`) so that building twice gives the same bytes.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import math
 import re
 import zipfile
 from datetime import date, datetime
-from typing import Mapping
+from typing import Iterable, Iterator, Mapping, Protocol
 from xml.sax.saxutils import escape
 
 # Fixed document dates: the template's content does not depend on the day it was built.
@@ -81,20 +82,90 @@ def cache_values(data: bytes, caches: Mapping[str, Mapping[str, object]], stamp:
         if values:
             part = paths[sheet]
             files[part] = _inject(files[part].decode("utf-8"), values).encode("utf-8")
+    _fix_dates(files, stamp)
+    return fix_zip(files, names)
+
+
+class RenderedSheet(Protocol):
+    def dimension(self) -> str: ...
+    def render(self) -> Iterable[str | bytes]: ...
+    def row_count(self) -> int: ...
+
+
+# Sheets of more rows than this are deflated at level 1, not 6: a quarter of the time for a file
+# about a quarter larger (a 20,000-customer register: 0.4 s and 14 MB against 1.6 s and 11 MB).
+FAST_DEFLATE_ROWS = 10_000
+
+
+_SHEET_DATA = re.compile(rb"<sheetData\s*/>|<sheetData>(?:</sheetData>)?")
+_DIMENSION = re.compile(rb'<dimension ref="[^"]*"\s*/>')
+_CHUNK_CHARS = 1 << 20
+
+
+def fill_sheets(data: bytes, sheets: Mapping[str, RenderedSheet], stamp: str = FIXED_STAMP) -> bytes:
+    """Return the package `data` (saved by openpyxl with these sheets' rows left empty) with each
+    sheet's rendered rows in its `<sheetData>`, its dimension set, and fixed document dates."""
+    with zipfile.ZipFile(io.BytesIO(data)) as src:
+        names = src.namelist()
+        files: dict[str, object] = {n: src.read(n) for n in names}
+    paths = _sheet_paths(files)
+    fast = set()
+    for title, sheet in sheets.items():
+        part = paths[title]
+        files[part] = _filled(files[part], sheet)
+        if sheet.row_count() > FAST_DEFLATE_ROWS:
+            fast.add(part)
+    _fix_dates(files, stamp)
+    return fix_zip(files, names, fast)
+
+
+def _filled(xml: bytes, sheet: RenderedSheet) -> Iterator[bytes]:
+    m = _SHEET_DATA.search(xml)
+    if m is None or m.group(0).startswith(b"<sheetData>") and not m.group(0).endswith(b"</sheetData>"):
+        raise ValueError("the sheet already has rows: only empty sheets are filled")
+    head = _DIMENSION.sub(f'<dimension ref="{sheet.dimension()}" />'.encode(), xml[:m.start()], count=1)
+    yield head + b"<sheetData>"
+    batch: list[str] = []
+    size = 0
+    for piece in sheet.render():
+        if isinstance(piece, bytes):  # rows rendered whole, already encoded
+            if batch:
+                yield "".join(batch).encode("utf-8")
+                batch, size = [], 0
+            yield piece
+            continue
+        batch.append(piece)
+        size += len(piece)
+        if size >= _CHUNK_CHARS:
+            yield "".join(batch).encode("utf-8")
+            batch, size = [], 0
+    yield "".join(batch).encode("utf-8") + b"</sheetData>" + xml[m.end():]
+
+
+def _fix_dates(files: dict, stamp: str) -> None:
     if "docProps/core.xml" in files:
         core = files["docProps/core.xml"].decode("utf-8")
         core = re.sub(r"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)", rf"\g<1>{stamp}\g<3>", core)
         files["docProps/core.xml"] = core.encode("utf-8")
-    return fix_zip(files, names)
 
 
-def fix_zip(files: Mapping[str, bytes], order: list[str]) -> bytes:
-    """Zip the parts in `order` with a fixed timestamp (same input, same bytes)."""
+def fix_zip(files: Mapping[str, bytes | Iterable[bytes]], order: list[str], fast: Iterable[str] = ()) -> bytes:
+    """Zip the parts in `order` with a fixed timestamp (same input, same bytes). A part may be
+    given as an iterable of byte chunks (a sheet of a million rows is never one string); the
+    `fast` ones are deflated at level 1."""
     out = io.BytesIO()
+    fast = set(fast)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for name in order:
             info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
+            info._compresslevel = 1 if name in fast else None
             info.external_attr = 0o644 << 16
-            dst.writestr(info, files[name])
+            part = files[name]
+            if isinstance(part, (bytes, bytearray)):
+                dst.writestr(info, part)
+                continue
+            with dst.open(info, "w", force_zip64=True) as stream:
+                for chunk in part:
+                    stream.write(chunk)
     return out.getvalue()

@@ -12,6 +12,7 @@ import pandas as pd
 
 from crm_core.analysis import aging, overlap, tier_migration
 from crm_core.collection import customer_facts, gross_cents
+from crm_core.issues import Issue
 from crm_core.ledger import Ledger
 from crm_core.policy import Policy
 from crm_core.review import Review, review_ledger
@@ -33,10 +34,20 @@ class RegisterData:
     aging: pd.DataFrame
     as_of: pd.Timestamp
     generated_at: str
+    source: str = ""  # where the ledger's rows are (the file reviewed), named in the notes
 
     @property
     def policy(self) -> Policy:
         return self.review.policy
+
+    @property
+    def issues(self) -> list[Issue]:
+        """Every problem found in the ledger, the rows skipped among them."""
+        return self.review.issues
+
+    @property
+    def rows_skipped(self) -> int:
+        return len({i.row for i in self.issues if i.is_error and i.row is not None})
 
     @property
     def register(self) -> pd.DataFrame:
@@ -44,14 +55,17 @@ class RegisterData:
 
 
 def register_data(ledger: Ledger, policy: Policy | None = None, year: int | None = None,
-                  generated_at: str = "") -> RegisterData:
+                  generated_at: str = "", source: str | None = None) -> RegisterData:
+    """The review of `ledger` and the facts its sheets show; `source` names where its rows are
+    (default: the ledger's own source name)."""
     policy = policy or Policy()
     review = review_ledger(ledger, policy, year)
     rows = ledger.rows.reset_index(drop=True)
     facts = customer_facts(rows, policy, review.period)
     facts = facts.set_index("customer").loc[review.register["customer"]].reset_index()
     return RegisterData(review, rows, gross_cents(rows, policy), facts, _previous_tiers(ledger, review),
-                        aging(rows, review.period.end, policy), review.period.end, generated_at)
+                        aging(rows, review.period.end, policy), review.period.end, generated_at,
+                        ledger.source if source is None else source)
 
 
 def _previous_tiers(ledger: Ledger, review: Review) -> np.ndarray:

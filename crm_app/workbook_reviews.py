@@ -9,6 +9,8 @@ from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from crm_core.analysis import aging_columns
+
 from .workbook_data import (
     migration,
     overlap_table,
@@ -20,9 +22,13 @@ from .workbook_data import (
 )
 from .workbook_sheet import COUNT, DATE, MONEY, PERCENT, SKIP, Sheet
 from .workbook_sheets import (
+    BALANCE_UP,
+    LEDGER_TYPES,
     Ctx,
     L,
     blank_nan,
+    issues_note,
+    ledger_note,
     literal,
     net_sales_total_formula,
     rank_tier_formula,
@@ -48,9 +54,31 @@ def _col_values(ctx: Ctx, values) -> list:
 
 # ----------------------------------------------------------------------------- Collection review
 def _sumifs(value_key: str, types: tuple[str, ...], r: int, where: str) -> str:
+    """The first type's sum less the others'."""
     who = literal(f"$A{r}")
     parts = [f'SUMIFS({L(value_key)},{L("customer")},{who},{L("type")},"{t}",{where})' for t in types]
     return "-".join(parts)
+
+
+def _balance_sumifs(r: int) -> str:
+    """Open balance (gross) until the period's end: invoices and balances brought forward less
+    receipts, credit notes and write-offs, as the core's BALANCE_SIGNS."""
+    ups = "+".join(_sumifs("gross", (t,), r, UNTIL_END) for t in BALANCE_UP)
+    return ups + "".join("-" + _sumifs("gross", (t,), r, UNTIL_END) for t in LEDGER_TYPES if t not in BALANCE_UP)
+
+
+def _ledger_sums(ctx: Ctx, sh: Sheet, r: int, get) -> None:
+    """Net sales, gross sales, collections and open balance of row r's customer: SUMIFS over the
+    Ledger sheet, or the add-in's values (green) when the ledger is not on it."""
+    if ctx.ledger_on_sheet:
+        sh.formula(f"B{r}", f'=IF($A{r}="","",{net_sales_total_formula(literal(f"$A{r}"))})', get("B"), MONEY)
+        sh.formula(f"C{r}", f'=IF($A{r}="","",ROUND({_sumifs("gross", ("invoice", "credit_note"), r, PERIOD)},2))',
+                   get("C"), MONEY)
+        sh.formula(f"D{r}", f'=IF($A{r}="","",ROUND({_sumifs("amount", ("receipt",), r, PERIOD)},2))', get("D"), MONEY)
+        sh.formula(f"G{r}", f'=IF($A{r}="","",ROUND({_balance_sumifs(r)},2))', get("G"), MONEY)
+        return
+    for col in "BCDG":
+        sh.value(f"{col}{r}", get(col), MONEY, fill="addin")
 
 
 def _tier_formula(ctx: Ctx, cell: str) -> str:
@@ -60,10 +88,14 @@ def _tier_formula(ctx: Ctx, cell: str) -> str:
 
 
 def build_collection(ctx: Ctx, sh: Sheet) -> None:
-    sh.header(1, 1, ["客户编码 Code", "净销售额 Net sales (ledger)", "含税销售额 Gross sales", "回款额 Collections",
-                     "回款率 Collection rate", "回款等级 Tier by rate", "应收余额 Open balance", "上年等级 Previous tier",
+    source = "(ledger)" if ctx.ledger_on_sheet else "(加载项 add-in)"
+    sh.header(1, 1, ["客户编码 Code", f"净销售额 Net sales {source}", f"含税销售额 Gross sales {source}",
+                     f"回款额 Collections {source}", "回款率 Collection rate", "回款等级 Tier by rate",
+                     f"应收余额 Open balance {source}", "上年等级 Previous tier",
                      "与登记表一致 Matches register", "ABC等级(加载项) Pareto tier (add-in)",
                      "回款等级(加载项) Tier (add-in)"])
+    if not ctx.ledger_on_sheet:
+        sh.label("T1", ledger_note(ctx), note=True)
     sh.widths({c: 15 for c in "ABCDEFGHIJK"})
     d = ctx.data
     facts = d.facts if d is not None else None
@@ -82,16 +114,11 @@ def build_collection(ctx: Ctx, sh: Sheet) -> None:
         i = r - 2
         get = (lambda col, i=i: cached[col][i]) if cached else (lambda col, i=i: SKIP)
         sh.formula(f"A{r}", _mirror("customer", r), get("A"))
-        sh.formula(f"B{r}", f'=IF($A{r}="","",{net_sales_total_formula(literal(f"$A{r}"))})', get("B"), MONEY)
-        sh.formula(f"C{r}", f'=IF($A{r}="","",ROUND({_sumifs("gross", ("invoice", "credit_note"), r, PERIOD)},2))',
-                   get("C"), MONEY)
-        sh.formula(f"D{r}", f'=IF($A{r}="","",ROUND({_sumifs("amount", ("receipt",), r, PERIOD)},2))', get("D"), MONEY)
+        _ledger_sums(ctx, sh, r, get)
         sh.formula(f"E{r}", f'=IF(OR($A{r}="",N(C{r})<=0),"",D{r}/C{r})', get("E"), PERCENT)
         by_rank = rank_tier_formula(f"E{r}", f"$E$2:$E${last}", len(ctx.policy.rank_shares))
         sh.formula(f"F{r}", f'=IF($A{r}="","",IF(E{r}="",Unrated,IF(TierMode="rank",{by_rank},'
                             f'{_tier_formula(ctx, f"E{r}")})))', get("F"))
-        sh.formula(f"G{r}", f'=IF($A{r}="","",ROUND({_sumifs("gross", ("invoice", "credit_note", "receipt"), r, UNTIL_END)},2))',
-                   get("G"), MONEY)
         prev = d.previous_tiers[i] if d is not None and i < ctx.n else None
         sh.value(f"H{r}", prev or None, unlocked=True)
         sh.formula(f"I{r}", f'=IF($A{r}="","",IF(AND(F{r}=Register!${reg_col("rate_tier")}${r},'
@@ -219,21 +246,24 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
                      "大额欠款 Top debtor (1/0)"])
     table = overlap_table(ctx.data) if ctx.filled else None
     reg = ctx.data.register if ctx.filled else None
-    key = debtor = None
+    key = debtor = codes = sales = balances = None
     if reg is not None:
         from crm_core.analysis import top_n_mask  # the core's own top-n rule (ties by position)
 
         key = top_n_mask(reg["net_sales_cents"].astype("float64"), 100).astype(int)
         debtor = top_n_mask(reg["open_balance_cents"].astype("float64"), 100).astype(int)
+        codes = reg["customer"].tolist()
+        sales = [units(v) for v in reg["net_sales_cents"].tolist()]
+        balances = [units(v) for v in reg["open_balance_cents"].tolist()]
     for i, r in enumerate(range(first, last + 1)):
         src = i + 2
         have = reg is not None and i < ctx.n
         blank = "" if reg is not None else SKIP
-        sh.formula(f"A{r}", _mirror("customer", src), reg["customer"].iloc[i] if have else blank)
+        sh.formula(f"A{r}", _mirror("customer", src), codes[i] if have else blank)
         sh.formula(f"B{r}", f'=IF($A{r}="","",N(Register!${reg_col("net_sales")}${src}))',
-                   units(reg["net_sales_cents"].iloc[i]) if have else blank, MONEY)
+                   sales[i] if have else blank, MONEY)
         sh.formula(f"C{r}", f'=IF($A{r}="","",N(Register!${reg_col("open_balance")}${src}))',
-                   units(reg["open_balance_cents"].iloc[i]) if have else blank, MONEY)
+                   balances[i] if have else blank, MONEY)
         sh.formula(f"D{r}", f'=IF($A{r}="","",IF(AND(B{r}>0,COUNTIF($B${first}:$B${last},">"&B{r})<TopN),1,0))',
                    int(key[i]) if have else blank, "0")
         sh.formula(f"E{r}", f'=IF($A{r}="","",IF(AND(C{r}>0,COUNTIF($C${first}:$C${last},">"&C{r})<TopN),1,0))',
@@ -305,7 +335,7 @@ def build_ageing(ctx: Ctx, sh: Sheet) -> None:
     sh.label("A1", "账龄 Receivables ageing by days past due (add-in: crm_aging; as of the Credit sheet's date)",
              title=True)
     buckets = ctx.policy.aging_buckets
-    width = len(buckets) + 3  # customer, each bucket, the open-ended last bucket, total
+    width = len(aging_columns(buckets)) + 2  # customer, current, each bucket, 90+, credit, total
     values = None
     if ctx.filled:
         table = ctx.data.aging
@@ -313,9 +343,21 @@ def build_ageing(ctx: Ctx, sh: Sheet) -> None:
         values = [header] + [[rec[0]] + [int(v) / 100 for v in rec[1:]] for rec in table.itertuples(index=False)]
     rows = len(values) if values is not None else ctx.cap + 1
     end_col = chr(ord("A") + width - 1)
-    sh.array(f"A3:{end_col}{rows + 2}", "crm_aging(tblLedger[#All],AsOf,,PolicyTable)", values, MONEY)
+    if ctx.ledger_on_sheet:
+        sh.array(f"A3:{end_col}{rows + 2}", "crm_aging(tblLedger[#All],AsOf,,PolicyTable)", values, MONEY)
+    else:  # crm_aging over the Ledger sheet would see none of the ledger: the add-in's values, said so
+        sh.label("A2", ledger_note(ctx), note=True)
+        _values_table(sh, 3, values, MONEY)
     sh.widths({chr(ord("A") + i): 14 for i in range(width)})
     sh.protect()
+
+
+def _values_table(sh: Sheet, top: int, values: list[list], fmt: str) -> None:
+    """A table of the add-in's values from column A, row `top` (green: computed by Python)."""
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            sh.value(f"{chr(ord('A') + j)}{top + i}", value, fmt if isinstance(value, (int, float)) else None,
+                     fill="addin")
 
 
 # ----------------------------------------------------------------------------- Follow-ups
@@ -326,12 +368,14 @@ def build_follow_ups(ctx: Ctx, sh: Sheet) -> None:
     sh.widths({"A": 12, "B": 22, "C": 12, "D": 10, "E": 12, "F": 12, "G": 10, "H": 14, "I": 12, "K": 26, "L": 10})
     reg = ctx.data.register if ctx.filled else None
     reviewed = ctx.data.review.period.end.to_pydatetime() if ctx.filled else None
+    codes = reg["customer"].tolist() if reg is not None else None
+    names = reg["customer_name"].tolist() if reg is not None else None
     for r in ctx.rows():
         i = r - 2
         have = reg is not None and i < ctx.n
         blank = "" if reg is not None else SKIP
-        sh.formula(f"A{r}", _mirror("customer", r), reg["customer"].iloc[i] if have else blank)
-        sh.formula(f"B{r}", _mirror("customer_name", r), reg["customer_name"].iloc[i] if have else blank)
+        sh.formula(f"A{r}", _mirror("customer", r), codes[i] if have else blank)
+        sh.formula(f"B{r}", _mirror("customer_name", r), names[i] if have else blank)
         sh.formula(f"C{r}", _mirror("owner", r), blank)
         sh.formula(f"D{r}", _mirror("stage_tier", r), blank)
         sh.formula(f"E{r}", _mirror("last_reviewed", r), reviewed if have else blank, DATE)
@@ -342,7 +386,7 @@ def build_follow_ups(ctx: Ctx, sh: Sheet) -> None:
     values = [["", ""]] * ctx.cap if ctx.filled else None
     sh.array(f"H2:I{last}", f"crm_follow_up_due(D2:D{last},E2:E{last},AsOf,PolicyTable)", values)
     for r in ctx.rows():
-        sh.ws[f"H{r}"].number_format = DATE
+        sh.style(f"H{r}", fmt=DATE)
     sh.label("K1", "逾期跟进 Overdue follow-ups")
     sh.formula("L1", f'=COUNTIF(G2:G{last},">0")', ctx.cached(0), COUNT)
     sh.ws.conditional_formatting.add(f"G2:G{last}", CellIsRule(operator="greaterThan", formula=["0"],
@@ -375,7 +419,8 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
         ("超额客户 Customers over limit", "=SUMPRODUCT((Reg_credit_line>0)*(Reg_open_balance>Reg_credit_line))",
          int(summary["over"].sum()) if d else 0, COUNT),
         ("逾期跟进 Follow-ups overdue", "=FollowUps!$L$1", 0, COUNT),
-        ("台账核对 Register matches the ledger",
+        ("台账核对 Register matches the ledger" + ("" if ctx.ledger_on_sheet else
+                                                   " (加载项数值 add-in values: the ledger is not on the Ledger sheet)"),
          f'=IF(COUNTIF(Collection!$I$2:$I${collection_last},"≠")=0,"OK","≠")', "OK", None),
         (f"复核表覆盖 Review sheets cover all customers (rows 2-{ctx.cap + 1}; else run BuildReview)",
          f'=IF({beyond},"≠","OK")', "OK", None),
@@ -386,6 +431,9 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
     sh.label("A14", "宏 Macros: VBA editor > File > Import vba/Register.bas and vba/Reallocation.bas; "
                     "xlwings ribbon > Import Functions (UDF module crm_addin). 黄色=输入 yellow = input, "
                     "绿色=加载项 green = add-in")
+    for ref, note in (("A15", ledger_note(ctx)), ("A16", issues_note(ctx))):
+        if note:  # where the ledger's rows are, and what was left out of it
+            sh.label(ref, note, note=not ctx.ledger_on_sheet if ref == "A15" else bool(d.issues))
     labels = tier_labels(ctx.policy)
     sh.header(3, 4, ["等级 Tier", "客户数 Customers"])
     for i, tier in enumerate(labels):
@@ -421,22 +469,23 @@ def _charts(ctx: Ctx, sh: Sheet, tiers: int) -> None:
     bar.add_data(Reference(ws, min_col=5, min_row=3, max_row=3 + tiers), titles_from_data=True)
     bar.set_categories(Reference(ws, min_col=4, min_row=4, max_row=3 + tiers))
     bar.height, bar.width = 7, 12
-    ws.add_chart(bar, "A16")
+    ws.add_chart(bar, "A18")
     curve = ScatterChart()
     curve.title, curve.style = "帕累托曲线 Pareto curve", 13
+    curve.scatterStyle = "lineMarker"  # required by the schema; openpyxl leaves it out unless set
     curve.x_axis.title, curve.y_axis.title = "share of customers", "share of sales"
     xs = Reference(ws, min_col=7, min_row=4, max_row=23)
     series = Series(Reference(ws, min_col=8, min_row=3, max_row=23), xs, title_from_data=True)
     curve.series.append(series)
     curve.height, curve.width = 7, 12
-    ws.add_chart(curve, "G26")
+    ws.add_chart(curve, "G28")
     use = BarChart()
     use.title = "额度使用 Credit use by tier"
     credit_use = ctx.sheets["CreditUse"].ws
     use.add_data(Reference(credit_use, min_col=3, max_col=4, min_row=3, max_row=3 + tiers), titles_from_data=True)
     use.set_categories(Reference(credit_use, min_col=1, min_row=4, max_row=3 + tiers))
     use.height, use.width = 7, 12
-    ws.add_chart(use, "A31")
+    ws.add_chart(use, "A33")
 
 
 def conditional_red(ws, rng: str, formula: str) -> None:

@@ -5,7 +5,9 @@ functions LibreOffice 7.4 computes, except the add-in (crm_*) array columns, whi
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -15,11 +17,15 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableFormula, TableStyleInfo
 
+from crm_core.collection import GROSSED_UP
+from crm_core.issues import issues_frame
+from crm_core.ledger import TYPES
 from crm_core.policy import Policy
 
 from . import register_schema as rs
+from . import workbook_sheet
 from .workbook_data import LOW_USE, RegisterData, pareto_labels, tier_labels, tier_summary
-from .workbook_sheet import ADDIN_FILL, DATE, MONEY, PERCENT, SKIP, UNLOCKED, Sheet
+from .workbook_sheet import ADDIN_FILL, DATE, MONEY, PERCENT, SKIP, Sheet, inline_string, xml_text
 
 TEMPLATE_ROWS = 500  # customer rows the review sheets are laid out for (more when filled)
 REQUEST_ROWS = 30
@@ -29,8 +35,13 @@ LEDGER_COLUMNS = [  # key, header (Chinese first, then the key the ledger reader
     ("type", "类型 (type)"), ("amount", "金额 (amount)"), ("invoice_no", "发票号 (invoice_no)"),
     ("due_date", "到期日 (due_date)"), ("vat_rate", "税率 (vat_rate)"), ("gross", "含税额 (gross)"),
 ]
-LEDGER_TYPES = ("invoice", "receipt", "credit_note")
+LEDGER_TYPES = TYPES  # invoice, receipt, credit_note, opening_balance, write_off
+# How each type moves the open balance (gross): up for invoices and balances brought forward, down
+# for receipts, credit notes and write-offs (the core's BALANCE_SIGNS).
+BALANCE_UP = ("invoice", "opening_balance")
 STAGE_TIERS = ("A", "B", "C", "D", "E")
+ISSUES = "Issues"
+ISSUE_ROWS = 100_000  # problems listed on the Issues sheet; the rest are counted
 
 
 def literal(ref: str, equals: bool = True) -> str:
@@ -40,11 +51,13 @@ def literal(ref: str, equals: bool = True) -> str:
     return f'"="&{escaped}' if equals else escaped
 
 
+@functools.lru_cache(maxsize=None)
 def L(key: str) -> str:
     """Structured reference to a Ledger table column."""
     return f"{LEDGER_TABLE}[{dict(LEDGER_COLUMNS)[key]}]"
 
 
+@functools.lru_cache(maxsize=None)
 def reg_col(key: str) -> str:
     return get_column_letter([c.key for c in rs.REGISTER_COLUMNS].index(key) + 1)
 
@@ -68,6 +81,17 @@ class Ctx:
     @property
     def filled(self) -> bool:
         return self.data is not None
+
+    @property
+    def ledger_rows(self) -> int:
+        return 0 if self.data is None else len(self.data.rows)
+
+    @property
+    def ledger_on_sheet(self) -> bool:
+        """Whether the Ledger sheet holds the whole ledger (always, for the empty template). A
+        ledger longer than a sheet stays where it is: none of its rows go on the sheet, and cells
+        that would sum the sheet hold the add-in's values instead."""
+        return self.ledger_rows <= ledger_capacity()
 
     def cached(self, value: object) -> object:
         return value if self.filled else SKIP
@@ -104,6 +128,37 @@ def blank_nan(value):
     return value
 
 
+def ledger_capacity() -> int:
+    """Ledger rows a sheet holds below its header."""
+    return workbook_sheet.SHEET_ROWS - 1
+
+
+def ledger_note(ctx: Ctx) -> str | None:
+    """Where the ledger's rows are, in both languages; None for the empty template."""
+    if not ctx.filled:
+        return None
+    n, source = ctx.ledger_rows, ctx.data.source or "the ledger file / 台账文件"
+    if ctx.ledger_on_sheet:
+        return f"台账 {n:,} 行，全部在 Ledger 表（来自 {source}） / Ledger: {n:,} rows, all on the Ledger sheet (from {source})"
+    return (f"台账共 {n:,} 行，超过一张工作表可容纳的 {ledger_capacity():,} 行：Ledger 表载入 0 行（0 / {n:,}），"
+            f"全部行在 {source}；汇总台账的单元格（绿色）显示加载项的计算值。 / The ledger has {n:,} rows, more than "
+            f"a sheet holds ({ledger_capacity():,}): 0 of them are on the Ledger sheet; all rows are in {source}. "
+            "Cells that would sum the Ledger sheet (green) show the add-in's values instead.")
+
+
+def issues_note(ctx: Ctx) -> str | None:
+    """How many problems the ledger had and how many rows were skipped; None for the template."""
+    if not ctx.filled:
+        return None
+    issues, skipped = ctx.data.issues, ctx.data.rows_skipped
+    if not issues:
+        return "台账无问题 / No problems found in the ledger"
+    errors = sum(i.is_error for i in issues)
+    return (f"台账问题 {len(issues):,} 个（错误 {errors:,}，跳过 {skipped:,} 行），见 Issues 表 / "
+            f"{len(issues):,} problem(s) in the ledger ({errors:,} error(s), {skipped:,} row(s) skipped): "
+            "see the Issues sheet")
+
+
 # ----------------------------------------------------------------------------- Register
 REGISTER_FORMATS = {"money": MONEY, "rate": PERCENT, "date": DATE}
 REGISTER_INPUTS = ("customer_name", "owner", "stage_tier", "last_reviewed")
@@ -122,8 +177,9 @@ def build_register(ctx: Ctx, sh: Sheet) -> None:
         # grows and shrinks with the customer codes in column A, so the add-in gets no blank rows
         ctx.names["Reg_" + col.key] = f"Register!${c}$2:INDEX(Register!${c}:${c},MAX(2,COUNTA(Register!$A:$A)))"
     for key in REGISTER_INPUTS:  # only rows that exist: an empty styled cell would count as a row
+        c = reg_col(key)
         for r in range(2, ctx.n + 2):
-            sh.ws[f"{reg_col(key)}{r}"].protection = UNLOCKED
+            sh.style(f"{c}{r}", unlocked=True)
     lists = {"rate_tier": "RateTiers", "pareto_tier": "ParetoTiers", "stage_tier": "StageTiers"}
     for key, listname in lists.items():
         ctx.validate("Register", f"{reg_col(key)}2:{reg_col(key)}{last}",
@@ -152,31 +208,31 @@ def register_flags(open_cents: int, line_cents: int) -> str:
 
 def write_register_rows(ctx: Ctx, sh: Sheet) -> None:
     reg = ctx.data.register
-    period = str(ctx.data.review.period)
     reviewed = ctx.data.review.period.end.to_pydatetime()
-    k, m, n_ = reg_col("open_balance"), reg_col("credit_line"), reg_col("utilisation")
-    for i, rec in enumerate(reg.itertuples(index=False)):
+    k, m, n_, flags = reg_col("open_balance"), reg_col("credit_line"), reg_col("utilisation"), reg_col("flags")
+    lines, balances = reg["credit_line_cents"].tolist(), reg["open_balance_cents"].tolist()
+    as_units = [int(c) / 100 for c in lines]
+    columns = {
+        "customer": reg["customer"].tolist(), "customer_name": reg["customer_name"].tolist(),
+        "rate_tier": reg["rate_tier"].tolist(), "pareto_tier": reg["pareto_tier"].tolist(),
+        "net_sales": [int(c) / 100 for c in reg["net_sales_cents"].tolist()],
+        "collections": [int(c) / 100 for c in reg["collections_cents"].tolist()],
+        "collection_rate": [None if np.isnan(v) else float(v) for v in reg["collection_rate"].tolist()],
+        "rate_status": reg["rate_status"].tolist(), "open_balance": [int(c) / 100 for c in balances],
+        "allocated_line": as_units, "credit_line": as_units, "last_reviewed": [reviewed] * len(reg),
+    }
+    kinds = {c.key: c.kind for c in rs.REGISTER_COLUMNS}
+    placed = [(reg_col(key), REGISTER_FORMATS.get(kinds[key]), values) for key, values in columns.items()]
+    for i, (line, bal) in enumerate(zip(lines, balances)):
         r = i + 2
-        row = rec._asdict()
-        values = {
-            "customer": row["customer"], "customer_name": row["customer_name"], "owner": None,
-            "rate_tier": row["rate_tier"], "pareto_tier": row["pareto_tier"], "stage_tier": None,
-            "net_sales": units(row["net_sales_cents"]), "collections": units(row["collections_cents"]),
-            "collection_rate": None if np.isnan(row["collection_rate"]) else float(row["collection_rate"]),
-            "rate_status": row["rate_status"], "open_balance": units(row["open_balance_cents"]),
-            "allocated_line": units(row["credit_line_cents"]), "credit_line": units(row["credit_line_cents"]),
-            "last_reviewed": reviewed,
-        }
-        for key, value in values.items():
-            kind = next(c.kind for c in rs.REGISTER_COLUMNS if c.key == key)
-            sh.value(f"{reg_col(key)}{r}", value, REGISTER_FORMATS.get(kind))
-        line, bal = int(row["credit_line_cents"]), int(row["open_balance_cents"])
+        for col, fmt, values in placed:
+            sh.value(f"{col}{r}", values[i], fmt)
+        line, bal = int(line), int(bal)
         sh.formula(f"{n_}{r}", f'=IF(N({m}{r})>0,{k}{r}/{m}{r},"")', bal / line if line > 0 else "", PERCENT)
-        sh.formula(f"{reg_col('flags')}{r}",
+        sh.formula(f"{flags}{r}",
                    f'=IF(AND(N({m}{r})>0,N({k}{r})>N({m}{r})),"超额 over limit",'
                    f'IF(AND(N({m}{r})>0,N({k}{r})<LowUse*N({m}{r})),"额度闲置 line far above use",""))',
                    register_flags(bal, line))
-    del period
 
 
 def register_conditional_formats(ctx: Ctx, sh: Sheet) -> None:
@@ -191,18 +247,35 @@ def register_conditional_formats(ctx: Ctx, sh: Sheet) -> None:
 
 
 # ----------------------------------------------------------------------------- Ledger
+def gross_formula(amount: str, kind: str, vat: str, day: str) -> str:
+    """The gross amount of one ledger row, as the core computes it (`gross_cents`): invoices and
+    credit notes grossed up at their rate (the row's own, else the policy's on its date) and
+    rounded half-up per document; every other type (receipts, balances brought forward,
+    write-offs) as booked. Same cent in Excel, LibreOffice and Gnumeric: the VAT on the amount's
+    whole cents is rounded to 4 decimals of a cent before the cent, so a tie such as 4,712,250 x
+    13% = 612,592.5 (612592.4999999999 in binary, which LibreOffice 7.4's ROUND takes down) is
+    exactly .5 and goes up. Exact for VAT rates given to 0.01% and amounts up to 10^11."""
+    rate = f'IF({vat}="",LOOKUP({day},VatFrom,VatRate),{vat})'
+    cents = f"ROUND({amount}*100,0)"
+    grossed = f"({cents}+ROUND(ROUND({cents}*{rate},4),0))/100"
+    test = ",".join(f'{kind}="{t}"' for t in GROSSED_UP)
+    return f'=IF({amount}="","",IF(OR({test}),{grossed},{amount}))'
+
+
 def build_ledger(ctx: Ctx, sh: Sheet) -> None:
     sh.header(1, 1, [h for _, h in LEDGER_COLUMNS])
     sh.widths({"A": 12, "B": 12, "C": 22, "D": 12, "E": 14, "F": 16, "G": 12, "H": 8, "I": 14})
-    rows = ctx.data.rows if ctx.filled else None
+    rows = ctx.data.rows if ctx.filled and ctx.ledger_on_sheet else None
     count = max(len(rows), 1) if rows is not None else 1
-    gross_f = ('=IF({a}="","",IF({t}="receipt",{a},ROUND(ROUND({a}*100,0)*(1+IF({v}="",LOOKUP({d},VatFrom,VatRate),{v})),0)/100))'
-               .format(t=_this("type"), a=_this("amount"), v=_this("vat_rate"), d=_this("date")))
-    if rows is not None:
-        _ledger_values(sh, rows)
-    gross = ctx.data.gross_cents if ctx.filled else []
-    for i in range(count):
-        sh.formula(f"I{i + 2}", gross_f, units(gross[i]) if i < len(gross) else SKIP, MONEY)
+    gross_f = gross_formula(_this("amount"), _this("type"), _this("vat_rate"), _this("date"))
+    if rows is not None and len(rows):
+        sh.rows_xml(2, len(rows) + 1, len(LEDGER_COLUMNS), ledger_rows_xml(sh, rows, ctx.data.gross_cents, gross_f))
+    else:  # the table's one row: empty, its gross column ready for what the user types
+        sh.formula("I2", gross_f, "" if ctx.filled else SKIP, MONEY)
+    note = ledger_note(ctx)
+    if note and not ctx.ledger_on_sheet:  # beside the table, not in it: the readers see no column
+        sh.label("K1", note, note=True)
+        sh.widths({"K": 120})
     ref = f"A1:I{count + 1}"
     table = Table(displayName=LEDGER_TABLE, ref=ref)
     table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
@@ -212,10 +285,10 @@ def build_ledger(ctx: Ctx, sh: Sheet) -> None:
         if key == "gross":
             column.calculatedColumnFormula = TableFormula(attr_text=gross_f[1:])
     sh.ws.add_table(table)
-    last = max(count + 1, 5000)
+    last = min(max(count + 1, 5000), workbook_sheet.SHEET_ROWS)
     ctx.validate("Ledger", f"D2:D{last}", DataValidation(type="list", formula1=f'"{",".join(LEDGER_TYPES)}"',
                                                          allow_blank=True, showErrorMessage=True,
-                                                         error="invoice, receipt or credit_note"))
+                                                         error=", ".join(LEDGER_TYPES)))
     for col in ("A", "G"):
         ctx.validate("Ledger", f"{col}2:{col}{last}", DataValidation(
             type="date", operator="greaterThan", formula1="1", allow_blank=True, showErrorMessage=True,
@@ -230,18 +303,104 @@ def _this(key: str) -> str:
     return f"{LEDGER_TABLE}[[#This Row],[{dict(LEDGER_COLUMNS)[key]}]]"
 
 
-def _ledger_values(sh: Sheet, rows: pd.DataFrame) -> None:
-    ws = sh.ws
-    for i, rec in enumerate(rows.itertuples(index=False), start=2):
-        ws.cell(row=i, column=1, value=rec.date.to_pydatetime()).number_format = DATE
-        for col, text in ((2, rec.customer), (3, rec.customer_name), (4, rec.type), (6, rec.invoice_no)):
-            cell = ws.cell(row=i, column=col, value=text if text else None)
-            cell.data_type = "s"
-        ws.cell(row=i, column=5, value=int(rec.amount_cents) / 100).number_format = MONEY
-        if not pd.isna(rec.due_date):
-            ws.cell(row=i, column=7, value=pd.Timestamp(rec.due_date).to_pydatetime()).number_format = DATE
-        if not pd.isna(rec.vat_rate):
-            ws.cell(row=i, column=8, value=float(rec.vat_rate))
+LEDGER_BLOCK_ROWS = 100_000  # rows rendered at a time (about 90 MB of XML)
+
+
+def ledger_rows_xml(sh: Sheet, rows: pd.DataFrame, gross_cents: np.ndarray, formula: str) -> Iterator[bytes]:
+    """The Ledger sheet's rows 2.. as XML: date, code, name, type, amount, invoice number, due
+    date, VAT rate, and the gross formula with the core's gross amount cached. Built column by
+    column with Arrow's string kernels, a block of rows at a time, the next block in a second
+    thread while the last is compressed (both let go of the GIL): a million rows in seconds."""
+    date_s, money_s = sh.style_attr(DATE), sh.style_attr(MONEY)  # styles first: they are written before the rows
+    return _ahead(_ledger_blocks(rows, gross_cents, formula, date_s, money_s))
+
+
+def _ahead(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """`blocks`, each computed in a worker thread while the one before is consumed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="crm-ledger-xml") as pool:
+        pending = pool.submit(next, blocks, None)
+        while (block := pending.result()) is not None:
+            pending = pool.submit(next, blocks, None)
+            yield block
+
+
+def _ledger_blocks(rows: pd.DataFrame, gross_cents: np.ndarray, formula: str, date_s: str,
+                   money_s: str) -> Iterator[bytes]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    gross_f = f"<f>{xml_text(formula[1:])}</f>"
+    texts = {key: _text_cells(rows[key]) for key in ("customer", "customer_name", "type", "invoice_no")}
+    for start in range(0, len(rows), LEDGER_BLOCK_ROWS):
+        block = slice(start, start + LEDGER_BLOCK_ROWS)
+        part = rows.iloc[block]
+        r = pa.array(np.arange(start + 2, start + 2 + len(part), dtype="int64")).cast(pa.string())
+
+        def cell(col: str, style: str, inner, r=r):
+            joined = pc.binary_join_element_wise(f'<c r="{col}', r, f'"{style}', inner, "</c>", "")
+            return pc.fill_null(joined, "")  # no value: no cell
+
+        cells = [
+            cell("A", date_s, pc.binary_join_element_wise("><v>", _serials(part["date"]), "</v>", "")),
+            *(cell(col, "", texts[key][block]) for col, key in (("B", "customer"), ("C", "customer_name"),
+                                                                 ("D", "type"))),
+            cell("E", money_s, _number_v(part["amount_cents"].to_numpy(dtype="int64") / 100)),
+            cell("F", "", texts["invoice_no"][block]),
+            cell("G", date_s, pc.binary_join_element_wise("><v>", _serials(part["due_date"]), "</v>", "")),
+            cell("H", "", _number_v(part["vat_rate"].to_numpy(dtype="float64"))),
+            cell("I", money_s, _number_v(np.asarray(gross_cents[block], dtype="int64") / 100, gross_f)),
+        ]
+        xml = pc.binary_join_element_wise('<row r="', r, '">', *cells, "</row>", "")
+        yield _string_bytes(xml)
+
+
+def _serials(days: pd.Series):
+    """Excel date numbers of a date column as Arrow strings (null for no date)."""
+    import pyarrow as pa
+
+    values = days.to_numpy(dtype="datetime64[ns]")
+    serial = values.astype("datetime64[D]").astype("int64") + 25569  # 1970-01-01 is day 25569
+    return pa.array(serial, mask=np.isnat(values)).cast(pa.string())
+
+
+def _number_v(values: np.ndarray, formula: str = ""):
+    """'><f>..</f><v>x</v>' per number, shortest text that reads back the same double (null
+    for NaN)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(values, mask=np.isnan(values)).cast(pa.string())
+    return pc.binary_join_element_wise(f">{formula}<v>", text, "</v>", "")
+
+
+def _text_cells(values: pd.Series):
+    """'t="inlineStr"><is><t>..</t></is>' per value (null for a blank), escaped once per distinct
+    value of a categorical column."""
+    import pyarrow as pa
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        shown = pa.array([_is(c) for c in values.cat.categories.tolist()], type=pa.string())
+        codes = values.cat.codes.to_numpy()
+        return shown.take(pa.array(codes, mask=codes < 0))
+    return pa.array([_is(v) for v in values.tolist()], type=pa.string())
+
+
+def _is(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return None
+    xml = inline_string("", "", str(value))
+    return ' t="inlineStr">' + xml[xml.index("<is>"):-len("</c>")]
+
+
+def _string_bytes(array) -> bytes:
+    """The UTF-8 bytes of all the strings of an Arrow string array, end to end (no nulls)."""
+    import pyarrow as pa
+
+    array = array.cast(pa.large_string()) if array.type != pa.large_string() else array
+    offsets = np.frombuffer(array.buffers()[1], dtype="int64")[array.offset:array.offset + len(array) + 1]
+    return array.buffers()[2][int(offsets[0]):int(offsets[-1])].to_pybytes()
 
 
 # ----------------------------------------------------------------------------- Policy + Lists
@@ -376,8 +535,21 @@ def net_sales_total_formula(customer: str | None = None) -> str:
             f'-SUMIFS({L("amount")},{who}{L("type")},"credit_note",{period}),2)')
 
 
+# The budget to the cent as the core's `credit_budget_cents` gives it (half-up, exact in decimal):
+# net sales in whole cents times ratio x (1 + VAT) in millionths, split at a million cents so that
+# every product is an exact whole number in a spreadsheet's floating point, whatever the size
+# (the remainder as N - 10^6 x INT(N / 10^6): old Excel's MOD refuses quotients from 2^27).
+_NET_CENTS = "ROUND(MAX(NetSalesTotal,0)*100,0)"
+_MILLIONS = f"INT({_NET_CENTS}/1000000)"
+_FACTOR = "ROUND(BudgetRatio*(1+BudgetVat)*1000000,0)"
+BUDGET_FORMULA = (f"=({_MILLIONS}*{_FACTOR}"
+                  f"+ROUND(({_NET_CENTS}-{_MILLIONS}*1000000)*{_FACTOR}/1000000,0))/100")
+ADDIN_VALUE = "加载项数值：台账不在 Ledger 表 / add-in value: the ledger is not on the Ledger sheet"
+
+
 def build_credit(ctx: Ctx, sh: Sheet) -> None:
     d = ctx.data
+    native = ctx.ledger_on_sheet
     sh.label("A1", "赊销额度 Credit budget and lines", title=True)
     sh.widths({"A": 4, "B": 34, "C": 18, "D": 16, "E": 16, "F": 18, "G": 18, "H": 18, "I": 16})
     year = d.review.period.start.year if d else None
@@ -388,10 +560,12 @@ def build_credit(ctx: Ctx, sh: Sheet) -> None:
         ("PeriodStart", "期间开始 Period start", "=DATE(ReviewYear,1,1)", d and d.review.period.start.to_pydatetime(), False),
         ("PeriodEnd", "期间结束 Period end", "=DATE(ReviewYear,12,31)", d and d.review.period.end.to_pydatetime(), False),
         ("AsOf", "评估日期 As of (ageing, follow-ups)", "=PeriodEnd", d and d.as_of.to_pydatetime(), True),
-        ("NetSalesTotal", "净销售额合计 Net sales (ledger)", "=" + net_sales_total_formula(), d and units(d.review.net_sales_cents), False),
+        ("NetSalesTotal", "净销售额合计 Net sales (ledger)" if native else f"净销售额合计 Net sales ({ADDIN_VALUE})",
+         "=" + net_sales_total_formula() if native else units(d.review.net_sales_cents),
+         d and units(d.review.net_sales_cents), False),
         ("BudgetVat", "预算年度增值税率 VAT for the budget year", "=LOOKUP(DATE(ReviewYear+1,1,1),VatFrom,VatRate)", d and d.review.vat_rate, False),
         ("BudgetRatio", "赊销比例 Credit ratio", "=CreditRatio", d and ctx.policy.credit_ratio, False),
-        ("Budget", "赊销额度预算 Credit budget", "=ROUND(MAX(NetSalesTotal,0)*BudgetRatio*(1+BudgetVat),2)", budget, False),
+        ("Budget", "赊销额度预算 Credit budget", BUDGET_FORMULA, budget, False),
         ("BudgetAddin", "加载项核对 Budget by the add-in (crm_credit_budget)", "=crm_credit_budget(NetSalesTotal,BudgetRatio,BudgetVat)", budget, False),
         ("LowUse", "额度闲置阈值 Line far above use below", LOW_USE, None, True),
         ("LinesTotal", "额度合计 Credit lines total", f"=SUM({ctx.reg_range('credit_line')})", lines_total, False),
@@ -407,8 +581,8 @@ def build_credit(ctx: Ctx, sh: Sheet) -> None:
             sh.formula(f"C{r}", content, cached if d else SKIP, fmt, unlocked=is_input)
         else:
             sh.value(f"C{r}", content, fmt, unlocked=is_input)
-        if name == "BudgetAddin":
-            sh.ws[f"C{r}"].fill = ADDIN_FILL
+        if name == "BudgetAddin" or name == "NetSalesTotal" and not native:
+            sh.style(f"C{r}", fill=ADDIN_FILL)
         ctx.name(name, "Credit", f"$C${r}")
     ctx.validate("Credit", "C3", DataValidation(type="whole", operator="between", formula1="1990", formula2="2200",
                                                 showErrorMessage=True, error="A year / 年度"))
@@ -457,19 +631,18 @@ def _credit_lines(ctx: Ctx, sh: Sheet) -> None:
     reg = ctx.data.register if ctx.filled else None
     cols = [("B", "customer", None), ("C", "rate_tier", None), ("D", "net_sales", MONEY),
             ("E", "allocated_line", MONEY), ("F", "credit_line", MONEY)]
+    cached = {}
+    if reg is not None:
+        lines = [units(v) for v in reg["credit_line_cents"].tolist()]
+        cached = {"customer": reg["customer"].tolist(), "rate_tier": reg["rate_tier"].tolist(),
+                  "net_sales": [units(v) for v in reg["net_sales_cents"].tolist()],
+                  "allocated_line": lines, "credit_line": lines}
+    placed = [(col, reg_col(key), cached.get(key), fmt) for col, key, fmt in cols]
     for i, r in enumerate(range(h + 1, h + 1 + ctx.cap)):
         src = i + 2
-        for col, key, fmt in cols:
-            rc = reg_col(key)
-            cached = SKIP
-            if ctx.filled:
-                if i >= ctx.n:
-                    cached = ""
-                elif key in ("customer", "rate_tier"):
-                    cached = reg[key].iloc[i]
-                else:
-                    cached = units(reg["credit_line_cents" if key != "net_sales" else "net_sales_cents"].iloc[i])
-            sh.formula(f"{col}{r}", f'=IF(Register!${rc}${src}="","",Register!${rc}${src})', cached, fmt)
+        for col, rc, values, fmt in placed:
+            value = SKIP if values is None else (values[i] if i < ctx.n else "")
+            sh.formula(f"{col}{r}", f'=IF(Register!${rc}${src}="","",Register!${rc}${src})', value, fmt)
     end = h + ctx.cap
     values = ([[units(v)] for v in reg["credit_line_cents"]] + [[""]] * (ctx.cap - ctx.n)) if ctx.filled else None
     sh.array(f"G{h + 1}:G{end}", "crm_allocate_credit(Reg_customer,Reg_rate_tier,Reg_net_sales,Budget,,,PolicyTable)",
@@ -545,6 +718,17 @@ def build_audit(ctx: Ctx, sh: Sheet) -> None:
     sh.protect()
 
 
+# About rows beyond the register contract (rs.ABOUT_KEYS): where the ledger is and what was left out.
+ABOUT_LEDGER_KEYS = {
+    "ledger_rows": "台账行数 Ledger rows reviewed",
+    "ledger_rows_on_sheet": "台账表行数 Ledger rows on the Ledger sheet (fewer: the ledger is longer than a sheet)",
+    "ledger_source": "台账来源 Where the ledger rows are",
+    "ledger_note": "台账说明 Ledger note",
+    "issues": "台账问题 Problems found in the ledger (listed on the Issues sheet)",
+    "rows_skipped": "跳过的行 Ledger rows skipped as unusable (see the Issues sheet)",
+}
+
+
 def about_values(ctx: Ctx) -> dict[str, object]:
     d = ctx.data
     return {
@@ -556,15 +740,53 @@ def about_values(ctx: Ctx) -> dict[str, object]:
         "policy_label": d.review.policy_label if d else ctx.policy.label,
         "generated_at": d.generated_at if d else None,
         "review_rows": ctx.cap,
+        "ledger_rows": ctx.ledger_rows if d else None,
+        "ledger_rows_on_sheet": (ctx.ledger_rows if ctx.ledger_on_sheet else 0) if d else None,
+        "ledger_source": (d.source or None) if d else None,
+        "ledger_note": ledger_note(ctx),
+        "issues": len(d.issues) if d else None,
+        "rows_skipped": d.rows_skipped if d else None,
     }
 
 
 def build_about(ctx: Ctx, sh: Sheet) -> None:
     sh.header(1, 1, ["键 key", "值 value", "说明 meaning"])
     sh.widths({"A": 20, "B": 26, "C": 50})
+    meanings = rs.ABOUT_KEYS | ABOUT_LEDGER_KEYS
     # audit_head is absent until the first reallocation batch writes it
     for r, (key, value) in enumerate(about_values(ctx).items(), start=2):
         sh.label(f"A{r}", key)
         sh.value(f"B{r}", value, MONEY if key == "budget" else None)
-        sh.label(f"C{r}", rs.ABOUT_KEYS[key])
+        sh.label(f"C{r}", meanings[key])
+    sh.protect()
+
+
+ISSUE_HEADERS = {"source": "来源 Source", "row": "行 Row", "column": "列 Column", "severity": "严重性 Severity",
+                 "code": "代码 Code", "message": "说明 Message"}
+
+
+def build_issues(ctx: Ctx, sh: Sheet) -> None:
+    """Every problem found in the ledger, one a row (the rows `--skip-bad-rows` left out among
+    them: severity error), as `crm_core.issues.issues_frame` gives them."""
+    sh.header(1, 1, list(ISSUE_HEADERS.values()))
+    sh.widths({"A": 18, "B": 9, "C": 14, "D": 10, "E": 18, "F": 90, "H": 70})
+    sh.ws.freeze_panes = "A2"
+    if not ctx.filled:
+        sh.protect()
+        return
+    issues = ctx.data.issues
+    shown = issues[:min(ISSUE_ROWS, workbook_sheet.SHEET_ROWS - 1)]
+    table = issues_frame(shown)
+    columns = [table[key].tolist() for key in ISSUE_HEADERS]
+    for i, record in enumerate(zip(*columns)):
+        r = i + 2
+        for col, value in zip("ABCDEF", record):
+            if col == "B":
+                value = None if value is None or value != value else int(value)
+            sh.value(f"{col}{r}", value if value != "" else None)
+    sh.label("H1", issues_note(ctx), note=bool(issues))
+    if len(shown) < len(issues):
+        sh.label("H2", f"只列出前 {len(shown):,} 个，另有 {len(issues) - len(shown):,} 个未列出 / the first {len(shown):,} "
+                       f"are listed; {len(issues) - len(shown):,} more are not", note=True)
+    sh.ws.auto_filter.ref = f"A1:F{max(len(shown) + 1, 2)}"
     sh.protect()

@@ -18,11 +18,13 @@ from pathlib import Path
 import openpyxl
 from openpyxl.workbook.defined_name import DefinedName
 
+from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.policy import Policy
 
 from . import register_schema as rs
+from . import workbook_sheet
 from .files import atomic_path
-from .workbook_cache import cache_values
+from .workbook_cache import fill_sheets
 from .workbook_data import RegisterData, register_data
 from .workbook_reviews import (
     build_ageing,
@@ -33,18 +35,22 @@ from .workbook_reviews import (
     build_follow_ups,
     build_overlap,
 )
-from .workbook_sheet import Sheet
+from .workbook_sheet import Sheet, Styles
 from .workbook_sheets import (
+    ISSUES,
     TEMPLATE_ROWS,
     Ctx,
     build_about,
     build_audit,
     build_credit,
+    build_issues,
     build_ledger,
     build_lists,
     build_policy,
     build_reallocation,
     build_register,
+    issues_note,
+    ledger_note,
     register_conditional_formats,
 )
 
@@ -52,7 +58,7 @@ WORKBOOKS_DIR = Path(__file__).resolve().parent.parent / "workbooks"
 TEMPLATE_NAME = "crm_register.xlsm"
 # Sheet order as the user sees it; the contract's sheets first, then the review sheets.
 SHEETS = [rs.DASHBOARD, rs.REGISTER, rs.LEDGER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT,
-          "Collection", "CreditUse", "Overlap", "Effort", "Ageing", "FollowUps", rs.ABOUT, "Lists"]
+          "Collection", "CreditUse", "Overlap", "Effort", "Ageing", "FollowUps", ISSUES, rs.ABOUT, "Lists"]
 XLWINGS_CONF = "xlwings.conf"
 UDF_MODULE = "crm_addin"
 
@@ -86,11 +92,13 @@ def build_workbook(data: RegisterData | None = None, policy: Policy | None = Non
     """The register as file bytes: empty template when `data` is None, filled otherwise."""
     policy = data.policy if data is not None else (policy or Policy())
     cap = len(data.register) if data is not None else TEMPLATE_ROWS  # mirror rows
+    _check_fits(cap)
     ctx = Ctx(policy, data, cap)
     wb = _new_book(macros)
+    styles = Styles(wb)
     for name in SHEETS:
         ws = wb[name] if name in wb.sheetnames else wb.create_sheet(name)
-        ctx.sheets[name] = Sheet(ws)
+        ctx.sheets[name] = Sheet(ws, styles)
     if macros:
         wb.move_sheet(XLWINGS_CONF, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index(XLWINGS_CONF))
     s = ctx.sheets
@@ -108,12 +116,30 @@ def build_workbook(data: RegisterData | None = None, policy: Policy | None = Non
     build_effort(ctx, s["Effort"])
     build_ageing(ctx, s["Ageing"])
     build_follow_ups(ctx, s["FollowUps"])
+    build_issues(ctx, s[ISSUES])
     build_dashboard(ctx, s[rs.DASHBOARD], ctx.cap + 1)
     build_about(ctx, s[rs.ABOUT])
     _finish(wb, ctx)
+    for sheet in s.values():
+        sheet.register_styles()
+    styles.frozen = True
     buffer = io.BytesIO()
-    wb.save(buffer)
-    return cache_values(buffer.getvalue(), {name: sheet.cache for name, sheet in s.items()})
+    wb.save(buffer)  # every cell of these sheets is theirs: openpyxl wrote their frames only
+    return fill_sheets(buffer.getvalue(), s)
+
+
+# Rows above a sheet's customer rows (the Credit sheet's lines start below its budget and tiers).
+HEADER_ROWS = 100
+
+
+def _check_fits(customers: int) -> None:
+    """One customer a row: a register of more customers than a sheet has rows cannot be laid out
+    (the ledger can: it is left in its file)."""
+    room = workbook_sheet.SHEET_ROWS - HEADER_ROWS
+    if customers > room:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"{customers:,} customers are more than one register sheet "
+                                   f"holds ({room:,}): write the register as .csv or .parquet with review-file "
+                                   "--out / 客户数超过工作表行数")])
 
 
 def _finish(wb: openpyxl.Workbook, ctx: Ctx) -> None:
@@ -138,9 +164,20 @@ def write_register(data: RegisterData, target: str | Path) -> Path:
     return target
 
 
-def review_register_data(ledger, policy: Policy, year: int | None) -> RegisterData:
+def review_register_data(ledger, policy: Policy, year: int | None, source: str | None = None) -> RegisterData:
+    """The review of `ledger`, stamped now; `source` is where its rows are (the file's path)."""
     now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    return register_data(ledger, policy, year, generated_at=now)
+    return register_data(ledger, policy, year, generated_at=now, source=source)
+
+
+def register_notes(data: RegisterData) -> list[str]:
+    """What the command line says besides the summary: where a ledger longer than a sheet is, and
+    that the rows skipped are listed in the register (the same notes the workbook carries)."""
+    ctx = Ctx(data.policy, data, len(data.register))
+    notes = [] if ctx.ledger_on_sheet else [ledger_note(ctx)]
+    if data.issues:
+        notes.append(issues_note(ctx))
+    return notes
 
 
 # ----------------------------------------------------------------------------- command line
@@ -175,8 +212,11 @@ def cmd_build_workbooks(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("build-workbooks", help="write the register template into workbooks/ / 生成模板")
+    p = sub.add_parser("build-workbooks", help="write the register template into workbooks/ / 生成模板",
+                       description="Write the empty register template workbooks/crm_register.xlsm; --check only "
+                                   "compares (exit 1 when out of date). / 生成空白登记表模板。")
     p.add_argument("--out", default=str(default_out_dir()),
-                   help="folder (default: the project's workbooks/ in a source checkout, else ./workbooks)")
-    p.add_argument("--check", action="store_true", help="only check that the files there are current")
+                   help="folder (default: the project's workbooks/ in a source checkout, else ./workbooks) / 输出文件夹")
+    p.add_argument("--check", action="store_true",
+                   help="only check that the files there are current (exit 1 if not) / 仅检查是否最新")
     p.set_defaults(func=cmd_build_workbooks)

@@ -190,7 +190,7 @@ def test_charts_on_the_dashboard(demo_path):
 
 
 # ----------------------------------------------------------------------------- cached values
-def test_demo_caches_values_for_every_formula(demo_path):
+def test_demo_caches_values_for_every_formula(demo_path, data):
     """Every formula cell carries its value (Excel's <v>), so the file shows numbers anywhere."""
     import re
 
@@ -203,7 +203,7 @@ def test_demo_caches_values_for_every_formula(demo_path):
     # only the add-in's reallocation check over the (empty) request form has nothing to show
     assert {s: refs for s, refs in uncached.items() if refs} == {rs.REALLOCATION: ["H13"]}
     values = openpyxl.load_workbook(demo_path, data_only=True)
-    assert values[rs.CREDIT]["C10"].value == 9_019_228.26  # the budget, readable without Python
+    assert values[rs.CREDIT]["C10"].value == data.review.budget_cents / 100  # the budget, readable without Python
 
 
 def test_demo_cli_writes_a_macro_register_and_the_ledger(tmp_path, capsys):
