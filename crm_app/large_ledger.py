@@ -31,7 +31,7 @@ from crm_core.review import Review, last_complete_year, review_facts, review_led
 
 from . import ledger_chunks
 from .allocator import memory_kept_for_reuse
-from .files import read_table
+from .files import read_table, with_bad_lines
 
 CACHE_VERSION = "2"  # bump when cached tables change meaning
 LARGE_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
@@ -163,10 +163,11 @@ def read_ledger_file(path: str | os.PathLike[str], policy: Policy | None = None,
     if path.suffix.lower() not in LARGE_SUFFIXES:
         raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"unsupported file type {path.suffix.lower()!r} for a "
                                    "large ledger (use .csv or .parquet)", source=path.name)])
-    raw = read_table(path)
+    bad_lines: list[Issue] = []  # malformed CSV lines: listed with every other row's problems
+    raw = read_table(path, bad_lines=bad_lines)
     if file_read is not None:
         file_read()
-    return normalize_ledger(raw, policy, source=path.name)
+    return with_bad_lines(normalize_ledger(raw, policy, source=path.name), bad_lines)
 
 
 # ---------------------------------------------------------------- cache
@@ -183,13 +184,15 @@ def cache_dir() -> Path:
 
 @functools.cache
 def code_fingerprint() -> str:
-    """Hash of the code that turns a ledger file into results (the core, the file reader and this
-    module): an upgraded or edited add-in never answers from results its old rules computed."""
+    """Hash of the code that turns a ledger file into results (the core, the file reader, the
+    chunked reader and this module): an upgraded or edited add-in never answers from results its
+    old rules computed."""
     import crm_core
 
     from . import files
 
-    sources = sorted(Path(crm_core.__file__).parent.glob("*.py")) + [Path(files.__file__), Path(__file__)]
+    sources = sorted(Path(crm_core.__file__).parent.glob("*.py")) + [
+        Path(files.__file__), Path(ledger_chunks.__file__), Path(__file__)]
     digest = hashlib.sha256()
     for source in sources:
         digest.update(source.name.encode() + b"\0" + source.read_bytes())

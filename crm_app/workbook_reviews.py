@@ -9,7 +9,7 @@ from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from crm_core.analysis import aging_columns
+from crm_core.analysis import Receivables, aging_columns
 
 from .workbook_data import (
     migration,
@@ -277,7 +277,7 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
         (f"=COUNTIF({e},0)", f'=SUMIFS({c},{e},0,{c},">0")'),
         (f'=COUNTIF({a},"?*")', f'=SUMIF({c},">0")'),
     ]
-    sh.header(5, 1, ["组别 Group", "客户数 Customers", "应收余额 Receivables", "占比 Share"])
+    sh.header(5, 1, ["组别 Group", "客户数 Customers", "应收账款 Receivables owed (debit balances)", "占比 Share"])
     names = list(table["group"]) if table is not None else [
         "top debtors that are key customers / 大额欠款且为重点客户", "top debtors that are not key customers / 大额欠款非重点客户",
         "all top debtors / 前N大欠款客户", "other customers / 其他客户", "all customers / 全部客户"]
@@ -291,7 +291,7 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
     sh.label("F4", "加载项 Add-in (crm_overlap)")
     values = None
     if table is not None:
-        values = [["group / 分组", "customers / 客户数", "receivables / 应收余额", "share / 占比"]] + [
+        values = [["group / 分组", "customers / 客户数", "receivables owed / 应收账款", "share / 占比"]] + [
             [g, int(n), int(cents) / 100, float(s)] for g, n, cents, s in table.itertuples(index=False)]
     sh.array("F5:I10", "crm_overlap(Reg_customer,Reg_net_sales,Reg_open_balance,TopN)", values)
     sh.protect()
@@ -405,6 +405,7 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
     # The review sheets mirror the register's first `cap` rows: beyond that their sums would
     # quietly leave customers out, so the overall rate refuses and a check says why.
     beyond = f'COUNTIF(Reg_customer,"?*")>{ctx.cap}'
+    owed = Receivables.of(reg["open_balance_cents"]) if d else None
     kpis = [
         ("客户数 Customers", '=COUNTIF(Reg_customer,"?*")', len(reg) if d else 0, COUNT),
         ("净销售额 Net sales", "=SUM(Reg_net_sales)", units(reg["net_sales_cents"].sum()) if d else 0, MONEY),
@@ -413,7 +414,11 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
          f'=IF({beyond},"≠",IF(SUM(Collection!$C$2:$C${collection_last})>0,'
          f'SUM(Reg_collections)/SUM(Collection!$C$2:$C${collection_last}),""))',
          _ratio(reg["collections_cents"].sum(), d.facts["gross_sales_cents"].sum()) if d else "", PERCENT),
-        ("应收余额 Open receivables", "=SUM(Reg_open_balance)", units(reg["open_balance_cents"].sum()) if d else 0, MONEY),
+        ("应收账款 Receivables owed (customers with a debit balance)", '=SUMIF(Reg_open_balance,">0")',
+         units(owed.owed_cents) if d else 0, MONEY),
+        ("贷方余额 Customers in credit (prepaid or overpaid)", '=SUMIF(Reg_open_balance,"<0")',
+         units(owed.in_credit_cents) if d else 0, MONEY),
+        ("应收净额 Net open balance", "=SUM(Reg_open_balance)", units(owed.net_cents) if d else 0, MONEY),
         ("赊销额度预算 Credit budget", "=Budget", units(d.review.budget_cents) if d else 0, MONEY),
         ("额度合计 Credit lines", "=SUM(Reg_credit_line)", units(reg["credit_line_cents"].sum()) if d else 0, MONEY),
         ("超额客户 Customers over limit", "=SUMPRODUCT((Reg_credit_line>0)*(Reg_open_balance>Reg_credit_line))",
@@ -428,12 +433,12 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
     for r, (label, f, value, fmt) in enumerate(kpis, start=3):
         sh.label(f"A{r}", label)
         sh.formula(f"B{r}", f, ctx.cached(value), fmt)
-    sh.label("A14", "宏 Macros: VBA editor > File > Import vba/Register.bas and vba/Reallocation.bas; "
+    sh.label("A16", "宏 Macros: VBA editor > File > Import vba/Register.bas and vba/Reallocation.bas; "
                     "xlwings ribbon > Import Functions (UDF module crm_addin). 黄色=输入 yellow = input, "
                     "绿色=加载项 green = add-in")
-    for ref, note in (("A15", ledger_note(ctx)), ("A16", issues_note(ctx))):
+    for ref, note in (("A17", ledger_note(ctx)), ("A18", issues_note(ctx))):
         if note:  # where the ledger's rows are, and what was left out of it
-            sh.label(ref, note, note=not ctx.ledger_on_sheet if ref == "A15" else bool(d.issues))
+            sh.label(ref, note, note=not ctx.ledger_on_sheet if ref == "A17" else bool(d.issues))
     labels = tier_labels(ctx.policy)
     sh.header(3, 4, ["等级 Tier", "客户数 Customers"])
     for i, tier in enumerate(labels):
@@ -469,7 +474,7 @@ def _charts(ctx: Ctx, sh: Sheet, tiers: int) -> None:
     bar.add_data(Reference(ws, min_col=5, min_row=3, max_row=3 + tiers), titles_from_data=True)
     bar.set_categories(Reference(ws, min_col=4, min_row=4, max_row=3 + tiers))
     bar.height, bar.width = 7, 12
-    ws.add_chart(bar, "A18")
+    ws.add_chart(bar, "A21")
     curve = ScatterChart()
     curve.title, curve.style = "帕累托曲线 Pareto curve", 13
     curve.scatterStyle = "lineMarker"  # required by the schema; openpyxl leaves it out unless set
@@ -485,7 +490,7 @@ def _charts(ctx: Ctx, sh: Sheet, tiers: int) -> None:
     use.add_data(Reference(credit_use, min_col=3, max_col=4, min_row=3, max_row=3 + tiers), titles_from_data=True)
     use.set_categories(Reference(credit_use, min_col=1, min_row=4, max_row=3 + tiers))
     use.height, use.width = 7, 12
-    ws.add_chart(use, "A33")
+    ws.add_chart(use, "A37")
 
 
 def conditional_red(ws, rng: str, formula: str) -> None:

@@ -259,7 +259,9 @@ class Sheet:
     def register_styles(self) -> None:
         """Give every format this sheet's cells use its style id: before the workbook is saved,
         which writes the styles."""
-        keys = {cell[4] for cells in self._rows.values() for cell in cells.values()}
+        # in the cells' order, not a set's: style ids (and so the file's bytes) must not depend on
+        # the interpreter's string hashing
+        keys = dict.fromkeys(cell[4] for cells in self._rows.values() for cell in cells.values())
         for key in keys:
             self.styles.attr(key)
 

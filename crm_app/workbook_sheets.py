@@ -610,7 +610,10 @@ def _credit_tiers(ctx: Ctx, sh: Sheet) -> None:
         share = sales * weights[tier] / basis_total if ctx.filled and basis_total else 0.0
         get = (lambda v: v) if ctx.filled else (lambda v: SKIP)
         sh.formula(f"B{r}", f"=Lists!$A${i + 2}", get(tier))
-        sh.formula(f"C{r}", f"=IFERROR(INDEX(WeightValue,MATCH(B{r},WeightTier,0)),0)", get(weights[tier]), "0.00")
+        # a tier the Policy sheet gives no weight is said, never a silent 0 (0 = cash on delivery);
+        # unrated customers (no sales, no rate) get no line unless the policy weights them
+        sh.formula(f"C{r}", f'=IFERROR(INDEX(WeightValue,MATCH(B{r},WeightTier,0)),IF(B{r}=Unrated,0,"无权重 no weight"))',
+                   get(weights[tier]), "0.00")
         sh.formula(f"D{r}", f"=SUMIF(Reg_rate_tier,B{r},Reg_net_sales)", get(sales / 100), MONEY)
         sh.formula(f"E{r}", f"=D{r}*C{r}", get(sales * weights[tier] / 100), MONEY)
         sh.formula(f"F{r}", f"=IF(SUM($E${first}:$E${last})>0,E{r}/SUM($E${first}:$E${last}),0)", get(share), PERCENT)

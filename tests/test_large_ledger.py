@@ -246,7 +246,7 @@ def test_a_large_file_is_hashed_after_it_is_read_and_cached_under_its_content(tm
     monkeypatch.setattr(ll, "HASH_FIRST_MAX_BYTES", 0)  # every file counts as large
     events = []
     reading, hashing = ll.read_table, ll._hash_file
-    monkeypatch.setattr(ll, "read_table", lambda p: events.append("read") or reading(p))
+    monkeypatch.setattr(ll, "read_table", lambda p, **kw: events.append("read") or reading(p, **kw))
     monkeypatch.setattr(ll, "_hash_file", lambda p: events.append("hash") or hashing(p))
     review, first = ll.review_file(path, year=2024)
     assert events == ["read", "hash"] and first.digest == expected and first.from_cache == ""
@@ -265,8 +265,8 @@ def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, demo, monk
     monkeypatch.setattr(ll, "HASH_FIRST_MAX_BYTES", 0)
     reading = ll.read_table
 
-    def read_then_save_again(p):
-        frame = reading(p)
+    def read_then_save_again(p, **kw):
+        frame = reading(p, **kw)
         demo.iloc[:-1].to_csv(path, index=False)  # someone saves the file meanwhile
         return frame
 

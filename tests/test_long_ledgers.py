@@ -80,7 +80,7 @@ def test_a_ledger_longer_than_a_sheet_is_reviewed_and_the_register_says_where_it
     assert f"{n:,}" in note and source in note and "0 of them" in note and "台账共" in note
     about = rs.read_about(wb[rs.ABOUT])
     assert (about["ledger_rows"], about["ledger_rows_on_sheet"], about["ledger_source"]) == (n, 0, source)
-    assert about["ledger_note"] == note and wb[rs.DASHBOARD]["A15"].value == note
+    assert about["ledger_note"] == note and wb[rs.DASHBOARD]["A17"].value == note
 
     # nothing outside the Ledger sheet sums it: those cells hold the add-in's values instead
     formulas = _formulas(wb)
@@ -133,8 +133,8 @@ def test_a_register_without_its_ledger_recalculates_to_the_cores_figures(
     assert [_cents(col[f"G{r}"].value) for r in range(2, n + 2)] == data.facts["open_balance_cents"].tolist()
     assert all(col[f"I{r}"].value == "OK" for r in range(2, n + 2))
     dash = computed[rs.DASHBOARD]
-    assert _cents(dash["B9"].value) == data.review.budget_cents
-    assert dash["B12"].value == "OK" and dash["B13"].value == "OK"
+    assert _cents(dash["B11"].value) == data.review.budget_cents
+    assert dash["B14"].value == "OK" and dash["B15"].value == "OK"
 
 
 def test_the_sheet_limit_is_the_boundary(raw, monkeypatch):
@@ -165,7 +165,7 @@ def test_a_ledger_that_fits_is_all_on_the_ledger_sheet(raw, ledger_csv, tmp_path
     assert ledger["A2"].number_format == DATE and ledger["E2"].number_format == MONEY
     about = rs.read_about(wb[rs.ABOUT])
     assert about["ledger_rows"] == about["ledger_rows_on_sheet"] == n
-    assert "all on the Ledger sheet" in wb[rs.DASHBOARD]["A15"].value
+    assert "all on the Ledger sheet" in wb[rs.DASHBOARD]["A17"].value
     assert "tblLedger" in wb[rs.CREDIT]["C7"].value  # the native sum, since the rows are there
 
 
@@ -228,7 +228,7 @@ def test_skipped_rows_are_listed_in_the_register(tmp_path, capsys):
     expected = issues_frame(issues)
     assert listed == [[s, int(r), c, sev, code, m] for s, r, c, sev, code, m in expected.itertuples(index=False)]
     assert {r[1] for r in listed if r[3] == "error"} == set(skipped)
-    assert "3 row(s) skipped" in sheet["H1"].value and "3 row(s) skipped" in wb[rs.DASHBOARD]["A16"].value
+    assert "3 row(s) skipped" in sheet["H1"].value and "3 row(s) skipped" in wb[rs.DASHBOARD]["A18"].value
     about = rs.read_about(wb[rs.ABOUT])
     assert (about["issues"], about["rows_skipped"]) == (len(issues), 3)
     assert "Issues sheet" in capsys.readouterr().err

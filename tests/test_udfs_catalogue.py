@@ -123,7 +123,7 @@ def test_tier_migration_matrix(addin):
 def test_overlap_of_top_debtors_and_key_customers(addin):
     table = call_like_excel(addin.crm_overlap, col("a", "b", "c", "d"), col(100.0, 80.0, 5.0, 1.0),
                             col(10.0, 20.0, 60.0, 0.0), 2.0)
-    assert table[0] == ["group / 分组", "customers / 客户数", "receivables / 应收余额", "share / 占比"]
+    assert table[0] == ["group / 分组", "customers / 客户数", "receivables owed / 应收账款", "share / 占比"]
     groups = {r[0].split(" / ")[0]: r[1:] for r in table[1:]}
     assert groups["top debtors that are key customers"][:2] == [1.0, 20.0]
     assert groups["top debtors that are not key customers"][:2] == [1.0, 60.0]

@@ -152,7 +152,7 @@ def test_libreoffice_gives_the_cores_cent_on_every_tie(soffice, ties, tmp_path):
     assert _errors(openpyxl.load_workbook(path), computed) == []
     _totals_are_the_cores(computed, data)
     dash = computed[rs.DASHBOARD]
-    assert (dash["B12"].value, _cents(dash["B9"].value)) == ("OK", data.review.budget_cents)
+    assert (dash["B14"].value, _cents(dash["B11"].value)) == ("OK", data.review.budget_cents)
     assert _cache_differences(path, computed) == []
 
 

@@ -401,9 +401,12 @@ def _native_totals_equal_the_core(computed, data) -> None:
     assert all(col[f"I{r}"].value == "OK" for r in range(2, n + 2))
     dash = computed[rs.DASHBOARD]
     assert _cents(dash["B4"].value) == review.net_sales_cents
-    assert _cents(dash["B9"].value) == review.budget_cents
-    assert dash["B12"].value == "OK"
-    assert dash["B13"].value == "OK"  # the review sheets cover every customer
+    assert _cents(dash["B11"].value) == review.budget_cents
+    owed = review.register["open_balance_cents"]
+    assert (_cents(dash["B7"].value), _cents(dash["B8"].value), _cents(dash["B9"].value)) == (
+        owed[owed > 0].sum(), owed[owed < 0].sum(), owed.sum())  # receivables owed, in credit, net
+    assert dash["B14"].value == "OK"
+    assert dash["B15"].value == "OK"  # the review sheets cover every customer
     overlap = computed["Overlap"]
     from crm_app.workbook_data import overlap_table
 
@@ -540,8 +543,8 @@ def test_a_register_grown_past_its_review_sheets_says_so_in_the_spreadsheet(soff
     refresh_register_file(path)
     (tmp_path / "out").mkdir()
     dash = _recalculated(path, tmp_path / "out")[rs.DASHBOARD]
-    assert "BuildReview" in dash["A13"].value
-    assert dash["B13"].value == "≠" and dash["B6"].value == "≠"  # not a rate that leaves N001 out
+    assert "BuildReview" in dash["A15"].value
+    assert dash["B15"].value == "≠" and dash["B6"].value == "≠"  # not a rate that leaves N001 out
 
 
 # ----------------------------------------------------------------------------- add-in columns

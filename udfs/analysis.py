@@ -70,7 +70,7 @@ def crm_tier_migration(old_tiers, new_tiers, labels=None):
 @xw.arg("n", doc="How many top debtors and top customers to compare (optional; 100) 前N名", **RANGE)
 @ex.shows_errors
 def crm_overlap(customers, sales, balances, n=None):
-    """Top-n debtors 大额欠款 against top-n customers by sales 重点客户: customers and receivables of each group, with header."""
+    """Top-n debtors 大额欠款 against top-n customers by sales 重点客户: customers and receivables owed (debit balances; credits left out) of each group, with header."""
     cols = ex.aligned(customers=customers, sales=sales, balances=balances)
     names = ex.texts(cols["customers"], "customers")
     sale_cells, balance_cells = cols["sales"], cols["balances"]
@@ -80,7 +80,7 @@ def crm_overlap(customers, sales, balances, n=None):
         raise ex.arg_problem("n", f"n {count:g} must be a whole number of at least 1")
     table = overlap(names, ex.money_cents(sale_cells, "sales", blank_as_zero=True),
                     ex.money_cents(balance_cells, "balances", blank_as_zero=True), int(count))
-    return ex.table_out(["group / 分组", "customers / 客户数", "receivables / 应收余额", "share / 占比"],
+    return ex.table_out(["group / 分组", "customers / 客户数", "receivables owed / 应收账款", "share / 占比"],
                         [table["group"], table["customers"], ex.units(table["receivables_cents"]), table["share"]])
 
 
