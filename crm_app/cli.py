@@ -180,12 +180,22 @@ def cmd_review(args: argparse.Namespace) -> int:
     progress(f"reading {args.ledger}")
     ledger = read_ledger(args.ledger, policy, sheet=args.sheet)
     target = Path(args.out) if args.out else Path(args.ledger).with_name(Path(args.ledger).stem + "_register.xlsx")
-    if ledger.errors and not args.skip_bad_rows:
+    if ledger.errors and (not args.skip_bad_rows or _nothing_to_keep(ledger)):
         print_issues(ledger.issues)
-        print("nothing written: fix the rows above, or pass --skip-bad-rows to review the rest "
-              "(they are still listed) / 未写出任何文件", file=sys.stderr)
+        print(f"nothing written: {_nothing_to_keep(ledger) or _SKIP_HINT} / 未写出任何文件", file=sys.stderr)
         return EXIT_INPUT
     return _review_and_write(ledger, policy, args.year, target, progress, source=str(Path(args.ledger).resolve()))
+
+
+_SKIP_HINT = "fix the rows above, or pass --skip-bad-rows to review the rest (they are still listed)"
+
+
+def _nothing_to_keep(ledger) -> str:
+    """Why --skip-bad-rows could not help ('' when it could): the file is not a ledger at all
+    (a wrong header, an empty file), or no row of it is usable."""
+    if any(i.row in (None, 1) for i in ledger.errors):
+        return "this file is not a ledger crm-addin can read (see above)"
+    return "" if len(ledger.rows) else "no row of the ledger is usable: fix the rows above"
 
 
 def _review_and_write(ledger, policy, year, target: Path, progress, source: str | None = None) -> int:

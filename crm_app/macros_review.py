@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 
-from crm_core.issues import CrmInputError
+from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
 
@@ -54,11 +54,24 @@ def _review_inputs(book, path: Path) -> tuple[object, Policy, int | None]:
     pairs = [(k, v) for k, v, *_ in book[rs.POLICY].iter_rows(min_row=2, max_col=2, values_only=True)
              if k is not None]
     policy = Policy.from_pairs(pairs, source=rs.POLICY)
+    _ledger_is_on_the_sheet(book)
     ledger = normalize_ledger(read_table(path, sheet=rs.LEDGER), policy, source=rs.LEDGER)
     if ledger.errors:
         raise CrmInputError(ledger.errors)
     year = book[rs.CREDIT]["C3"].value if rs.CREDIT in book.sheetnames else None
     return ledger, policy, int(year) if isinstance(year, (int, float)) and not isinstance(year, bool) else None
+
+
+def _ledger_is_on_the_sheet(book) -> None:
+    """A register whose ledger was longer than a sheet holds it in its file, not on the Ledger
+    sheet: refreshing from the sheet would review nothing, so say where the rows are."""
+    about = rs.read_about(book[rs.ABOUT]) if rs.ABOUT in book.sheetnames else {}
+    rows, on_sheet = about.get("ledger_rows"), about.get("ledger_rows_on_sheet")
+    if isinstance(rows, (int, float)) and isinstance(on_sheet, (int, float)) and on_sheet < rows:
+        where = about.get("ledger_source") or "its file"
+        raise CrmInputError([Issue(IssueCode.EMPTY, f"the ledger ({int(rows):,} rows) is not on the Ledger sheet but in "
+                                   f"{where}: review it there with crm-addin review or review-file / 台账不在台账表中",
+                                   source=rs.LEDGER)])
 
 
 def _columns(ws) -> dict[str, int]:

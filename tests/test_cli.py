@@ -75,3 +75,18 @@ def test_row_numbers_count_empty_lines_in_both_readers(tmp_path):
     for ledger in (read_ledger(path), read_ledger_file(path)):
         assert [(i.row, i.column) for i in ledger.errors] == [(4, "amount")]
         assert ledger.blank_rows == 1
+
+
+def test_skip_bad_rows_is_offered_only_where_it_would_help(tmp_path, capsys):
+    """A file that is not a ledger, or a ledger with no usable row, is not told to skip its bad rows."""
+    cases = {"not_a_ledger.csv": ("sku,stock\nX1,3\n", "not a ledger"),
+             "all_bad.csv": ("date,customer,type,amount\n2024-01-02,A,invoice,abc\n", "no row of the ledger is usable"),
+             "one_bad.csv": ("date,customer,type,amount\n2024-01-02,A,invoice,abc\n2024-01-03,A,invoice,5\n",
+                             "pass --skip-bad-rows")}
+    for name, (text, said) in cases.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        for extra in ([], ["--skip-bad-rows"]) if name != "one_bad.csv" else ([],):
+            assert main(["review", str(path), "--quiet", *extra]) == 2
+            err = capsys.readouterr().err
+            assert said in err and ("--skip-bad-rows" in err) == (name == "one_bad.csv"), err

@@ -302,3 +302,16 @@ def test_the_register_bench_runs():
                          capture_output=True, text=True, timeout=300, cwd=run.parents[1])
     assert out.returncode == 0, out.stderr[-2000:]
     assert "3,000 rows" in out.stdout and "on the Ledger sheet" in out.stdout
+
+
+def test_refresh_register_of_a_register_without_its_ledger_says_where_the_rows_are(
+        short_sheets, raw, ledger_csv, tmp_path, capsys):
+    """RefreshRegister reviews the Ledger sheet: with the ledger left in its file it would review
+    nothing, so it refuses naming the file instead of 'the ledger has no data rows'."""
+    from crm_app.macros_review import refresh_register_file
+    from crm_core.issues import CrmInputError
+
+    out = tmp_path / "register.xlsm"
+    assert main(["review", str(ledger_csv), "--out", str(out), "--quiet"]) == 0
+    with pytest.raises(CrmInputError, match="not on the Ledger sheet but in .*ledger.csv"):
+        refresh_register_file(out)
