@@ -473,7 +473,13 @@ def read_ledger(path: str | Path, policy: Policy | None = None, sheet: str | Non
     lines are error issues on their rows, as bad values are."""
     bad_lines: list[Issue] = []
     frame = read_table(path, sheet, bad_lines)
-    ledger = normalize_ledger(frame, policy, source=Path(path).name)
+    return validated_ledger(frame, bad_lines, policy, Path(path).name)
+
+
+def validated_ledger(frame: pd.DataFrame, bad_lines: list[Issue], policy: Policy | None, source: str) -> Ledger:
+    """A table `read_table` read, validated: its issues, one for a header that is not a ledger's,
+    and the malformed lines the reader found."""
+    ledger = normalize_ledger(frame, policy, source=source)
     return with_bad_lines(_one_header_issue(ledger, frame), bad_lines)
 
 

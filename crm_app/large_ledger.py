@@ -25,13 +25,13 @@ import pandas as pd
 
 from crm_core.collection import Period, customer_facts
 from crm_core.issues import CrmInputError, Issue, IssueCode, issues_frame
-from crm_core.ledger import Ledger, normalize_ledger
+from crm_core.ledger import Ledger
 from crm_core.policy import Policy
 from crm_core.review import Review, last_complete_year, review_facts, review_ledger
 
 from . import ledger_chunks
 from .allocator import memory_kept_for_reuse
-from .files import read_table, with_bad_lines
+from .files import read_table, validated_ledger
 
 CACHE_VERSION = "2"  # bump when cached tables change meaning
 LARGE_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
@@ -167,7 +167,7 @@ def read_ledger_file(path: str | os.PathLike[str], policy: Policy | None = None,
     raw = read_table(path, bad_lines=bad_lines)
     if file_read is not None:
         file_read()
-    return with_bad_lines(normalize_ledger(raw, policy, source=path.name), bad_lines)
+    return validated_ledger(raw, bad_lines, policy, path.name)
 
 
 # ---------------------------------------------------------------- cache
@@ -360,7 +360,8 @@ def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year
         return Result(review.register, meta | {
             "period_start": f"{review.period.start:%Y-%m-%d}", "period_end": f"{review.period.end:%Y-%m-%d}",
             "budget_year": review.budget_year, "budget_cents": review.budget_cents,
-            "net_sales_cents": review.net_sales_cents, "vat_rate": review.vat_rate}, issues)
+            "net_sales_cents": review.net_sales_cents, "vat_rate": review.vat_rate,
+            "written_off_cents": review.written_off_cents}, issues)
 
     result = cached("review", path, policy, {"year": year}, produce, use_cache)
     if result.meta.get("refused"):
@@ -368,7 +369,8 @@ def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year
     meta = result.meta
     period = Period(pd.Timestamp(meta["period_start"]), pd.Timestamp(meta["period_end"]))
     review = Review(result.table, period, int(meta["budget_year"]), int(meta["budget_cents"]),
-                    int(meta["net_sales_cents"]), float(meta["vat_rate"]), policy, list(result.issues))
+                    int(meta["net_sales_cents"]), float(meta["vat_rate"]), policy, list(result.issues),
+                    int(meta.get("written_off_cents", 0)))
     return review, result
 
 

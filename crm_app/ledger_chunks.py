@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from crm_core.collection import Period, collection_rates, customer_sums
+from crm_core.collection import FACT_COLUMNS, SUM_COLUMNS, Period, collection_rates, customer_sums
 from crm_core.issues import Issue, IssueCode
 from crm_core.ledger import (
     INVOICE,
@@ -35,7 +35,7 @@ from crm_core.values import text_column
 from .files import ledger_batches
 
 DEFAULT_CHUNK_ROWS = 2_000_000
-SUM_COLUMNS = ["net_sales_cents", "gross_sales_cents", "collections_cents", "open_balance_cents"]
+PERIOD_MEASURES = len(SUM_COLUMNS) - 1  # all but the open balance, the last column
 
 
 @dataclass
@@ -149,8 +149,8 @@ def _add_facts(out: Checked, rows: pd.DataFrame, policy: Policy, period: Period 
         for year in np.unique(rows["date"].dt.year.to_numpy()):
             customers, sums, codes = customer_sums(rows, policy, Period.year(int(year)))
             numbers = _numbers(out, customers) if previous is None else numbers
-            out.sums.setdefault(year, []).append((numbers, sums[:, :3]))
-            balance = sums[:, 3:]  # every customer of the chunk, every year
+            out.sums.setdefault(year, []).append((numbers, sums[:, :PERIOD_MEASURES]))
+            balance = sums[:, PERIOD_MEASURES:]  # every customer of the chunk, every year
             out.steps.setdefault(year, []).append((numbers, balance if previous is None else balance - previous))
             previous = balance
     names = last_names(rows, customers, codes)
@@ -193,8 +193,9 @@ def summed_facts(checked: Checked, period: Period, year: int | None = None) -> p
         totals = _total(checked.sums.get(period, []), n, len(SUM_COLUMNS))
     else:
         totals = np.zeros((n, len(SUM_COLUMNS)), dtype="int64")
-        totals[:, :3] = _total(checked.sums.get(year, []), n, 3)
-        totals[:, 3] = _total([p for y, parts in checked.steps.items() if y <= year for p in parts], n, 1)[:, 0]
+        totals[:, :PERIOD_MEASURES] = _total(checked.sums.get(year, []), n, PERIOD_MEASURES)
+        totals[:, PERIOD_MEASURES] = _total([p for y, parts in checked.steps.items() if y <= year for p in parts],
+                                            n, 1)[:, 0]
     customers = np.array(list(checked.customers), dtype=object)
     order = np.argsort(customers, kind="stable")  # sorted, as a whole ledger's customers are
     table = pd.DataFrame(totals[order], columns=SUM_COLUMNS)
@@ -216,8 +217,7 @@ def file_facts(path: Path, policy: Policy, period: Period, checked: Checked,
 
 
 def _with_rates(table: pd.DataFrame) -> pd.DataFrame:
-    columns = ["customer", "net_sales_cents", "gross_sales_cents", "collections_cents", "collection_rate",
-               "rate_status", "open_balance_cents", "customer_name"]  # as customer_facts orders them
+    columns = [*FACT_COLUMNS, "customer_name"]  # as customer_facts orders them
     table["customer"] = table["customer"].astype(object)
     rate, status = collection_rates(table["collections_cents"].to_numpy(), table["gross_sales_cents"].to_numpy())
     table["collection_rate"], table["rate_status"] = rate, status

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .ledger import CREDIT_NOTE, INVOICE, RECEIPT, REDUCING, TYPES
+from .ledger import CREDIT_NOTE, INVOICE, RECEIPT, REDUCING, TYPES, WRITE_OFF
 from .policy import Policy
 
 # Float sums of int64 cents are exact below 2**53 cents (90 trillion currency units).
@@ -25,7 +25,11 @@ RATED = "ok"
 GROSSED_UP = (INVOICE, CREDIT_NOTE)
 
 FACT_COLUMNS = ["customer", "net_sales_cents", "gross_sales_cents", "collections_cents",
-                "collection_rate", "rate_status", "open_balance_cents"]
+                "collection_rate", "rate_status", "open_balance_cents", "written_off_cents"]
+# The measures `customer_sums` adds up per customer, in its columns' order: the period's first,
+# the open balance at the period's end last.
+SUM_COLUMNS = ["net_sales_cents", "gross_sales_cents", "collections_cents", "written_off_cents",
+               "open_balance_cents"]
 
 
 @dataclass(frozen=True)
@@ -123,18 +127,18 @@ def customer_facts_and_codes(rows: pd.DataFrame, policy: Policy, period: Period,
                              customers: pd.Index | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """`customer_facts`, and each row's position in its customer column (-1: none)."""
     names, sums, codes = customer_sums(rows, policy, period, customers)
-    net, gross_sales, collections, balance = sums.T
+    net, gross_sales, collections, written_off, balance = sums.T
     rate, status = collection_rates(collections, gross_sales)
     return pd.DataFrame({
         "customer": names, "net_sales_cents": net, "gross_sales_cents": gross_sales,
         "collections_cents": collections, "collection_rate": rate, "rate_status": status,
-        "open_balance_cents": balance}), codes
+        "open_balance_cents": balance, "written_off_cents": written_off}), codes
 
 
 def customer_sums(rows: pd.DataFrame, policy: Policy, period: Period,
                   customers: pd.Index | None = None) -> tuple[pd.Index, np.ndarray, np.ndarray]:
-    """The customers, their net sales, gross sales, collections and open balance in cents (an
-    (n, 4) int64 array, in that order) and each row's position among the customers (-1: none):
+    """The customers, their net sales, gross sales, collections, bad debts written off in the period
+    and open balance at its end, in cents (an (n, 5) int64 array, SUM_COLUMNS' order) and each row's position among the customers (-1: none):
     `customer_facts` without the rates, which is what chunks of a large ledger add up."""
     codes, names = _customer_codes(rows, customers)
     n = len(names)
@@ -189,9 +193,10 @@ def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.nd
     net = by_amount[:, inv, 1] - by_amount[:, cn, 1]
     gross_sales = by_gross[:, inv, 1] - by_gross[:, cn, 1]
     collections = by_amount[:, rec, 1]
+    written_off = by_amount[:, _KINDS.index(WRITE_OFF), 1]
     until_end = by_gross[:, :, 0] + by_gross[:, :, 1]
     balance = until_end @ BALANCE_SIGNS
-    return net, gross_sales, collections, balance
+    return net, gross_sales, collections, written_off, balance
 
 
 def _class_keys(codes: np.ndarray, kind: np.ndarray, dates: np.ndarray, period: Period) -> np.ndarray:
@@ -232,8 +237,10 @@ def _masked_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.n
     net = _sum_by(codes, np.where(sales_mask, amount * sign, 0), n)
     gross_sales = _sum_by(codes, np.where(sales_mask, gross * sign, 0), n)
     collections = _sum_by(codes, np.where(in_period & is_receipt, amount, 0), n)
+    is_write_off = (rows["type"] == WRITE_OFF).to_numpy(dtype=bool)
+    written_off = _sum_by(codes, np.where(in_period & is_write_off, amount, 0), n)
     balance = _sum_by(codes, np.where(until_end, gross * balance_signs(rows["type"]), 0), n)
-    return net, gross_sales, collections, balance
+    return net, gross_sales, collections, written_off, balance
 
 
 def balance_signs(kinds: pd.Series) -> np.ndarray:

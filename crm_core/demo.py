@@ -5,7 +5,8 @@ receivables about a quarter of a year's sales.
 The ledger opens with each customer's balance brought forward (期初余额): the unpaid tail of the
 year before plus older debt. Receipts never pay an invoice more than its gross amount; customers
 who pay more than a year's sales (a rate above 100%) pay down that older debt, so balances are
-negative only for the few genuine prepayments (预收) made at the end of the last year."""
+negative only for the few genuine prepayments (预收) made at the end of the last year. A few of the
+poorest payers have part of their old debt written off (坏账核销) in the last year."""
 from __future__ import annotations
 
 import numpy as np
@@ -47,6 +48,7 @@ def demo_ledger(seed: int = 2010, customers: int = 450, yearly_sales: float = 40
             owed, rows = _brought_forward(rng, rows, codes, names, sales, pay_ratio, first_year)
         frames.append(rows)
     frames.append(_prepayments(rng, codes, names, sales, first_year + years - 1))
+    frames.append(_write_offs(rng, codes, names, owed, pay_ratio, first_year + years - 1))
     ledger = pd.concat(frames, ignore_index=True).sort_values(["date", "customer"], kind="stable")
     return ledger.reset_index(drop=True)
 
@@ -82,6 +84,16 @@ def _brought_forward(rng, rows, codes, names, sales, pay_ratio, first_year):
                              "amount": opening, "invoice_no": "", "due_date": start})
     later_receipts = rows[~before & (rows["type"] == "receipt")]
     return opening, pd.concat([balances[opening > 0], later_receipts], ignore_index=True)
+
+
+def _write_offs(rng, codes, names, opening, pay_ratio, year) -> pd.DataFrame:
+    """A few of the poorest payers (a fifth of those paying under 70%) have part of their old debt
+    written off as bad (坏账核销) in the last year."""
+    who = np.flatnonzero((pay_ratio < 0.7) & (rng.random(len(codes)) < 0.2) & (opening > 0))
+    amount = np.round(opening[who] * rng.uniform(0.2, 0.5, len(who)), 2)
+    return pd.DataFrame({"date": np.datetime64(f"{year}-11-30"), "customer": codes[who],
+                         "customer_name": names[who], "type": "write-off", "amount": amount,
+                         "invoice_no": "", "due_date": pd.NaT})
 
 
 def _prepayments(rng, codes, names, sales, year) -> pd.DataFrame:

@@ -29,6 +29,7 @@ class Review:
     vat_rate: float
     policy: Policy
     issues: list[Issue] = field(default_factory=list)
+    written_off_cents: int = 0  # bad debts written off in the period (坏账核销): no cash, not collections
 
     @property
     def policy_label(self) -> str:
@@ -56,7 +57,8 @@ class Review:
         owed = Receivables.of(self.register["open_balance_cents"])
         return (f"receivables owed / 应收账款: {_money(owed.owed_cents)} ({owed.debtors} customers); "
                 f"customers in credit / 贷方余额: {_money(owed.in_credit_cents)} ({owed.customers_in_credit}); "
-                f"net / 净额: {_money(owed.net_cents)}")
+                f"net / 净额: {_money(owed.net_cents)}; written off in the period / 本期坏账核销: "
+                f"{_money(self.written_off_cents)}")
 
 
 def default_year(rows: pd.DataFrame) -> int:
@@ -96,8 +98,9 @@ def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Is
     facts["credit_line_cents"] = allocate_credit(facts["rate_tier"], facts["net_sales_cents"], budget,
                                                  policy=policy)
     assert int(facts["credit_line_cents"].sum()) == budget, "credit lines must add up to the budget"
+    written_off = int(facts["written_off_cents"].sum()) if "written_off_cents" in facts else 0
     return Review(facts[REGISTER_COLUMNS], Period.year(year), year + 1, budget, net_total, vat, policy,
-                  list(issues or []))
+                  list(issues or []), written_off)
 
 
 def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None,

@@ -63,7 +63,25 @@ def test_a_write_off_lowers_the_balance_and_is_not_a_collection():
     book = ledger([("2024-03-01", "A", "invoice", 10_000), ("2024-09-01", "A", "坏账核销", -11_300)])
     facts = customer_facts(book.rows, VAT13, Period.year(2024)).iloc[0]
     assert facts["collections_cents"] == 0 and facts["open_balance_cents"] == 0
-    assert facts["collection_rate"] == 0.0
+    assert facts["collection_rate"] == 0.0 and facts["written_off_cents"] == 1_130_000  # counted as bad debt
+
+
+def test_write_offs_add_up_alike_whole_and_in_chunks(tmp_path):
+    """The chunked reader sums the same five measures as the whole-ledger path."""
+    from crm_app.large_ledger import file_facts
+    from crm_core.demo import demo_ledger
+
+    raw = demo_ledger(seed=3, customers=300, yearly_sales=3_000_000)
+    assert (raw["type"] == "write-off").any() and (raw["type"] == "opening balance").any()
+    path = tmp_path / "ledger.csv"
+    raw.to_csv(path, index=False)
+    whole = customer_facts(normalize_ledger(raw).rows, Policy(), Period.year(2025)).set_index("customer")
+    for chunk_rows in (None, 97):
+        kept = file_facts(path, period_start=pd.Timestamp("2025-01-01"), period_end=pd.Timestamp("2025-12-31"),
+                          chunk_rows=chunk_rows, use_cache=False).table
+        kept = kept.set_index("customer")
+        for column in ("written_off_cents", "open_balance_cents", "collections_cents", "net_sales_cents"):
+            assert kept[column].tolist() == whole[column].tolist(), (column, chunk_rows)
 
 
 def test_opening_credit_balances_are_allowed_other_negatives_follow_the_policy():
