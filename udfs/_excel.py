@@ -325,6 +325,20 @@ def dates(cells: Sequence[Any], name: str) -> tuple[np.ndarray, dict[int, str]]:
     return out, {int(positions[p]): reason for p, reason in bad.items()}
 
 
+def one_number(value: Any, name: str, default: float | None = None, read: Callable = number) -> float:
+    """One cell read by `read` (`number`, or `rate` for VAT); a blank is `default`, or is refused
+    naming the argument when there is none."""
+    cells = vector(value, name)
+    if not cells or is_blank(cells[0]):
+        if default is None:
+            raise arg_problem(name, f"{name} is blank")
+        return default
+    try:
+        return read(cells[0], name)
+    except ValueError as exc:
+        raise arg_problem(name, str(exc)) from None
+
+
 def one_date(value: Any, name: str, default: pd.Timestamp | None = None) -> pd.Timestamp | None:
     cells = vector(value, name)
     if not cells or is_blank(cells[0]):

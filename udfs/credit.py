@@ -9,17 +9,6 @@ from . import _excel as ex
 from .collection import POLICY_DOC, RANGE
 
 
-def _one_number(value, name: str, default: float, read=ex.number) -> float:
-    """One optional cell read by `read` (ex.number, or ex.rate for VAT); `default` when blank."""
-    cells = ex.vector(value, name)
-    if not cells or ex.is_blank(cells[0]):
-        return default
-    try:
-        return read(cells[0], name)
-    except ValueError as exc:
-        raise ex.arg_problem(name, str(exc)) from None
-
-
 @xw.func(category=ex.CATEGORY)
 @xw.arg("net_sales", doc="Last year's net sales excl. VAT, in currency units 上年净销售额", **RANGE)
 @xw.arg("ratio", doc="Credit ratio, 20% or 0.2 (20 is refused; optional; policy credit_ratio) 赊销比例", **RANGE)
@@ -30,8 +19,8 @@ def crm_credit_budget(net_sales, ratio=None, vat_rate=None, policy=None):
     """Yearly credit budget 赊销额度预算 = net sales x credit ratio x (1 + VAT), exact to the cent: 40,000,000 x 20% x 1.17 = 9,360,000."""
     pol = ex.read_policy(policy)
     sales = ex.one_money_cents(net_sales, "net_sales")
-    share = _one_number(ratio, "ratio", pol.credit_ratio)  # the core refuses 20 for 20%
-    vat = _one_number(vat_rate, "vat_rate", float(pol.vat_table[max(pol.vat_table)]), read=ex.rate)
+    share = ex.one_number(ratio, "ratio", pol.credit_ratio)  # the core refuses 20 for 20%
+    vat = ex.one_number(vat_rate, "vat_rate", float(pol.vat_table[max(pol.vat_table)]), read=ex.rate)
     return credit_budget_cents(sales, share, vat) / 100.0
 
 
@@ -56,7 +45,7 @@ def crm_allocate_credit(customers, tiers, net_sales, budget, tier_weights=None, 
     total = ex.one_money_cents(budget, "budget")
     given = ex.label_map(tier_weights, "tier_weights")
     weights = {**pol.tier_weights, **given} if given else None  # a range overrides the tiers it names
-    unit = _one_number(rounding, "rounding", pol.credit_rounding)
+    unit = ex.one_number(rounding, "rounding", pol.credit_rounding)
     if unit <= 0 or round(unit * 100) != unit * 100:
         raise ex.arg_problem("rounding", f"rounding {unit:g} must be a positive amount in whole cents")
     lines = allocate_credit(labels, sales, total, weights=weights, unit_cents=round(unit * 100), policy=pol)

@@ -1,8 +1,6 @@
 """Worksheet functions for receivables KPIs: DSO, countback DSO, ADD, CEI (crm_core.kpis)."""
 from __future__ import annotations
 
-import math
-
 import xlwings as xw
 
 from crm_core import kpis
@@ -14,17 +12,10 @@ CREDIT_SALES_DOC = "Credit sales in the period, VAT included 含税赊销额"
 
 
 def _one(value, name: str) -> float:
-    """One cell as a number; a blank, a range or text that is not a number is refused naming the argument."""
-    cells = ex.vector(value, name)
-    if len(cells) > 1:
+    """One cell as a number, required: a range of several cells is refused, not read by its first."""
+    if len(ex.vector(value, name)) > 1:
         raise ex.arg_problem(name, f"{name} must be one cell")
-    try:
-        number = ex.number(cells[0], name) if cells else math.nan
-    except ValueError as exc:
-        raise ex.arg_problem(name, str(exc)) from None
-    if math.isnan(number):
-        raise ex.arg_problem(name, f"{name} is blank")
-    return number
+    return ex.one_number(value, name)
 
 
 def _column(value, name: str) -> list[float]:
