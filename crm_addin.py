@@ -37,13 +37,13 @@ def _export_udfs() -> None:
 
 _export_udfs()
 # ---------------------------------------------------------------- end worksheet functions
-from crm_app.macros import apply_reallocation, check_reallocation_request, suggest_reallocation_cuts, verify_register  # noqa: E402,F401,I001
-from crm_app.macros_review import build_review, refresh_register  # noqa: E402,F401,I001
+from udfs.macros.reallocation import apply_reallocation, check_reallocation_request, suggest_reallocation_cuts, verify_register  # noqa: E402,F401,I001
+from udfs.macros.register import build_review, refresh_register  # noqa: E402,F401,I001
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m crm_addin ...` is the same as the `crm-addin` command."""
-    from crm_app.cli import main as cli_main
+    from crm_app.cli.main import main as cli_main
 
     return cli_main(argv)
 

@@ -6,6 +6,7 @@
     python bench/run.py realloc --customers 100000
     python bench/run.py chunks --rows 10000000 30000000 # large-ledger mode: whole vs in chunks
     python bench/run.py register --rows 200000 2000000  # `crm-addin review`: ledger to register workbook
+    python bench/run.py peers --rows 10000 10000000 --repeat 3  # the bare job in DuckDB and Polars
     python bench/run.py all            # the figures in bench/README.md (about 15 minutes)
 
 Every timed job that reports peak memory runs in its own subprocess (ru_maxrss of that process).
@@ -16,10 +17,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib.metadata
 import json
 import os
 import platform
+import re
 import resource
+import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +37,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from ledger_gen import write_ledger  # noqa: E402
+from ledger_gen import FIRST_YEAR, YEARS, write_ledger  # noqa: E402
 
 RESULTS = HERE / "results"
 YEAR = 2024  # the generated ledgers cover 2024-2025; the review rates 2024
@@ -61,10 +66,14 @@ def machine() -> dict:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30 if hasattr(os, "sysconf") else 0
     import pyarrow
 
+    peers = {}
+    for name in ("duckdb", "polars"):
+        with contextlib.suppress(ImportError):
+            peers[name] = importlib.metadata.version(name)
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "python": platform.python_version(),
             "pandas": pd.__version__, "numpy": np.__version__, "pyarrow": pyarrow.__version__,
             "os": platform.platform(), "when": dt.datetime.now().isoformat(timespec="seconds"),
-            "load_average_1min": os.getloadavg()[0]}
+            "load_average_1min": os.getloadavg()[0], **peers}
 
 
 # ------------------------------------------------------------------ one measurement per process
@@ -279,6 +288,174 @@ def cmd_register(args) -> list[dict]:
             Path(path).unlink()
     return rows_out
 
+# ------------------------------------------------------------------ peers: the bare job in DuckDB and Polars
+
+
+TOOLS = ("addin", "duckdb", "polars")
+GNU_TIME = Path("/usr/bin/time")
+
+
+def measured(cmd: list[str]) -> dict:
+    """`cmd` in a fresh process from the repository root: wall time, peak resident memory of that
+    process alone, its output. The peak is GNU time's %M (its child's ru_maxrss): ru_maxrss counts
+    the size of the parent at fork, and GNU time is a small parent; without it, no peak."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        timer = ["/usr/bin/time", "-f", "%M", "-o", rss.name] if GNU_TIME.exists() else []
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        out = subprocess.run(timer + cmd, capture_output=True, text=True, cwd=ROOT, timeout=4 * 3600)
+        wall = time.perf_counter() - start
+        text = rss.read().split()
+    return {"wall_s": wall, "peak_mb": int(text[-1]) / 1024 if text else None, "load_average_1min": load,
+            "returncode": out.returncode, "stdout": out.stdout, "stderr": out.stderr}
+
+
+def last_line(text: str) -> str:
+    return (text.strip().splitlines() or ["no output"])[-1]
+
+
+def addin_command(path: str, args) -> list[str]:
+    cmd = [sys.executable, "-m", "crm_app", "review-file", path, "--no-cache", *shlex.split(args.addin_args)]
+    if args.year:
+        cmd += ["--year", str(args.year)]
+    return cmd
+
+
+def run_tool(tool: str, path: str, args) -> dict:
+    """One measurement of one tool: job seconds as the tool reports them (after interpreter
+    start-up and imports), wall seconds and peak memory of the process."""
+    if tool == "addin":
+        run = measured(addin_command(path, args))
+        found = re.search(r"reviewed in ([0-9.]+) s", run["stderr"])
+        result = {"job_s": float(found[1])} if found and not run["returncode"] else {}
+    else:
+        run = measured([sys.executable, str(HERE / "peers.py"), tool, path, "--year", str(peer_year(args)),
+                        *args.peer_args])
+        result = json.loads(run["stdout"].splitlines()[-1]) if not run["returncode"] else {}
+    if not result:
+        result = {"error": last_line(run["stderr"])}
+    return {"tool": tool, **result, **{k: run[k] for k in ("wall_s", "peak_mb", "load_average_1min")}}
+
+
+def peer_year(args) -> int:
+    """The year reviewed: --year, else the add-in's default for the generated ledgers, their last
+    complete calendar year (they run to 2025-12-30)."""
+    return args.year or FIRST_YEAR + YEARS - 1
+
+
+def ledger_file(rows: int, fmt: str, folder: Path) -> Path:
+    """The generated ledger of `rows` rows (customers = rows / 100), written once by a process of
+    its own (batch by batch: bounded memory) and reused while it exists."""
+    customers = max(rows // 100, 10)
+    path = folder / f"ledger_{rows}_{customers}.{fmt}"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, str(HERE / "ledger_gen.py"), str(path), "--rows", str(rows),
+                        "--customers", str(customers)], check=True, cwd=ROOT)
+    return path
+
+
+def check_against_addin(path: Path, args) -> dict:
+    """Untimed: the add-in's register (`--out register.csv`) against each peer's per-customer
+    figures, to the cent (net sales, collections, balance at the period end). Warms the file cache."""
+    with tempfile.TemporaryDirectory(prefix="crm-bench-check-") as tmp:
+        register = str(Path(tmp) / "register.csv")
+        run = measured(addin_command(str(path), args) + ["--out", register])
+        if run["returncode"]:
+            return {"addin_error": last_line(run["stderr"])}
+        found = {}
+        for tool in TOOLS[1:]:
+            peer = measured([sys.executable, str(HERE / "peers.py"), tool, str(path), "--year",
+                             str(peer_year(args)), "--check", register, *args.peer_args])
+            found[tool] = (json.loads(peer["stdout"].splitlines()[-1])["check"] if not peer["returncode"]
+                           else {"error": last_line(peer["stderr"])})
+        return found
+
+
+def summary(runs: list[dict]) -> dict:
+    """Best and median of each measure over a tool's runs (None when every run failed)."""
+    ok = [r for r in runs if "job_s" in r]
+    out = {"runs": len(runs), "failed": len(runs) - len(ok), "error": next((r["error"] for r in runs if "error" in r), None)}
+    for key in ("job_s", "wall_s", "peak_mb"):
+        values = [r[key] for r in ok if r.get(key) is not None]
+        out[f"best_{key}"] = min(values) if values else None
+        out[f"median_{key}"] = statistics.median(values) if values else None
+    return out
+
+
+def cmd_peers(args) -> list[dict]:
+    """The add-in against DuckDB and Polars doing the bare job on the same file: fresh processes,
+    alternating add-in, DuckDB, Polars, `repeat` times; best and median of each."""
+    if "--engine" in measured([sys.executable, "-m", "crm_app", "review-file", "--help"])["stdout"] \
+            and "--engine" not in args.addin_args:
+        args.addin_args = f"--engine inprocess {args.addin_args}"
+    args.peer_args = [*(["--memory-limit", args.duckdb_memory_limit] if args.duckdb_memory_limit else []),
+                      *(["--temp-dir", args.duckdb_temp_dir] if args.duckdb_temp_dir else [])]
+    rows_out = []
+    for rows in args.rows:
+        for fmt in args.formats:
+            path = ledger_file(rows, fmt, Path(args.ledgers))
+            check = {} if args.no_check else check_against_addin(path, args)
+            runs = [run_tool(tool, str(path), args) for _ in range(args.repeat) for tool in TOOLS]
+            by_tool = {tool: [r for r in runs if r["tool"] == tool] for tool in TOOLS}
+            row = {"rows": rows, "customers": max(rows // 100, 10), "format": fmt, "year": peer_year(args),
+                   "file_mb": round(path.stat().st_size / 2**20, 1), "addin_args": args.addin_args,
+                   "note": args.note, "check": check, "runs": runs,
+                   **{tool: summary(by_tool[tool]) for tool in TOOLS}}
+            totals = {json.dumps({k: v for k, v in r.items() if k.startswith("total_") or k.startswith("repeated")})
+                      for r in runs if r["tool"] != "addin" and "job_s" in r}
+            row["peers_agree"] = len(totals) == 1
+            for peer in TOOLS[1:]:
+                for how in ("best", "median"):
+                    a, b = row["addin"][f"{how}_job_s"], row[peer][f"{how}_job_s"]
+                    row[f"{how}_ratio_{peer}"] = a / b if a and b else None
+            row["addin_rows_per_s"] = rows / row["addin"]["best_job_s"] if row["addin"]["best_job_s"] else None
+            rows_out.append(row)
+            print(_peers_line(row), flush=True)
+    print("\n" + peers_table(rows_out))
+    args.failed = any(r[t]["failed"] for r in rows_out for t in TOOLS)
+    if args.failed:
+        print("some runs failed: their error is in the table line above and in the results", file=sys.stderr)
+    return rows_out
+
+
+def _peers_line(row: dict) -> str:
+    def fig(tool):
+        s = row[tool]
+        if s["best_job_s"] is None:
+            return f"{tool} FAILED ({s['error']})"
+        return f"{tool} {s['best_job_s']:.2f} s (median {s['median_job_s']:.2f}, peak {s['median_peak_mb'] or 0:,.0f} MB)"
+    ratios = ", ".join(f"add-in/{p} {row[f'best_ratio_{p}']:.2f}" for p in TOOLS[1:] if row[f"best_ratio_{p}"])
+    return (f"{row['rows']:>11,} rows {row['format']:>7}: " + "; ".join(fig(t) for t in TOOLS)
+            + f"; {ratios}; peers agree: {row['peers_agree']}; check: {row['check']}")
+
+
+def peers_table(rows: list[dict]) -> str:
+    """The markdown table of bench/README.md: best of N job seconds (median), ratios, speed, memory."""
+    def sec(s, key="job_s"):
+        return "failed" if s[f"best_{key}"] is None else f"{s[f'best_{key}']:.2f} ({s[f'median_{key}']:.2f})"
+
+    def ratio(r, peer):
+        return "-" if r[f"best_ratio_{peer}"] is None else f"{r[f'best_ratio_{peer}']:.2f} ({r[f'median_ratio_{peer}']:.2f})"
+
+    def mb(s):
+        return "-" if s["median_peak_mb"] is None else f"{s['median_peak_mb']:,.0f}"
+
+    lines = ["| rows | customers | file | add-in s | DuckDB s | Polars s | add-in / DuckDB | add-in / Polars "
+             "| rows/s add-in / DuckDB / Polars | peak MB add-in / DuckDB / Polars | wall s add-in / DuckDB / Polars "
+             "| load |",
+             "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        speed = " / ".join("-" if r[t]["best_job_s"] is None else f"{r['rows'] / r[t]['best_job_s'] / 1e6:.2f} M"
+                           for t in TOOLS)
+        walls = " / ".join("-" if r[t]["best_wall_s"] is None else f"{r[t]['best_wall_s']:.2f}" for t in TOOLS)
+        loads = [x["load_average_1min"] for x in r["runs"]]
+        lines.append(f"| {r['rows']:,} | {r['customers']:,} | {r['format']} ({r['file_mb']:,.0f} MB) "
+                     f"| {sec(r['addin'])} | {sec(r['duckdb'])} | {sec(r['polars'])} | {ratio(r, 'duckdb')} "
+                     f"| {ratio(r, 'polars')} | {speed} | {' / '.join(mb(r[t]) for t in TOOLS)} | {walls} "
+                     f"| {min(loads):.1f}-{max(loads):.1f} |")
+    return "\n".join(lines)
+
 
 # ------------------------------------------------------------------ LibreOffice, the SUMIFS way
 
@@ -464,10 +641,23 @@ def main(argv: list[str] | None = None) -> int:
     rg.add_argument("--rows", type=int, nargs="+", default=[200_000, 2_000_000])
     rg.add_argument("--customers", type=int, help="customers (default: rows / 100)")
     rg.add_argument("--repeat", type=int, default=3, help="fresh processes per figure, best kept")
+    pe = sub.add_parser("peers", help="the add-in against the bare job in DuckDB and Polars, alternating")
+    pe.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000, 10_000_000])
+    pe.add_argument("--formats", nargs="+", default=["parquet", "csv"], choices=["parquet", "csv"])
+    pe.add_argument("--repeat", type=int, default=3, help="rounds of add-in, DuckDB, Polars (fresh processes)")
+    pe.add_argument("--year", type=int, help="year reviewed (default: the add-in's, the ledgers' last complete year)")
+    pe.add_argument("--addin-args", default="", help='more add-in arguments, e.g. "--engine dask"')
+    pe.add_argument("--duckdb-memory-limit", help="DuckDB memory_limit, e.g. 4GB: out of core beyond it")
+    pe.add_argument("--duckdb-temp-dir", help="where DuckDB spills (temp_directory)")
+    pe.add_argument("--ledgers", default=str(Path(tempfile.gettempdir()) / "crm-bench-ledgers"),
+                    help="folder of generated ledgers, reused when present")
+    pe.add_argument("--no-check", action="store_true", help="skip checking the peers against the add-in's register")
+    pe.add_argument("--note", default="", help="what add-in code was measured (stored with the results)")
+    pe.add_argument("--name", default="peers", help="results file bench/results/NAME.json")
     sub.add_parser("all", help="everything, at the sizes of bench/README.md")
     args = parser.parse_args(argv)
     commands = {"scale": cmd_scale, "libreoffice": cmd_libreoffice, "udf": cmd_udf, "realloc": cmd_realloc,
-                "chunks": cmd_chunks, "register": cmd_register}
+                "chunks": cmd_chunks, "register": cmd_register, "peers": cmd_peers}
     if args.what == "all":
         runs = [("realloc", ["realloc"]), ("udf", ["udf"]), ("scale", ["scale"]), ("libreoffice", ["libreoffice"])]
     else:
@@ -476,8 +666,8 @@ def main(argv: list[str] | None = None) -> int:
         sub_args = parser.parse_args(sub_argv)
         rows = commands[name](sub_args)
         if not args.no_save:
-            save(name, rows)
-    return 0
+            save(getattr(sub_args, "name", name), rows)
+    return int(getattr(sub_args, "failed", False))
 
 
 if __name__ == "__main__":

@@ -63,12 +63,6 @@ def gross_cents(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
     return grossed
 
 
-def _gross_as_floats(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
-    """`gross_cents` as float64, for float group sums: whole numbers, each exact (amounts stay
-    below MAX_AMOUNT_CENTS, 10**15, VAT rates below 100%, and twice 10**15 is below 2**53)."""
-    return gross_cents(rows, policy).astype("float64")
-
-
 # VAT rates are exact to a millionth (0.0001%): 13% is 130,000 parts per million.
 VAT_PARTS = 10**6
 
@@ -126,121 +120,148 @@ def customer_facts(rows: pd.DataFrame, policy: Policy, period: Period,
 def customer_facts_and_codes(rows: pd.DataFrame, policy: Policy, period: Period,
                              customers: pd.Index | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """`customer_facts`, and each row's position in its customer column (-1: none)."""
-    names, sums, codes = customer_sums(rows, policy, period, customers)
-    net, gross_sales, collections, written_off, balance = sums.T
+    codes, names = _customer_codes(rows, customers)
+    buckets = period_buckets(rows["date"].to_numpy(), period)
+    sums = class_sums(rows, policy, codes, len(names), buckets)
+    return facts_table(names, measures(sums, buckets.labels, PERIOD_BUCKET)), codes
+
+
+def facts_table(customers, sums: np.ndarray) -> pd.DataFrame:
+    """FACT_COLUMNS from the customers and their (n, 5) measures in SUM_COLUMNS' order."""
+    net, gross_sales, collections, written_off, balance = np.asarray(sums, dtype="int64").reshape(-1, 5).T
     rate, status = collection_rates(collections, gross_sales)
     return pd.DataFrame({
-        "customer": names, "net_sales_cents": net, "gross_sales_cents": gross_sales,
+        "customer": np.asarray(customers, dtype=object), "net_sales_cents": net, "gross_sales_cents": gross_sales,
         "collections_cents": collections, "collection_rate": rate, "rate_status": status,
-        "open_balance_cents": balance, "written_off_cents": written_off}), codes
-
-
-def customer_sums(rows: pd.DataFrame, policy: Policy, period: Period,
-                  customers: pd.Index | None = None) -> tuple[pd.Index, np.ndarray, np.ndarray]:
-    """The customers, their net sales, gross sales, collections, bad debts written off in the period
-    and open balance at its end, in cents (an (n, 5) int64 array, SUM_COLUMNS' order) and each row's position among the customers (-1: none):
-    `customer_facts` without the rates, which is what chunks of a large ledger add up."""
-    codes, names = _customer_codes(rows, customers)
-    n = len(names)
-    sums = _class_sums(rows, policy, period, codes, n)
-    if sums is None:
-        sums = _masked_sums(rows, policy, period, codes, n)
-    return names, np.column_stack(sums).astype("int64", copy=False), codes
+        "open_balance_cents": balance, "written_off_cents": written_off})
 
 
 _KINDS = TYPES  # the order of a clean ledger's type categories
-_CLASSES = 3 * len(_KINDS)  # kind x (before / in / after the period)
 # How each kind of document moves the open balance (gross): up for invoices and balances brought
 # forward, down for receipts, credit notes and write-offs.
 BALANCE_SIGNS = np.array([-1 if kind in (RECEIPT, *REDUCING) else 1 for kind in _KINDS], dtype="int64")
 
 
-def _class_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.ndarray, n: int,
-                block_rows: int = 1 << 20):
-    """Net sales, gross sales, collections and balance per customer from two group sums: each row
-    falls in one of 15 classes (type x before / in / after the period), so amounts and gross amounts
-    are summed once per customer and class instead of once per measure. None when the ledger is
-    not a clean one (types other than TYPES) or totals could lose exactness in floats.
+# ---------------------------------------------------------------- sums by customer, kind and time
 
-    Rows are taken `block_rows` at a time: the keys, gross amounts and float copies of a block
-    stay in the CPU's cache instead of taking ~300 MB of fresh memory for 10^7 rows."""
-    kinds = rows["type"]
-    if not (isinstance(kinds.dtype, pd.CategoricalDtype) and tuple(kinds.cat.categories) == _KINDS):
-        return None
-    kind = kinds.cat.codes.to_numpy()
-    if len(kind) and kind.min() < 0 or not _float_sums_exact(rows["amount_cents"].to_numpy(dtype="int64")):
-        return None
-    by_amount, by_gross = np.zeros(_CLASSES * n), np.zeros(_CLASSES * n)
-    gross_largest = gross_magnitude = 0.0
+
+@dataclass(frozen=True)
+class Buckets:
+    """How rows are split in time before summing: each row's bucket number and the buckets' labels
+    (ascending). For a period the labels are BEFORE, PERIOD_BUCKET and AFTER; for calendar years
+    they are the years the rows fall in, so any year's facts can be taken from one pass."""
+
+    codes: np.ndarray  # each row's bucket, 0 .. len(labels) - 1
+    labels: np.ndarray  # int64, ascending
+
+
+BEFORE, PERIOD_BUCKET, AFTER = 0, 1, 2
+
+
+def period_buckets(dates: np.ndarray, period: Period) -> Buckets:
+    codes = (dates >= np.datetime64(period.start)).astype("int8")
+    codes += dates > np.datetime64(period.end)
+    return Buckets(codes, np.array([BEFORE, PERIOD_BUCKET, AFTER], dtype="int64"))
+
+
+def year_buckets(dates: np.ndarray) -> Buckets:
+    """Buckets by calendar year, numbered densely among the years present (a stray date decades
+    away adds one bucket, not decades of empty ones)."""
+    years = np.asarray(dates, dtype="datetime64[ns]").astype("datetime64[Y]").astype("int64")
+    if len(years) == 0:
+        return Buckets(np.zeros(0, dtype="int16"), np.zeros(0, dtype="int64"))
+    first = int(years.min())
+    present = np.flatnonzero(np.bincount(years - first))
+    dense = np.full(int(years.max()) - first + 1, -1, dtype="int16")
+    dense[present] = np.arange(len(present), dtype="int16")
+    return Buckets(dense[years - first], present.astype("int64") + first + 1970)
+
+
+@dataclass(frozen=True)
+class ClassSums:
+    """Per customer x kind (TYPES' order) x time bucket: rows, amounts and amounts with VAT, in
+    int64 cents (each an (n, kinds, buckets) array). Every measure of the review is a sum of
+    these cells, so partitions of a ledger are combined by adding them."""
+
+    rows: np.ndarray
+    amount: np.ndarray
+    gross: np.ndarray
+
+
+def class_sums(rows: pd.DataFrame, policy: Policy, codes: np.ndarray, n: int, buckets: Buckets,
+               block_rows: int = 1 << 20, exact_only: bool = False) -> ClassSums:
+    """Sum every row into its class (customer x kind x bucket) with one group sum per column.
+
+    Float group sums (bincount) are used while a bound proves them exact, else int64 ones. Rows
+    are taken `block_rows` at a time: the keys, gross amounts and float copies of a block stay in
+    the CPU's cache instead of taking ~300 MB of fresh memory for 10^7 rows. Rows of another
+    type or without a customer (code -1) count nowhere."""
+    kind = _kind_codes(rows["type"])
+    classes = len(_KINDS) * len(buckets.labels)
+    amounts = rows["amount_cents"].to_numpy(dtype="int64")
+    floats = not exact_only and _float_sums_exact(amounts) and _float_sums_exact(amounts, factor=2)
+    counts = np.zeros(classes * n, dtype="int64")
+    totals = [np.zeros(classes * n, dtype="float64" if floats else "int64") for _ in range(2)]
     for start in range(0, len(rows), block_rows):
         block = slice(start, start + block_rows)
         part = rows.iloc[block]
-        gross = _gross_as_floats(part, policy)
-        magnitudes = np.abs(gross)  # once for both bounds
-        gross_largest = max(gross_largest, float(magnitudes.max()))
-        gross_magnitude += float(magnitudes.sum())
-        key = _class_keys(codes[block], kind[block], part["date"].to_numpy(), period)
-        amount = part["amount_cents"].to_numpy(dtype="int64")
-        keep = codes[block] >= 0
+        key = _class_keys(codes[block], kind[block], buckets.codes[block], len(buckets.labels))
+        amount, gross = amounts[block], gross_cents(part, policy)
+        keep = key >= 0
         if not keep.all():
             key, amount, gross = key[keep], amount[keep], gross[keep]
-        by_amount += np.bincount(key, weights=amount, minlength=_CLASSES * n)
-        by_gross += np.bincount(key, weights=gross, minlength=_CLASSES * n)
-    if not (gross_largest * len(rows) < _EXACT_LIMIT or gross_magnitude < _EXACT_LIMIT / 2):
-        return None
-    by_amount, by_gross = (np.rint(sums).astype("int64").reshape(n, len(_KINDS), 3) for sums in (by_amount, by_gross))
-    inv, rec, cn = (_KINDS.index(k) for k in (INVOICE, RECEIPT, CREDIT_NOTE))
-    net = by_amount[:, inv, 1] - by_amount[:, cn, 1]
-    gross_sales = by_gross[:, inv, 1] - by_gross[:, cn, 1]
-    collections = by_amount[:, rec, 1]
-    written_off = by_amount[:, _KINDS.index(WRITE_OFF), 1]
-    until_end = by_gross[:, :, 0] + by_gross[:, :, 1]
-    balance = until_end @ BALANCE_SIGNS
-    return net, gross_sales, collections, written_off, balance
+        counts += np.bincount(key, minlength=classes * n)
+        for total, values in zip(totals, (amount, gross)):
+            if floats:
+                total += np.bincount(key, weights=values, minlength=classes * n)
+            else:
+                np.add.at(total, key, values)
+    shape = (n, len(_KINDS), len(buckets.labels))
+    amount_sums, gross_sums = (np.rint(t).astype("int64") if floats else t for t in totals)
+    return ClassSums(counts.reshape(shape), amount_sums.reshape(shape), gross_sums.reshape(shape))
 
 
-def _class_keys(codes: np.ndarray, kind: np.ndarray, dates: np.ndarray, period: Period) -> np.ndarray:
-    """Each row's class: customer x kind x (0 before, 1 in, 2 after the period)."""
-    key = codes * _CLASSES
-    key += kind * np.int8(3)
-    key += dates >= np.datetime64(period.start)
-    key += dates > np.datetime64(period.end)
+def _kind_codes(kinds: pd.Series) -> np.ndarray:
+    if isinstance(kinds.dtype, pd.CategoricalDtype) and tuple(kinds.cat.categories) == _KINDS:
+        return kinds.cat.codes.to_numpy()
+    return pd.Categorical(kinds, categories=_KINDS).codes
+
+
+def _class_keys(codes: np.ndarray, kind: np.ndarray, bucket: np.ndarray, buckets: int) -> np.ndarray:
+    """Each row's class number, customer-major; -1 for a row without a customer or known kind."""
+    key = codes.astype("int64") * (len(_KINDS) * buckets)
+    key += kind.astype("int64") * buckets
+    key += bucket
+    key[(codes < 0) | (kind < 0)] = -1
     return key
 
 
-def _float_sums_exact(cents: np.ndarray) -> bool:
-    """Float sums of these cents are exact (every partial sum below 2**53)? Decided by a bound."""
+def measures(sums: ClassSums, labels: np.ndarray, label: int) -> np.ndarray:
+    """The (n, 5) measures (SUM_COLUMNS) of bucket `label`: net sales, gross sales, collections and
+    write-offs in it, and the open balance at its end (every bucket up to it, signed by kind)."""
+    inside = np.asarray(labels) == label
+    until = np.asarray(labels) <= label
+    amount = sums.amount[:, :, inside].sum(axis=2)
+    gross = sums.gross[:, :, inside].sum(axis=2)
+    inv, rec, cn, wo = (_KINDS.index(k) for k in (INVOICE, RECEIPT, CREDIT_NOTE, WRITE_OFF))
+    balance = sums.gross[:, :, until].sum(axis=2) @ BALANCE_SIGNS
+    return np.column_stack([amount[:, inv] - amount[:, cn], gross[:, inv] - gross[:, cn],
+                            amount[:, rec], amount[:, wo], balance]).astype("int64", copy=False)
+
+
+def _float_sums_exact(cents: np.ndarray, factor: int = 1) -> bool:
+    """Float sums of these cents (times `factor`, which bounds the amounts with VAT: VAT rates
+    are below 100%) are exact, every partial sum below 2**53? Decided by a bound."""
     if len(cents) == 0:
         return True
-    largest = max(abs(int(cents.min())), abs(int(cents.max())))
-    return largest * len(cents) < _EXACT_LIMIT or _absolute_sum(cents) < _EXACT_LIMIT / 2
+    largest = max(abs(int(cents.min())), abs(int(cents.max()))) * factor
+    return largest * len(cents) < _EXACT_LIMIT or _absolute_sum(cents) * factor < _EXACT_LIMIT / 2
 
 
 def _absolute_sum(cents: np.ndarray, block: int = 1 << 20) -> float:
     """sum(|cents|) in float64, a block at a time: no temporary array as long as the column."""
     return sum(float(np.abs(cents[start:start + block]).sum(dtype="float64"))
                for start in range(0, len(cents), block))
-
-
-def _masked_sums(rows: pd.DataFrame, policy: Policy, period: Period, codes: np.ndarray, n: int):
-    """The four measures one masked group sum at a time, exact at any size."""
-    # masks straight from the column: to_numpy() of a categorical would build one str per row
-    is_receipt = (rows["type"] == RECEIPT).to_numpy(dtype=bool)
-    is_credit = (rows["type"] == CREDIT_NOTE).to_numpy(dtype=bool)
-    is_invoice = (rows["type"] == INVOICE).to_numpy(dtype=bool)
-    in_period = _between(rows["date"].to_numpy(), period)
-    until_end = rows["date"].to_numpy() <= np.datetime64(period.end)
-    amount = rows["amount_cents"].to_numpy(dtype="int64")
-    gross = gross_cents(rows, policy)
-    sign = np.where(is_credit, -1, 1)
-    sales_mask = in_period & (is_invoice | is_credit)
-    net = _sum_by(codes, np.where(sales_mask, amount * sign, 0), n)
-    gross_sales = _sum_by(codes, np.where(sales_mask, gross * sign, 0), n)
-    collections = _sum_by(codes, np.where(in_period & is_receipt, amount, 0), n)
-    is_write_off = (rows["type"] == WRITE_OFF).to_numpy(dtype=bool)
-    written_off = _sum_by(codes, np.where(in_period & is_write_off, amount, 0), n)
-    balance = _sum_by(codes, np.where(until_end, gross * balance_signs(rows["type"]), 0), n)
-    return net, gross_sales, collections, written_off, balance
 
 
 def balance_signs(kinds: pd.Series) -> np.ndarray:
@@ -293,17 +314,3 @@ def _used_category_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return renumber[codes], names
 
 
-def _between(dates: np.ndarray, period: Period) -> np.ndarray:
-    return (dates >= np.datetime64(period.start)) & (dates <= np.datetime64(period.end))
-
-
-def _sum_by(codes: np.ndarray, cents: np.ndarray, n: int) -> np.ndarray:
-    """Group sums of int64 cents; bincount is the fastest exact path while totals stay below 2**53."""
-    keep = codes >= 0
-    if keep.all():  # every row has a customer: no need to copy the columns
-        keep = slice(None)
-    if not _float_sums_exact(cents):
-        out = np.zeros(n, dtype=object)
-        np.add.at(out, codes[keep], cents[keep].astype(object))
-        return out.astype("int64")
-    return np.rint(np.bincount(codes[keep], weights=cents[keep], minlength=n)).astype("int64")

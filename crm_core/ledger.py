@@ -68,6 +68,9 @@ class Ledger:
     source: str = "ledger"
     input_rows: int = 0
     blank_rows: int = 0
+    mapping: dict = field(default_factory=dict, repr=False)  # the user's header -> canonical name
+    # the customer column's distinct spellings (raw) and the customer each is read as (clean)
+    spellings: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def errors(self) -> list[Issue]:
@@ -119,8 +122,27 @@ def amount_scale(header: object) -> int:
 def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: str = "ledger",
                      first_row: int = 2, check_duplicates: bool = True) -> Ledger:
     """Validate and convert a raw ledger table. `first_row` is the sheet row of the first data row.
-    `check_duplicates=False` leaves repeated invoice numbers to the caller (a file read in chunks
-    checks them across the whole file)."""
+    `check_duplicates=False` leaves repeated invoice numbers to the caller (a ledger reviewed in
+    partitions checks them across all of them)."""
+    ledger = check_rows(frame, policy, source, first_row)
+    if any(i.code == IssueCode.MISSING_COLUMN for i in ledger.issues):
+        return ledger
+    rows, issues = ledger.rows, list(ledger.issues)
+    issues += merged_name_warnings(ledger.spellings, source)
+    if check_duplicates:
+        repeats = duplicate_invoices(rows, source)
+        refused = {i.row for i in repeats}
+        rows = rows.loc[~rows["row"].isin(refused)].reset_index(drop=True) if refused else rows
+        issues += repeats
+    issues = ledger_wide_issues(issues, len(frame), len(rows), source)
+    return replace(ledger, rows=rows, issues=with_headers(issues, ledger.mapping))
+
+
+def check_rows(frame: pd.DataFrame, policy: Policy | None = None, source: str = "ledger",
+               first_row: int = 2) -> Ledger:
+    """The rules that look at one row at a time: every cell parsed, refused rows left out, the
+    issues numbered from `first_row`. What needs the whole ledger (repeated invoice numbers,
+    spellings of one customer, an empty ledger) is `normalize_ledger`'s, or `partition`'s."""
     policy = policy or Policy()
     mapping, issues = map_headers(frame.columns, source)
     if issues:
@@ -139,16 +161,20 @@ def normalize_ledger(frame: pd.DataFrame, policy: Policy | None = None, source: 
     # copy=False: the columns are fresh arrays; stacking same-typed ones into blocks would copy
     # hundreds of megabytes of a large ledger for nothing
     rows = pd.DataFrame({"row": rownums, **parsed}, copy=False)
-    issues += merged_name_warnings(raw["customer"], rows["customer"], source, distinct)
-    failed = {i.row for i in issues if i.is_error and i.row is not None}
-    rows = rows.loc[~rows["row"].isin(failed)] if failed else rows
-    issues += duplicate_invoices(rows, source) if check_duplicates else []
+    spellings = customer_spellings(raw["customer"], rows["customer"], distinct)
     failed = {i.row for i in issues if i.is_error and i.row is not None}
     rows = rows.loc[~rows["row"].isin(failed)].reset_index(drop=True) if failed else rows
-    if len(frame) == 0 or len(rows) == 0 and not issues:
+    return Ledger(rows, with_headers(issues, mapping), source, len(frame), int(blank.sum()), mapping, spellings)
+
+
+def ledger_wide_issues(issues: list[Issue], input_rows: int, rows_used: int, source: str) -> list[Issue]:
+    """A ledger's issues in row order, with the note that it has no data rows when so: the last
+    step of every review, whole or in partitions."""
+    issues = list(issues)
+    if input_rows == 0 or rows_used == 0 and not issues:
         issues.append(Issue(IssueCode.EMPTY, "the ledger has no data rows", source=source))
     issues.sort(key=lambda i: (i.row or 0))
-    return Ledger(rows, with_headers(issues, mapping), source, len(frame), int(blank.sum()))
+    return issues
 
 
 def with_headers(issues: list[Issue], mapping: dict[str, str]) -> list[Issue]:
@@ -296,11 +322,10 @@ def _sign_rules(types: pd.Categorical, cents, policy, rownums, source, amount_ba
             for pos in np.flatnonzero(negative) if int(pos) not in amount_bad]
 
 
-def merged_name_warnings(raw_names: pd.Series, clean: pd.Series, source: str,
-                          distinct: dict | None = None) -> list[Issue]:
-    """Spellings that differ only by spaces or full-width characters are one customer: say so.
-    `distinct`: the distinct raw names and their clean forms, if `text_column` already has them."""
-    # clean is a function of raw: one (spelling, clean) pair per distinct raw value, in row order
+def customer_spellings(raw_names: pd.Series, clean: pd.Series, distinct: dict | None = None) -> pd.DataFrame:
+    """The distinct raw customer cells (as text, in order of first appearance) with the customer
+    each is read as; `clean` is aligned with `raw_names`. `distinct`: the distinct raw names and
+    their clean forms, if `text_column` already has them (spares hashing the column again)."""
     if distinct and distinct.get("factorize"):  # the same values pd.factorize would give, parsed
         uniques, clean_first = distinct["uniques"], distinct["parsed"]
     else:
@@ -308,15 +333,22 @@ def merged_name_warnings(raw_names: pd.Series, clean: pd.Series, source: str,
         firsts = pd.Series(codes).drop_duplicates()  # codes number values by first appearance
         clean_first = clean.iloc[firsts[firsts >= 0].index.to_numpy()].to_numpy()
     pairs = pd.DataFrame({"raw": pd.Series(uniques, dtype=object).astype(str).to_numpy(),
-                          "clean": clean_first})
-    pairs = pairs[pairs["clean"] != ""].drop_duplicates()
+                          "clean": np.asarray(clean_first, dtype=object)})
+    return pairs[pairs["clean"] != ""].drop_duplicates(ignore_index=True)
+
+
+def merged_name_warnings(spellings: pd.DataFrame | None, source: str) -> list[Issue]:
+    """Spellings that differ only by spaces or full-width characters are one customer: say so.
+    `spellings`: `customer_spellings` of the whole ledger, or of its partitions concatenated."""
+    if spellings is None or spellings.empty:
+        return []
+    pairs = spellings.drop_duplicates()
     pairs = pairs[pairs["clean"].duplicated(keep=False)]  # only names with several spellings
     counts = pairs.groupby("clean")["raw"].agg(list)
     return [Issue(IssueCode.MERGED_NAMES,
                   f"customer spellings {', '.join(repr(s) for s in spellings[:4])} are treated as one "
                   f"customer {name!r}", column="customer", source=source, severity=WARNING)
             for name, spellings in counts.items() if len(spellings) > 1]
-
 
 def duplicate_invoices(rows: pd.DataFrame, source: str) -> list[Issue]:
     mask = ((rows["type"] == INVOICE) & (rows["invoice_no"] != "")).to_numpy()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-# ---------------------------------------------------------------- LibreOffice (crm_app.libreoffice)
+# ---------------------------------------------------------------- LibreOffice (tests.support.libreoffice)
 
 
 @pytest.fixture(scope="session")
 def soffice() -> str:
     """Path of soffice; skips the test when LibreOffice is missing (fails instead when CI=true)."""
-    from crm_app.libreoffice import require_libreoffice
+    from tests.support.libreoffice import require_libreoffice
 
     return require_libreoffice()
 

@@ -15,13 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_app import build_vba
-from crm_app.xlwings_offline import MISSING_ARG, call_like_excel
 from crm_core.credit import allocate_credit, credit_budget_cents
 from crm_core.issues import CrmInputError
 from crm_core.policy import Policy
 from crm_core.review import review_facts
 from crm_core.tiers import pair_cutoffs, pareto_tiers, rank_tiers, rate_tiers
+from tests.support.xlwings_offline import MISSING_ARG, call_like_excel
+from tools import build_vba
 
 RATES = (0.96, 0.65, 0.90, 0.75, 0.95, 0.70)
 EXPECTED = ["A", "D", "B", "C", "A", "C"]  # A >= 95%, B >= 85%, C >= 70%, else D

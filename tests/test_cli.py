@@ -5,7 +5,7 @@ import sys
 import openpyxl
 import pandas as pd
 
-from crm_app.cli import main
+from crm_app.cli.main import main
 
 
 def test_demo_writes_a_register_whose_lines_add_up_to_the_budget(tmp_path, capsys):
@@ -66,8 +66,8 @@ def test_review_reads_xlsx_and_parquet_ledgers_alike(tmp_path, capsys):
 
 
 def test_row_numbers_count_empty_lines_in_both_readers(tmp_path):
-    from crm_app.files import read_ledger
-    from crm_app.large_ledger import read_ledger_file
+    from crm_app.engines.ledger_file import read_ledger_file
+    from crm_app.io.files import read_ledger
 
     path = tmp_path / "gaps.csv"
     path.write_text("date,customer,type,amount\n2024-01-01,A,invoice,1\n\n2024-01-02,A,invoice,x\n",

@@ -16,8 +16,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from crm_app import cli, workbooks
-from crm_app.cli import EXIT_CODES, main
+from crm_app.cli import main as cli
+from crm_app.cli.main import EXIT_CODES, main
+from crm_app.workbook import builder as workbooks
 from tests.test_workflow_helpers import ROLES, ROOT, build_register, write_request
 
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -214,7 +215,7 @@ def test_every_command_on_every_broken_file(role, broken, good, tmp_path, capsys
 @pytest.fixture(scope="module")
 def libreoffice_workbook(soffice, tmp_path_factory) -> Path:
     """A workbook with unrelated sheets as LibreOffice Calc writes it: another tool's zip and XML."""
-    from crm_app.libreoffice import recalculate
+    from tests.support.libreoffice import recalculate
 
     folder = tmp_path_factory.mktemp("lo")
     _other_tool_workbook(folder / "sales.xlsx")

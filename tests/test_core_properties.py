@@ -107,7 +107,7 @@ def test_suggested_cuts_total_exactly_and_respect_balances(rows, amount):
         assert 0 < cut and line - cut >= max(balance, 0)
 
 
-_ROW = st.tuples(st.sampled_from(["C1", "C2", "C3", "C4"]), st.sampled_from(["invoice", "receipt", "credit_note"]),
+_ROW = st.tuples(st.sampled_from(["C1", "C2", "C3", "C4"]), st.sampled_from(["invoice", "receipt", "credit_note", "write_off", "opening_balance"]),
                  st.integers(0, 800), st.integers(-10**9, 10**9), st.sampled_from([np.nan, np.nan, 0.06, 0.13]))
 
 
@@ -115,8 +115,17 @@ _ROW = st.tuples(st.sampled_from(["C1", "C2", "C3", "C4"]), st.sampled_from(["in
 @given(st.lists(_ROW, max_size=40), st.integers(0, 800), st.integers(0, 400),
        st.sampled_from([None, ["C2", "C3", "C9"]]), st.sampled_from([1, 3, 7, 1 << 20]))
 def test_class_sums_equal_one_masked_sum_per_measure(rows, start, length, customers, block_rows):
-    """The two-group-sum path, block by block, gives exactly the four measures summed one mask at a time."""
-    from crm_core.collection import Period, _class_sums, _customer_codes, _masked_sums
+    """The class sums, block by block, in floats or in integers, give exactly the five measures
+    summed one mask at a time (written out here as the definition)."""
+    from crm_core.collection import (
+        BALANCE_SIGNS,
+        Period,
+        _customer_codes,
+        class_sums,
+        gross_cents,
+        measures,
+        period_buckets,
+    )
     from crm_core.ledger import TYPES
     from crm_core.policy import Policy
 
@@ -129,11 +138,29 @@ def test_class_sums_equal_one_masked_sum_per_measure(rows, start, length, custom
     period = Period(pd.Timestamp("2023-01-01") + pd.Timedelta(days=start),
                     pd.Timestamp("2023-01-01") + pd.Timedelta(days=start + length))
     codes, index = _customer_codes(frame, None if customers is None else pd.Index(customers))
-    fast = _class_sums(frame, Policy(), period, codes, len(index), block_rows)
-    slow = _masked_sums(frame, Policy(), period, codes, len(index))
-    assert fast is not None
-    for measure_fast, measure_slow in zip(fast, slow):
-        assert measure_fast.tolist() == measure_slow.tolist()
+    buckets = period_buckets(frame["date"].to_numpy(), period)
+    fast = measures(class_sums(frame, Policy(), codes, len(index), buckets, block_rows), buckets.labels, 1)
+    exact = measures(class_sums(frame, Policy(), codes, len(index), buckets, block_rows, exact_only=True),
+                     buckets.labels, 1)
+    inside = ((frame["date"] >= period.start) & (frame["date"] <= period.end)).to_numpy()
+    until = (frame["date"] <= period.end).to_numpy()
+    amount, gross = frame["amount_cents"].to_numpy(), gross_cents(frame, Policy())
+    kind = frame["type"].cat.codes.to_numpy()
+    sign = np.where(frame["type"] == "credit_note", -1, 1)
+
+    def per_customer(mask, values):
+        out = [0] * len(index)
+        for code, keep, value in zip(codes, mask, values):
+            if keep and code >= 0:
+                out[code] += int(value)
+        return out
+
+    expected = [per_customer(inside & frame["type"].isin(["invoice", "credit_note"]).to_numpy(), amount * sign),
+                per_customer(inside & frame["type"].isin(["invoice", "credit_note"]).to_numpy(), gross * sign),
+                per_customer(inside & (frame["type"] == "receipt").to_numpy(), amount),
+                per_customer(inside & (frame["type"] == "write_off").to_numpy(), amount),
+                per_customer(until, gross * BALANCE_SIGNS[kind])]
+    assert fast.T.tolist() == exact.T.tolist() == expected
 
 
 @settings(max_examples=200, deadline=None)

@@ -67,8 +67,8 @@ def test_a_write_off_lowers_the_balance_and_is_not_a_collection():
 
 
 def test_write_offs_add_up_alike_whole_and_in_chunks(tmp_path):
-    """The chunked reader sums the same five measures as the whole-ledger path."""
-    from crm_app.large_ledger import file_facts
+    """The dask engine's partitions sum the same five measures as the whole-ledger path."""
+    from crm_app.engines.ledger_file import file_facts
     from crm_core.demo import demo_ledger
 
     raw = demo_ledger(seed=3, customers=300, yearly_sales=3_000_000)
@@ -76,12 +76,12 @@ def test_write_offs_add_up_alike_whole_and_in_chunks(tmp_path):
     path = tmp_path / "ledger.csv"
     raw.to_csv(path, index=False)
     whole = customer_facts(normalize_ledger(raw).rows, Policy(), Period.year(2025)).set_index("customer")
-    for chunk_rows in (None, 97):
+    for engine, options in (("inprocess", {}), ("dask", {"blocksize": 5000})):
         kept = file_facts(path, period_start=pd.Timestamp("2025-01-01"), period_end=pd.Timestamp("2025-12-31"),
-                          chunk_rows=chunk_rows, use_cache=False).table
+                          use_cache=False, engine=engine, **options).table
         kept = kept.set_index("customer")
         for column in ("written_off_cents", "open_balance_cents", "collections_cents", "net_sales_cents"):
-            assert kept[column].tolist() == whole[column].tolist(), (column, chunk_rows)
+            assert kept[column].tolist() == whole[column].tolist(), (column, engine)
 
 
 def test_opening_credit_balances_are_allowed_other_negatives_follow_the_policy():

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from crm_app.files import atomic_path, backup_path
+from crm_app.io.files import atomic_path, backup_path
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

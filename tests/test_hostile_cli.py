@@ -15,10 +15,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from crm_app.cli import main
-from crm_app.register_schema import AUDIT
-from crm_app.workflow import verify
-from crm_app.workflow_io import load_register, read_request_csv
+from crm_app.cli.main import main
+from crm_app.register.load import load_register, read_request_csv
+from crm_app.register.schema import AUDIT
+from crm_app.register.workflow import verify
 from tests.test_workflow_helpers import ROLES, build_register
 
 HEADER = ["date", "customer", "type", "amount"]
@@ -399,7 +399,7 @@ def test_rows_after_malformed_lines_keep_their_numbers_in_every_reader(tmp_path,
     to one thread (which knows line numbers), the text amount far down makes the chunked reader
     start again with every column as text (passing over rows handed out, quoted line breaks and
     all), and each block's rows are placed by number. Whole or in chunks, the same rows."""
-    from crm_app import files
+    from crm_app.io import files
     from crm_core.ledger import normalize_ledger
 
     monkeypatch.setattr(files, "CSV_BLOCK_BYTES", 4096)
@@ -422,7 +422,7 @@ def test_rows_after_malformed_lines_keep_their_numbers_in_every_reader(tmp_path,
 
 
 def test_a_caller_that_cannot_report_malformed_lines_gets_a_refusal(tmp_path):
-    from crm_app.files import ledger_batches, read_table
+    from crm_app.io.files import ledger_batches, read_table
     from crm_core.issues import CrmInputError
 
     path = tmp_path / "ledger.csv"
@@ -491,8 +491,8 @@ def test_verify_prints_row_numbers_as_integers(tmp_path, capsys):
 def test_printed_issues_show_whole_row_numbers_whatever_the_row_holds(capsys):
     import numpy as np
 
-    from crm_app.cli import print_issues
-    from crm_app.workflow_cli import print_problems
+    from crm_app.cli.main import print_issues
+    from crm_app.cli.workflow_commands import print_problems
     from crm_core.issues import Issue, IssueCode
 
     issues = [Issue(IssueCode.BLANK, "a", row=3.0, source="f.csv"), Issue(IssueCode.BLANK, "b", row=np.float64("nan")),

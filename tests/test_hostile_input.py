@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_app.cli import main
+from crm_app.cli.main import main
 from crm_core.collection import Period, customer_facts
 from crm_core.issues import IssueCode
 from crm_core.ledger import normalize_ledger

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_app import build_vba
-from crm_app.xlwings_offline import EXCEL_ERROR_CODES, call_like_excel
+from tests.support.xlwings_offline import EXCEL_ERROR_CODES, call_like_excel
+from tools import build_vba
 from udfs._excel import CellError
 
 NA, DIV0 = EXCEL_ERROR_CODES["#N/A"], EXCEL_ERROR_CODES["#DIV/0!"]

@@ -3,8 +3,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from crm_app.cli import main
-from crm_app.files import csv_safe, read_ledger
+from crm_app.cli.main import main
+from crm_app.io.files import csv_safe, read_ledger
 
 HOSTILE = ["=1+1", "+2+3", "-4+5", "@SUM(1,2)", "=HYPERLINK(\"http://evil.example\",\"x\")",
            "=cmd|' /C calc'!A0"]
@@ -35,7 +35,7 @@ def test_formula_like_names_are_written_as_text(tmp_path):
 
 @pytest.mark.libreoffice
 def test_formula_like_names_stay_text_in_a_real_spreadsheet(tmp_path, soffice):
-    from crm_app.libreoffice import recalculated_workbook
+    from tests.support.libreoffice import recalculated_workbook
 
     out = tmp_path / "out.xlsx"
     assert main(["review", str(hostile_ledger(tmp_path)), "--year", "2024", "--out", str(out), "--quiet"]) == 0

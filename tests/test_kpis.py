@@ -3,10 +3,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm_app import build_vba
-from crm_app.xlwings_offline import MISSING_ARG, call_like_excel
 from crm_core import kpis
 from crm_core.issues import CrmInputError
+from tests.support.xlwings_offline import MISSING_ARG, call_like_excel
+from tools import build_vba
 
 
 def test_dso_of_the_example_is_45_days():

@@ -10,9 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_app import large_ledger as ll
-from crm_app.cli import main
-from crm_app.files import read_ledger
+from crm_app.cli.main import main
+from crm_app.engines import inprocess
+from crm_app.engines import ledger_file as ll
+from crm_app.io import cache
+from crm_app.io.files import read_ledger
 from crm_core.collection import Period, customer_facts
 from crm_core.demo import demo_ledger
 from crm_core.issues import CrmInputError
@@ -23,9 +25,6 @@ from crm_core.review import review_ledger
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_ADDIN_CACHE", str(tmp_path / "cache"))
-    ll.clear_memory_cache()
-    yield
-    ll.clear_memory_cache()
 
 
 @pytest.fixture(scope="module")
@@ -113,87 +112,71 @@ def test_files_and_sheet_ranges_agree_on_every_messy_ledger(tmp_path, rows, suff
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_a_file_read_in_chunks_gives_what_the_whole_file_gives(tmp_path, demo, suffix):
-    """Chunks of 37 rows: invoice numbers repeated in another chunk, spellings that merge across
-    chunks and the last complete year are judged over the whole file, to the same messages."""
+def test_a_file_on_the_dask_engine_gives_what_the_whole_file_gives(tmp_path, demo, suffix):
+    """Partitions of ~40 rows: invoice numbers repeated in another partition, spellings that
+    merge across partitions and the last complete year are judged over the whole file, to the
+    same messages."""
     messy = _messy(demo)
     path = tmp_path / f"messy{suffix}"
     text = messy.astype(str).where(messy.notna(), None)
-    # Parquet in row groups of 10 rows: chunks gather whole groups (40 rows for 37)
-    text.to_csv(path, index=False) if suffix == ".csv" else text.to_parquet(path, index=False, row_group_size=10)
+    text.to_csv(path, index=False) if suffix == ".csv" else text.to_parquet(path, index=False, row_group_size=40)
     whole = ll.file_facts(path, use_cache=False)
-    chunked = ll.file_facts(path, use_cache=False, chunk_rows=37)
-    assert [(i.code, i.row, i.column, i.message) for i in chunked.issues] == \
+    parts = ll.file_facts(path, use_cache=False, engine="dask", blocksize=2000)
+    assert [(i.code, i.row, i.column, i.message) for i in parts.issues] == \
         [(i.code, i.row, i.column, i.message) for i in whole.issues]
-    pd.testing.assert_frame_equal(chunked.table, whole.table)
-    assert {k: chunked.meta[k] for k in whole.meta} == whole.meta
+    pd.testing.assert_frame_equal(parts.table, whole.table)
+    assert parts.meta == whole.meta
     with pytest.raises(CrmInputError) as refused:
-        ll.review_file(path, use_cache=False, chunk_rows=37)
+        ll.review_file(path, use_cache=False, engine="dask", blocksize=2000)
     assert "row" in str(refused.value)
     clean = tmp_path / f"clean{suffix}"
-    demo.to_csv(clean, index=False) if suffix == ".csv" else demo.to_parquet(clean, index=False)
+    demo.to_csv(clean, index=False) if suffix == ".csv" else demo.to_parquet(clean, index=False, row_group_size=40)
     whole_review, _ = ll.review_file(clean, use_cache=False)
-    chunked_review, result = ll.review_file(clean, use_cache=False, chunk_rows=37)
-    pd.testing.assert_frame_equal(chunked_review.register, whole_review.register)
-    assert chunked_review.summary_lines() == whole_review.summary_lines() and result.meta["read_in_chunks"]
+    parts_review, result = ll.review_file(clean, use_cache=False, engine="dask", blocksize=2000)
+    pd.testing.assert_frame_equal(parts_review.register, whole_review.register)
+    assert parts_review.summary_lines() == whole_review.summary_lines()
 
 
 def test_a_csv_cell_that_breaks_the_first_blocks_column_type_is_read_as_text(tmp_path, monkeypatch):
-    """Arrow's streaming reader types a column from its first block; text further down (here
-    'abc' among numbers) must still be read and reported at its own row, not fail the file."""
-    from crm_app import files
+    """Arrow types a column from its first block; text further down (here 'abc' among numbers)
+    must still be read and reported at its own row, not fail the file, on every engine."""
+    from crm_app.io import files
 
     monkeypatch.setattr(files, "CSV_BLOCK_BYTES", 1024)
     lines = [f"2024-0{1 + i % 9}-1{i % 10},C{i % 7},invoice,{100 + i}.5" for i in range(400)]
     lines[350] = "2024-05-05,C1,invoice,abc"
     path = tmp_path / "late.csv"
     path.write_text("date,customer,type,amount\n" + "\n".join(lines) + "\n", encoding="utf-8")
-    chunked = ll.file_facts(path, use_cache=False, chunk_rows=50)
-    whole = ll.file_facts(path, use_cache=False, chunk_rows=None)
-    assert [(i.row, i.column) for i in chunked.issues] == [(352, "amount")] == [(i.row, i.column) for i in whole.issues]
-    pd.testing.assert_frame_equal(chunked.table, whole.table)
+    parts = ll.file_facts(path, use_cache=False, engine="dask", blocksize=2048)
+    whole = ll.file_facts(path, use_cache=False)
+    assert [(i.row, i.column) for i in parts.issues] == [(352, "amount")] == [(i.row, i.column) for i in whole.issues]
+    pd.testing.assert_frame_equal(parts.table, whole.table)
 
 
-def test_large_files_are_read_in_chunks_and_the_setting_forces_it(tmp_path, monkeypatch):
-    monkeypatch.delenv("CRM_ADDIN_CHUNK_ROWS", raising=False)
-    path = tmp_path / "ledger.csv"
-    path.write_text("date,customer,type,amount\n2024-03-01,A,invoice,1\n", encoding="utf-8")
-    assert ll.chunk_rows_for(path) is None
-    monkeypatch.setattr(ll, "CHUNKED_ABOVE_ROWS", 10)  # the 44-byte file counts as 44 rows of 1 byte
-    monkeypatch.setattr(ll, "CSV_BYTES_PER_ROW", 1)
-    assert ll.chunk_rows_for(path) == ll.ledger_chunks.DEFAULT_CHUNK_ROWS
-    monkeypatch.setenv("CRM_ADDIN_CHUNK_ROWS", "5000")
-    assert ll.chunk_rows_for(path) == 5000
-    monkeypatch.setenv("CRM_ADDIN_CHUNK_ROWS", "0")  # always whole, however large
-    assert ll.chunk_rows_for(path) is None
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(LEDGER_ROWS, st.sampled_from([".csv", ".parquet"]), st.integers(1, 7),
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(LEDGER_ROWS, st.sampled_from([".csv", ".parquet"]), st.integers(40, 200),
        st.sampled_from([None, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-01")]),
-       st.sampled_from([None, 1, 2, 3, 5, 9]))
-def test_chunked_reading_agrees_with_a_whole_read_on_every_messy_ledger(tmp_path, rows, suffix, chunk, start,
+       st.sampled_from([1, 2, 3, 5, 9]))
+def test_the_dask_engine_agrees_with_a_whole_read_on_every_messy_ledger(tmp_path, rows, suffix, block, start,
                                                                         row_group):
-    """Chunks of 1-7 rows; the period given (a calendar year or not) or left to the ledger;
-    Parquet row groups smaller, equal or larger than a chunk (gathered, or read in batches)."""
+    """CSV partitions of a few lines; Parquet row groups of 1-9 rows; the period given (a
+    calendar year or not) or left to the ledger."""
     text = pd.DataFrame(rows, columns=list(TEXT_CELLS), dtype=object).replace("", None)
     path = tmp_path / f"fuzz{suffix}"
     text.to_csv(path, index=False) if suffix == ".csv" else \
         text.astype("string").to_parquet(path, index=False, row_group_size=row_group)
     whole = ll.file_facts(path, use_cache=False, period_start=start)
-    chunked = ll.file_facts(path, use_cache=False, period_start=start, chunk_rows=chunk)
-    assert chunked.meta["period_start"] == whole.meta["period_start"]
-    assert [(i.code, i.row, i.column, i.message) for i in chunked.issues] == \
+    parts = ll.file_facts(path, use_cache=False, period_start=start, engine="dask", blocksize=block)
+    assert parts.meta == whole.meta
+    assert [(i.code, i.row, i.column, i.message) for i in parts.issues] == \
         [(i.code, i.row, i.column, i.message) for i in whole.issues]
-    pd.testing.assert_frame_equal(chunked.table, whole.table, check_dtype=False)
+    pd.testing.assert_frame_equal(parts.table, whole.table, check_dtype=False)
 
 
 def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, demo):
     path = tmp_path / "ledger.csv"
     demo.to_csv(path, index=False)
     first = ll.file_facts(path)
-    assert ll.file_facts(path).from_cache == "memory"
-    ll.clear_memory_cache()
     from_disk = ll.file_facts(path)
     assert from_disk.from_cache == "disk"
     pd.testing.assert_frame_equal(from_disk.table, first.table, check_dtype=False)
@@ -206,10 +189,9 @@ def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, 
 def test_a_new_process_does_not_hash_an_unchanged_file_again(tmp_path, demo, monkeypatch):
     path = tmp_path / "ledger.csv"
     demo.to_csv(path, index=False)
-    digest = ll.content_digest(path)
-    ll.clear_memory_cache()  # as a new process starts
-    monkeypatch.setattr(ll, "_hash_file", lambda *a: pytest.fail("hashed again"))
-    assert ll.content_digest(path) == digest
+    digest = cache.content_digest(path)
+    monkeypatch.setattr(cache, "hash_file", lambda *a: pytest.fail("hashed again"))
+    assert cache.content_digest(path) == digest
     assert ll.file_facts(path).digest == digest
 
 
@@ -223,7 +205,6 @@ def test_a_file_copied_over_with_its_old_size_and_mtime_is_hashed_again(tmp_path
     path.write_text(text.replace("2024-", "2023-", 1), encoding="utf-8")  # same size, new content
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert os.stat(path).st_size == before.st_size and os.stat(path).st_mtime_ns == before.st_mtime_ns
-    ll.clear_memory_cache()
     again = ll.file_facts(path)
     assert again.digest != first.digest and again.from_cache == ""
 
@@ -233,28 +214,9 @@ def test_a_touched_file_is_hashed_again_and_answered_from_the_cache(tmp_path, de
     demo.to_parquet(path, index=False)
     first = ll.review_file(path, year=2024)[1]
     os.utime(path)  # a new mtime, the same bytes: the digest is not known, the content is
-    ll.clear_memory_cache()
     again = ll.review_file(path, year=2024)[1]
     assert again.from_cache == "disk" and again.digest == first.digest
     pd.testing.assert_frame_equal(again.table, first.table, check_dtype=False)
-
-
-def test_a_large_file_is_hashed_after_it_is_read_and_cached_under_its_content(tmp_path, demo, monkeypatch):
-    path = tmp_path / "ledger.parquet"
-    demo.to_parquet(path, index=False)
-    expected = hashlib.sha256(path.read_bytes()).hexdigest()
-    monkeypatch.setattr(ll, "HASH_FIRST_MAX_BYTES", 0)  # every file counts as large
-    events = []
-    reading, hashing = ll.read_table, ll._hash_file
-    monkeypatch.setattr(ll, "read_table", lambda p, **kw: events.append("read") or reading(p, **kw))
-    monkeypatch.setattr(ll, "_hash_file", lambda p: events.append("hash") or hashing(p))
-    review, first = ll.review_file(path, year=2024)
-    assert events == ["read", "hash"] and first.digest == expected and first.from_cache == ""
-    pd.testing.assert_frame_equal(review.register, review_ledger(read_ledger(path), year=2024).register)
-    assert ll.review_file(path, year=2024)[1].from_cache == "memory"
-    ll.clear_memory_cache()
-    again = ll.review_file(path, year=2024)[1]
-    assert again.from_cache == "disk" and events == ["read", "hash"]  # the digest was remembered too
 
 
 def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, demo, monkeypatch):
@@ -262,23 +224,21 @@ def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, demo, monk
     be kept under it."""
     path = tmp_path / "ledger.csv"
     demo.to_csv(path, index=False)
-    monkeypatch.setattr(ll, "HASH_FIRST_MAX_BYTES", 0)
-    reading = ll.read_table
+    reading = inprocess.read_table
 
     def read_then_save_again(p, **kw):
         frame = reading(p, **kw)
         demo.iloc[:-1].to_csv(path, index=False)  # someone saves the file meanwhile
         return frame
 
-    monkeypatch.setattr(ll, "read_table", read_then_save_again)
+    monkeypatch.setattr(inprocess, "read_table", read_then_save_again)
     assert ll.file_facts(path).from_cache == ""
-    monkeypatch.setattr(ll, "read_table", reading)
-    monkeypatch.setattr(ll, "HASH_FIRST_MAX_BYTES", 2**30)  # hashed first: the cache is looked at
+    monkeypatch.setattr(inprocess, "read_table", reading)
     assert ll.file_facts(path).meta["input_rows"] == len(demo) - 1
 
 
 def test_a_missing_file_or_an_unsupported_type_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(CrmInputError, match="cannot read"):
         ll.review_file(tmp_path / "nowhere.csv", year=2024)
     odd = tmp_path / "ledger.xlsx"
     odd.write_bytes(b"x")
@@ -290,9 +250,8 @@ def test_a_changed_add_in_does_not_answer_from_results_of_its_old_rules(tmp_path
     path = tmp_path / "ledger.csv"
     demo.to_csv(path, index=False)
     ll.file_facts(path)
-    ll.clear_memory_cache()
     assert ll.file_facts(path).from_cache == "disk"
-    monkeypatch.setattr(ll, "code_fingerprint", lambda: "edited-core")
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "edited-core")
     assert ll.file_facts(path).from_cache == ""
 
 
@@ -360,12 +319,12 @@ def test_review_file_command_prints_the_summary_and_writes_the_register(tmp_path
     assert "credit lines total" in text.out and "rows/s" in text.err
     assert len(pd.read_csv(out)) == demo["customer"].nunique()
     assert main(["review-file", str(path), "--year", "2024"]) == 0
-    assert "from the memory cache" in capsys.readouterr().err
+    assert "from the disk cache" in capsys.readouterr().err
 
 
 def test_worksheet_function_over_a_file_matches_the_range_function(tmp_path):
-    from crm_app import build_vba
-    from crm_app.xlwings_offline import call_like_excel, import_udf_module
+    from tests.support.xlwings_offline import call_like_excel, import_udf_module
+    from tools import build_vba
 
     addin = build_vba.load_addin()
     udf = import_udf_module("udfs.ledger_file")

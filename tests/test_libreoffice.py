@@ -1,4 +1,4 @@
-"""crm_app.libreoffice: headless recalculation and VBA macros through LibreOffice Calc."""
+"""tests.support.libreoffice: headless recalculation and VBA macros through LibreOffice Calc."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import openpyxl
 import pytest
 from openpyxl.workbook.defined_name import DefinedName
 
-from crm_app import libreoffice as lo
+from tests.support import libreoffice as lo
 
 pytestmark = pytest.mark.libreoffice
 

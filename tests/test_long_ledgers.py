@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
 
-from crm_app import register_schema as rs
-from crm_app import workbook_sheet
-from crm_app.cli import main
-from crm_app.files import read_table
-from crm_app.workbook_cache import fill_sheets
-from crm_app.workbook_data import register_data
-from crm_app.workbook_sheet import DATE, MONEY, SKIP, Sheet, Styles
-from crm_app.workbooks import build_workbook, write_register
+from crm_app.cli.main import main
+from crm_app.io.files import read_table
+from crm_app.register import schema as rs
+from crm_app.workbook import xml_sheet as workbook_sheet
+from crm_app.workbook.builder import build_workbook, write_register
+from crm_app.workbook.cached_values import fill_sheets
+from crm_app.workbook.data import register_data
+from crm_app.workbook.xml_sheet import DATE, MONEY, SKIP, Sheet, Styles
 from crm_core.demo import demo_ledger
 from crm_core.issues import issues_frame
 from crm_core.ledger import normalize_ledger
@@ -101,8 +101,8 @@ def test_a_ledger_longer_than_a_sheet_is_reviewed_and_the_register_says_where_it
     assert sum(_cents(ageing.cell(row=r, column=ageing.max_column).value or 0)
                for r in range(4, 4 + len(data.aging))) == int(data.aging["total"].sum())
 
-    from crm_app.workflow import verify
-    from crm_app.workflow_io import load_register
+    from crm_app.register.load import load_register
+    from crm_app.register.workflow import verify
 
     loaded = load_register(out)
     assert loaded.issues == [] and int(loaded.register["credit_line_cents"].sum()) == data.review.budget_cents
@@ -114,7 +114,7 @@ def test_a_register_without_its_ledger_recalculates_to_the_cores_figures(
         soffice, short_sheets, raw, ledger_csv, tmp_path):
     """Recalculated (LibreOffice), no cell quietly sums the empty Ledger sheet: the budget, the
     collection review and the Dashboard's checks still agree with the core to the cent."""
-    from crm_app.libreoffice import recalculate
+    from tests.support.libreoffice import recalculate
 
     out = tmp_path / "register.xlsx"
     data = register_data(normalize_ledger(read_table(ledger_csv), source=ledger_csv.name), source=str(ledger_csv))
@@ -174,7 +174,7 @@ def test_review_and_review_file_give_the_same_register(raw, ledger_csv, tmp_path
     book, table = tmp_path / "register.xlsx", tmp_path / "register.csv"
     assert main(["review", str(ledger_csv), "--out", str(book), "--quiet"]) == 0
     assert main(["review-file", str(ledger_csv), "--out", str(table), "--no-cache"]) == 0
-    from crm_app.workflow_io import load_register
+    from crm_app.register.load import load_register
 
     sheet = load_register(book).register.set_index("customer")
     frame = pd.read_csv(table, dtype={"customer": str}).set_index("customer")
@@ -232,7 +232,7 @@ def test_skipped_rows_are_listed_in_the_register(tmp_path, capsys):
     about = rs.read_about(wb[rs.ABOUT])
     assert (about["issues"], about["rows_skipped"]) == (len(issues), 3)
     assert "Issues sheet" in capsys.readouterr().err
-    from crm_app.workflow import verify
+    from crm_app.register.workflow import verify
 
     assert verify(out) == []
 
@@ -308,8 +308,8 @@ def test_refresh_register_of_a_register_without_its_ledger_says_where_the_rows_a
         short_sheets, raw, ledger_csv, tmp_path, capsys):
     """RefreshRegister reviews the Ledger sheet: with the ledger left in its file it would review
     nothing, so it refuses naming the file instead of 'the ledger has no data rows'."""
-    from crm_app.macros_review import refresh_register_file
     from crm_core.issues import CrmInputError
+    from udfs.macros.register import refresh_register_file
 
     out = tmp_path / "register.xlsm"
     assert main(["review", str(ledger_csv), "--out", str(out), "--quiet"]) == 0

@@ -12,11 +12,11 @@ import openpyxl
 import pytest
 
 import crm_addin
-from crm_app import macros
-from crm_app.register_schema import REALLOCATION
-from crm_app.workflow import verify
-from crm_app.workflow_io import load_register
+from crm_app.register.load import load_register
+from crm_app.register.schema import REALLOCATION
+from crm_app.register.workflow import verify
 from tests.test_workflow_helpers import REFERENCE_BATCH, ROOT, build_register
+from udfs.macros import reallocation as macros
 
 ROLE_CELLS = {"B3": "Sales Director Wang", "B4": "GM Li", "B5": "Finance Zhao"}
 
@@ -165,7 +165,7 @@ def test_apply_macro_reports_a_register_changed_meanwhile_and_reopens(excel, mon
     real = macros.reallocate
 
     def someone_else_writes_meanwhile(p, request, approval):
-        from crm_app import workflow
+        from crm_app.register import workflow
 
         hook = workflow._hook
 
@@ -213,7 +213,7 @@ def test_apply_macro_reports_a_locked_register_and_reopens(excel, monkeypatch):
 
 
 def test_refresh_macro_gives_the_workbook_back_whatever_happens(tmp_path, monkeypatch):
-    from crm_app import macros_review
+    from udfs.macros import register as macros_review
 
     log: list[tuple[str, object]] = []
     path = tmp_path / "register.xlsm"

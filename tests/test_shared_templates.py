@@ -10,22 +10,22 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from crm_app import macros
-from crm_app.audit import WorkflowCode
-from crm_app.cli import main
-from crm_app.register_schema import ABOUT, AUDIT, LEDGER, REALLOCATION, REGISTER, TEMPLATE_VERSION
-from crm_app.workflow import verify
-from crm_app.workflow_io import load_register, read_request_form
+from crm_app.cli.main import main
+from crm_app.register.audit import WorkflowCode
+from crm_app.register.load import load_register, read_request_form
+from crm_app.register.schema import ABOUT, AUDIT, LEDGER, REALLOCATION, REGISTER, TEMPLATE_VERSION
+from crm_app.register.workflow import verify
 from crm_core.issues import IssueCode
 from tests.test_macros import FakeBook, alerts
 from tests.test_workflow_helpers import REFERENCE_BATCH, ROLES, build_register, write_request
+from udfs.macros import reallocation as macros
 
 HOSTILE = ["=1+1", "+2+3", "-4+5", "@SUM(1,2)", "=HYPERLINK(\"http://evil.example\",\"x\")", "=cmd|' /C calc'!A0"]
 
 
 @pytest.fixture(scope="module")
 def demo_data():
-    from crm_app.workbooks import review_register_data
+    from crm_app.workbook.builder import review_register_data
     from crm_core.demo import demo_ledger
     from crm_core.ledger import normalize_ledger
     from crm_core.policy import Policy
@@ -35,7 +35,7 @@ def demo_data():
 
 @pytest.fixture
 def built(demo_data, tmp_path) -> Path:
-    from crm_app.workbooks import write_register
+    from crm_app.workbook.builder import write_register
 
     return write_register(demo_data, tmp_path / "register.xlsx")
 
@@ -91,7 +91,7 @@ def test_an_apply_keeps_every_sheets_protection_and_locks_the_new_audit_rows(bui
 
 @pytest.mark.libreoffice
 def test_libreoffice_sees_the_audit_protected_after_an_apply(built, tmp_path, capsys, soffice):
-    from crm_app.libreoffice import recalculated_workbook
+    from tests.support.libreoffice import recalculated_workbook
 
     apply_suggestion(built, tmp_path, capsys)
     book = recalculated_workbook(built)
@@ -157,7 +157,7 @@ def test_an_audit_row_blanked_out_is_detected(applied):
 @pytest.mark.libreoffice
 def test_a_libreoffice_resave_alone_still_verifies(applied, tmp_path, soffice):
     """Opening and saving the register in another spreadsheet program is not tampering."""
-    from crm_app.libreoffice import recalculate
+    from tests.support.libreoffice import recalculate
 
     resaved = recalculate(applied, tmp_path / "resaved")
     assert verify(resaved) == []
@@ -166,7 +166,7 @@ def test_a_libreoffice_resave_alone_still_verifies(applied, tmp_path, soffice):
 @pytest.mark.libreoffice
 @pytest.mark.parametrize("where", ["audit reason", "audit change", "audit row deleted", "register line"])
 def test_edits_saved_by_libreoffice_are_detected(applied, tmp_path, soffice, where):
-    from crm_app.libreoffice import recalculate
+    from tests.support.libreoffice import recalculate
 
     change = {
         "audit reason": lambda b: b[AUDIT].cell(row=3, column=7, value="nobody asked"),
@@ -250,7 +250,7 @@ def test_any_other_workbook_is_not_a_crm_addin_register(tmp_path, capsys):
 
 @pytest.mark.libreoffice
 def test_formula_like_reasons_and_roles_stay_text_on_the_audit_sheet(tmp_path, capsys, soffice):
-    from crm_app.libreoffice import recalculated_workbook
+    from tests.support.libreoffice import recalculated_workbook
 
     register = build_register(tmp_path / "register.xlsx")
     reasons = [HOSTILE[4], HOSTILE[5], HOSTILE[0], HOSTILE[2]]
@@ -275,7 +275,7 @@ def test_formula_like_reasons_and_roles_stay_text_on_the_audit_sheet(tmp_path, c
 
 @pytest.mark.libreoffice
 def test_formula_like_names_stay_text_on_every_sheet_of_a_built_register(tmp_path, capsys, soffice):
-    from crm_app.libreoffice import recalculated_workbook
+    from tests.support.libreoffice import recalculated_workbook
 
     ledger = tmp_path / "hostile.csv"
     rows = ["date,customer,customer_name,type,amount"]

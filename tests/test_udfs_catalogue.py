@@ -5,9 +5,9 @@ import datetime as dt
 
 import pytest
 
-from crm_app import build_vba
-from crm_app.xlwings_offline import EXCEL_ERROR_CODES, MISSING_ARG, call_like_excel
 from crm_core.policy import Policy
+from tests.support.xlwings_offline import EXCEL_ERROR_CODES, MISSING_ARG, call_like_excel
+from tools import build_vba
 
 
 def col(*values):

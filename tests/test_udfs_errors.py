@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-from crm_app import build_vba
-from crm_app.xlwings_offline import EXCEL_ERROR_CODES, MISSING_ARG, call_like_excel
+from tests.support.xlwings_offline import EXCEL_ERROR_CODES, MISSING_ARG, call_like_excel
+from tools import build_vba
 from udfs import _excel
 from udfs._excel import CellError
 

@@ -1,6 +1,6 @@
 """What Excel sees of the worksheet functions: names, help text, converters, the VBA wrappers.
 
-Runs xlwings' real Windows decorators and VBA generator (crm_app.xlwings_offline).
+Runs xlwings' real Windows decorators and VBA generator (tests.support.xlwings_offline).
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import types
 
 import pytest
 
-from crm_app import build_vba
-from crm_app import xlwings_offline as xo
+from tests.support import xlwings_offline as xo
+from tools import build_vba
 from udfs import UDF_MODULES
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -104,7 +104,7 @@ def test_golden_vba_module_is_current():
 
 
 def test_build_vba_command_writes_the_same_file(tmp_path):
-    from crm_app.cli import main
+    from crm_app.cli.main import main
 
     out = tmp_path / "x.bas"
     assert main(["build-vba", "--out", str(out)]) == 0

@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from crm_app import build_vba
-from crm_app.xlwings_offline import call_like_excel
+from tests.support.xlwings_offline import call_like_excel
+from tools import build_vba
 from udfs._excel import CellError
 
 VAT_2010 = (("vat.1994-01-01", 0.17),)  # a Policy sheet with only 2010's VAT

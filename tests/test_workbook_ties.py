@@ -23,14 +23,14 @@ import pandas as pd
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
 
-from crm_app import register_schema as rs
-from crm_app.libreoffice import recalculate, recalculate_gnumeric, require_gnumeric
-from crm_app.workbook_data import register_data
-from crm_app.workbook_sheets import LEDGER_COLUMNS, LEDGER_TABLE
-from crm_app.workbooks import write_register
+from crm_app.register import schema as rs
+from crm_app.workbook.builder import write_register
+from crm_app.workbook.data import register_data
+from crm_app.workbook.register_sheets import LEDGER_COLUMNS, LEDGER_TABLE
 from crm_core.collection import gross_cents
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
+from tests.support.libreoffice import recalculate, recalculate_gnumeric, require_gnumeric
 
 pytestmark = pytest.mark.filterwarnings("ignore:Workbook contains no default style")  # Gnumeric's files
 YEAR = 2024
@@ -239,7 +239,7 @@ def _tie_amounts(rate: str, count: int = 3) -> list[int]:
 def formula_book(path: Path) -> tuple[Path, list[int], list[int]]:
     """The Ledger sheet's gross formula and the Credit sheet's budget formula, as shipped but with
     plain references (so every engine reads them), over ties from a cent to ten billion."""
-    from crm_app.workbook_sheets import BUDGET_FORMULA, gross_formula
+    from crm_app.workbook.register_sheets import BUDGET_FORMULA, gross_formula
 
     wb = openpyxl.Workbook()
     ws = wb.active

@@ -10,15 +10,15 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.formula import ArrayFormula
 
-from crm_app import register_schema as rs
-from crm_app.workbook_data import register_data
-from crm_app.workbooks import (
+from crm_app.register import schema as rs
+from crm_app.workbook.builder import (
     TEMPLATE_NAME,
     WORKBOOKS_DIR,
     build_workbook,
     quickstart_template,
     write_register,
 )
+from crm_app.workbook.data import register_data
 from crm_core.demo import demo_ledger
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
@@ -78,7 +78,7 @@ def test_committed_template_is_current():
 
 
 def test_build_workbooks_check_command(tmp_path, capsys):
-    from crm_app.cli import main
+    from crm_app.cli.main import main
 
     assert main(["build-workbooks", "--out", str(tmp_path), "--check"]) == 1
     assert main(["build-workbooks", "--out", str(tmp_path)]) == 0
@@ -109,8 +109,8 @@ def test_policy_sheet_round_trips_a_changed_policy(data):
 
 
 def test_demo_register_is_a_valid_workflow_input(demo_path, data):
-    from crm_app.workflow import verify
-    from crm_app.workflow_io import load_register, read_request_form
+    from crm_app.register.load import load_register, read_request_form
+    from crm_app.register.workflow import verify
 
     loaded = load_register(demo_path)
     assert loaded.issues == []
@@ -131,8 +131,8 @@ def test_demo_register_reallocation_applies(demo_path, tmp_path, data):
 
     import pandas as pd
 
-    from crm_app.workflow import reallocate, verify
-    from crm_app.workflow_io import Approval, Request
+    from crm_app.register.load import Approval, Request
+    from crm_app.register.workflow import reallocate, verify
     from crm_core.reallocation import Roles
 
     path = tmp_path / "r.xlsm"
@@ -194,7 +194,7 @@ def test_demo_caches_values_for_every_formula(demo_path, data):
     """Every formula cell carries its value (Excel's <v>), so the file shows numbers anywhere."""
     import re
 
-    from crm_app.workbook_cache import _sheet_paths
+    from crm_app.workbook.cached_values import _sheet_paths
 
     with zipfile.ZipFile(demo_path) as z:
         files = {n: z.read(n) for n in z.namelist()}
@@ -207,7 +207,7 @@ def test_demo_caches_values_for_every_formula(demo_path, data):
 
 
 def test_demo_cli_writes_a_macro_register_and_the_ledger(tmp_path, capsys):
-    from crm_app.cli import main
+    from crm_app.cli.main import main
 
     assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
     assert (tmp_path / "demo_register.xlsm").exists() and (tmp_path / "demo_ledger.csv").exists()
@@ -269,9 +269,9 @@ def test_udf_names_in_formulas_exist_in_the_udf_module():
 # ----------------------------------------------------------------------------- Python macros, offline
 def test_refresh_register_keeps_lines_and_bumps_the_version(small, tmp_path):
 
-    from crm_app.macros_review import build_review_file, refresh_register_file
-    from crm_app.workflow import verify
-    from crm_app.workflow_io import load_register
+    from crm_app.register.load import load_register
+    from crm_app.register.workflow import verify
+    from udfs.macros.register import build_review_file, refresh_register_file
 
     data = small
     path = write_register(data, tmp_path / "reg.xlsm")
@@ -301,7 +301,7 @@ def _udf_cells(ws) -> set[str]:
 
 
 def _recalculated(path: Path, tmp_path: Path):
-    from crm_app.libreoffice import recalculate
+    from tests.support.libreoffice import recalculate
 
     return openpyxl.load_workbook(recalculate(path, tmp_path), data_only=True)
 
@@ -408,7 +408,7 @@ def _native_totals_equal_the_core(computed, data) -> None:
     assert dash["B14"].value == "OK"
     assert dash["B15"].value == "OK"  # the review sheets cover every customer
     overlap = computed["Overlap"]
-    from crm_app.workbook_data import overlap_table
+    from crm_app.workbook.data import overlap_table
 
     table = overlap_table(data)
     assert [overlap[f"B{r}"].value for r in range(6, 11)] == table["customers"].tolist()
@@ -420,7 +420,7 @@ def _native_totals_equal_the_core(computed, data) -> None:
 def test_register_bas_checks_run_in_libreoffice(tmp_path, small):
     import re
 
-    from crm_app.libreoffice import build_macro_workbook, require_libreoffice, run_basic_macro
+    from tests.support.libreoffice import build_macro_workbook, require_libreoffice, run_basic_macro
 
     require_libreoffice(macros=True)
     data = small
@@ -455,7 +455,7 @@ def test_vba_sources_survive_a_vba_project_round_trip(tmp_path):
     back with oletools equals its source: what users import is what runs."""
     import re
 
-    from crm_app.libreoffice import build_macro_workbook, require_libreoffice
+    from tests.support.libreoffice import build_macro_workbook, require_libreoffice
 
     require_libreoffice(macros=True)
     sources = {}
@@ -478,9 +478,9 @@ def test_vba_sources_survive_a_vba_project_round_trip(tmp_path):
 
 
 def test_refresh_register_adds_new_customers_from_the_ledger(small, tmp_path):
-    from crm_app.macros_review import refresh_register_file
-    from crm_app.workflow import verify
-    from crm_app.workflow_io import load_register
+    from crm_app.register.load import load_register
+    from crm_app.register.workflow import verify
+    from udfs.macros.register import refresh_register_file
 
     path = write_register(small, tmp_path / "reg.xlsx")
     wb = openpyxl.load_workbook(path)
@@ -531,7 +531,7 @@ def test_rank_mode_tiers_recalculate_natively_to_the_cores(soffice, tmp_path):
 def test_a_register_grown_past_its_review_sheets_says_so_in_the_spreadsheet(soffice, small, tmp_path):
     """RefreshRegister can add customers below the rows the review sheets mirror; the Dashboard's
     overall rate then refuses (it would leave them out) and its coverage check names the fix."""
-    from crm_app.macros_review import refresh_register_file
+    from udfs.macros.register import refresh_register_file
 
     path = write_register(small, tmp_path / "reg.xlsx")
     wb = openpyxl.load_workbook(path)
@@ -566,7 +566,7 @@ def _cells(values, ref: str) -> tuple:
 
 
 def _argument(arg: str, values, names: dict[str, str], sheet: str, n: int):
-    from crm_app.xlwings_offline import MISSING_ARG
+    from tests.support.xlwings_offline import MISSING_ARG
 
     if arg == "":
         return MISSING_ARG
@@ -598,8 +598,8 @@ def test_add_in_columns_cache_what_the_worksheet_functions_return(small, tmp_pat
     calls it with the workbook's own ranges, so the cached file and a live Excel agree."""
     from openpyxl.utils import range_boundaries
 
-    from crm_app import build_vba
-    from crm_app.xlwings_offline import call_like_excel
+    from tests.support.xlwings_offline import call_like_excel
+    from tools import build_vba
 
     addin = build_vba.load_addin()
     path = write_register(small, tmp_path / "small.xlsx")

@@ -7,11 +7,17 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from crm_app.audit import GENESIS, WorkflowCode
-from crm_app.cli import main
-from crm_app.register_schema import AUDIT, REGISTER
-from crm_app.workflow import RegisterChangedError, check_request, reallocate, verify, write_batch
-from crm_app.workflow_io import Approval, load_register, read_request_csv, read_request_form
+from crm_app.cli.main import main
+from crm_app.register.audit import GENESIS, WorkflowCode
+from crm_app.register.load import Approval, load_register, read_request_csv, read_request_form
+from crm_app.register.schema import AUDIT, REGISTER
+from crm_app.register.workflow import (
+    RegisterChangedError,
+    check_request,
+    reallocate,
+    verify,
+    write_batch,
+)
 from crm_core.issues import IssueCode
 from crm_core.reallocation import Roles
 from tests.test_workflow_helpers import (

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crm_app.audit import GENESIS, HASHED, WorkflowCode, chain, chain_issues, entry_issues
+from crm_app.register.audit import GENESIS, HASHED, WorkflowCode, chain, chain_issues, entry_issues
 
 TEXT = st.text(min_size=1, max_size=12).filter(lambda s: s.strip() and " " not in s)
 ENTRY = st.fixed_dictionaries({

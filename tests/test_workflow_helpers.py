@@ -1,4 +1,4 @@
-"""A small register workbook that follows crm_app.register_schema, for the workflow tests.
+"""A small register workbook that follows crm_app.register.schema, for the workflow tests.
 
 Budget = 40,000,000 x 20% x 1.17 = 9,360,000 (936万), split over C7, B117, C3, D24 and others.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import openpyxl
 
-from crm_app.register_schema import (
+from crm_app.register.schema import (
     ABOUT,
     ABOUT_KEYS,
     AUDIT,
@@ -96,8 +96,8 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 120) -> subpro
 
 
 def test_fixture_follows_the_contract(tmp_path):
-    from crm_app.workflow import verify
-    from crm_app.workflow_io import load_register
+    from crm_app.register.load import load_register
+    from crm_app.register.workflow import verify
 
     path = build_register(tmp_path / "r.xlsx")
     loaded = load_register(path)

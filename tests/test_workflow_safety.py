@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from crm_app.workflow import verify
-from crm_app.workflow_io import load_register
+from crm_app.register.load import load_register
+from crm_app.register.workflow import verify
 from tests.test_workflow_helpers import ROLES, ROOT, build_register, run_cli, write_request
 
 pytestmark = pytest.mark.slow

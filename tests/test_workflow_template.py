@@ -7,19 +7,19 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from crm_app import macros
-from crm_app.register_schema import REALLOCATION, REALLOCATION_FIELDS, cents_from_cell
-from crm_app.workflow import verify
-from crm_app.workflow_io import load_register, read_request_csv, request_table
+from crm_app.register.load import load_register, read_request_csv, request_table
+from crm_app.register.schema import REALLOCATION, REALLOCATION_FIELDS, cents_from_cell
+from crm_app.register.workflow import verify
 from tests.test_macros import FakeBook
 from tests.test_workflow_helpers import ROLES, run_cli
+from udfs.macros import reallocation as macros
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def demo_data():
-    from crm_app.workbooks import review_register_data
+    from crm_app.workbook.builder import review_register_data
     from crm_core.demo import demo_ledger
     from crm_core.ledger import normalize_ledger
     from crm_core.policy import Policy
@@ -29,7 +29,7 @@ def demo_data():
 
 
 def built(demo_data, path: Path) -> Path:
-    from crm_app.workbooks import write_register
+    from crm_app.workbook.builder import write_register
 
     return write_register(demo_data, path)
 
@@ -93,8 +93,8 @@ def test_apply_macro_on_the_built_register(demo_data, tmp_path, monkeypatch):
 @pytest.mark.libreoffice
 def test_formulas_recalculate_on_the_new_lines(demo_data, tmp_path, soffice):
     """After an apply the formulas are intact: recalculated, they see the new lines."""
-    from crm_app.libreoffice import recalculated_workbook
-    from crm_app.register_schema import REGISTER, REGISTER_COLUMNS
+    from crm_app.register.schema import REGISTER, REGISTER_COLUMNS
+    from tests.support.libreoffice import recalculated_workbook
 
     register = built(demo_data, tmp_path / "register.xlsx")
     errors_before = formula_errors(recalculated_workbook(register))

@@ -5,8 +5,8 @@ import zipfile
 
 import pytest
 
-from crm_app.workflow import verify
-from crm_app.workflow_io import load_register
+from crm_app.register.load import load_register
+from crm_app.register.workflow import verify
 from tests.test_workflow_helpers import ROLES, ROOT, build_register, run_cli, write_request
 
 pytestmark = pytest.mark.libreoffice
@@ -18,7 +18,7 @@ def vba_project(path) -> bytes:
 
 
 def test_apply_keeps_the_vba_project(tmp_path, soffice):
-    from crm_app.libreoffice import build_macro_workbook
+    from tests.support.libreoffice import build_macro_workbook
 
     source = build_register(tmp_path / "plain.xlsx")
     code = (ROOT / "vba" / "Reallocation.bas").read_text(encoding="ascii").split("Option Explicit", 1)[1]

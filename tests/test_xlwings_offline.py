@@ -1,4 +1,4 @@
-"""crm_app.xlwings_offline: xlwings' real Windows UDF code, run without Excel."""
+"""tests.support.xlwings_offline: xlwings' real Windows UDF code, run without Excel."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import xlwings
 
-from crm_app import xlwings_offline as xo
+from tests.support import xlwings_offline as xo
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE = "xlo_demo_udfs"
@@ -211,7 +211,7 @@ def test_fresh_process_reloads_noop_module_and_leaves_pywin32_absent(tmp_path: P
     script = textwrap.dedent("""
         import importlib.util, xlo_fresh_udfs
         assert not hasattr(xlo_fresh_udfs.f, "__xlfunc__")   # Linux no-op decorator
-        from crm_app import xlwings_offline as xo
+        from tests.support import xlwings_offline as xo
         m = xo.import_udf_module("xlo_fresh_udfs")
         assert hasattr(m.f, "__xlfunc__")
         assert xo.call_like_excel(m.f, 2.0) == 4.0

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import xlwings as xw
 
-from crm_app.large_ledger import file_facts
+from crm_app.engines.ledger_file import file_facts
 from crm_core.collection import RATED
 from crm_core.issues import CrmInputError, IssueCode, errors_only
 

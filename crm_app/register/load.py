@@ -16,14 +16,15 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 
-from crm_core.issues import CrmInputError, Issue, IssueCode
-from crm_core.policy import Policy
-from crm_core.reallocation import Roles
-from crm_core.values import is_blank, normalize_text, parse_date, parse_money_cents
-
-from .audit import WorkflowCode
-from .files import NOT_UTF8_OR_GB18030, csv_text, readable_file, text_problem, workbook_errors
-from .register_schema import (
+from crm_app.io.files import (
+    NOT_UTF8_OR_GB18030,
+    csv_text,
+    readable_file,
+    text_problem,
+    workbook_errors,
+)
+from crm_app.register.audit import WorkflowCode
+from crm_app.register.schema import (
     ABOUT,
     AUDIT,
     AUDIT_COLUMNS,
@@ -37,6 +38,10 @@ from .register_schema import (
     sheet_records,
     template_issues,
 )
+from crm_core.issues import CrmInputError, Issue, IssueCode
+from crm_core.policy import Policy
+from crm_core.reallocation import Roles
+from crm_core.values import is_blank, normalize_text, parse_date, parse_money_cents
 
 
 @dataclass(frozen=True)

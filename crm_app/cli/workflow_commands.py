@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from crm_app.cli.main import EXIT_DIFFERENCES, EXIT_INPUT, EXIT_OK, money_argument, row_number
+from crm_app.io.files import atomic_path, csv_safe
+from crm_app.register.load import Approval, read_request_csv
+from crm_app.register.workflow import CheckReport, reallocate, suggest_request, verify
 from crm_core.issues import issues_frame
 from crm_core.reallocation import Roles
-
-from .cli import EXIT_DIFFERENCES, EXIT_INPUT, EXIT_OK, money_argument, row_number
-from .files import atomic_path, csv_safe
-from .workflow import CheckReport, reallocate, suggest_request, verify
-from .workflow_io import Approval, read_request_csv
 
 
 def add_parser(sub) -> None:

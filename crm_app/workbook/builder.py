@@ -18,25 +18,12 @@ from pathlib import Path
 import openpyxl
 from openpyxl.workbook.defined_name import DefinedName
 
-from crm_core.issues import CrmInputError, Issue, IssueCode
-from crm_core.policy import Policy
-
-from . import register_schema as rs
-from . import workbook_sheet
-from .files import atomic_path
-from .workbook_cache import fill_sheets
-from .workbook_data import RegisterData, register_data
-from .workbook_reviews import (
-    build_ageing,
-    build_collection,
-    build_credit_use,
-    build_dashboard,
-    build_effort,
-    build_follow_ups,
-    build_overlap,
-)
-from .workbook_sheet import Sheet, Styles
-from .workbook_sheets import (
+from crm_app.io.files import atomic_path
+from crm_app.register import schema as rs
+from crm_app.workbook import xml_sheet as workbook_sheet
+from crm_app.workbook.cached_values import fill_sheets
+from crm_app.workbook.data import RegisterData, register_data
+from crm_app.workbook.register_sheets import (
     ISSUES,
     TEMPLATE_ROWS,
     Ctx,
@@ -53,8 +40,20 @@ from .workbook_sheets import (
     ledger_note,
     register_conditional_formats,
 )
+from crm_app.workbook.review_sheets import (
+    build_ageing,
+    build_collection,
+    build_credit_use,
+    build_dashboard,
+    build_effort,
+    build_follow_ups,
+    build_overlap,
+)
+from crm_app.workbook.xml_sheet import Sheet, Styles
+from crm_core.issues import CrmInputError, Issue, IssueCode
+from crm_core.policy import Policy
 
-WORKBOOKS_DIR = Path(__file__).resolve().parent.parent / "workbooks"
+WORKBOOKS_DIR = Path(__file__).resolve().parents[2] / "workbooks"
 TEMPLATE_NAME = "crm_register.xlsm"
 # Sheet order as the user sees it; the contract's sheets first, then the review sheets.
 SHEETS = [rs.DASHBOARD, rs.REGISTER, rs.LEDGER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT,

@@ -20,24 +20,10 @@ from typing import Iterator
 import pandas as pd
 from openpyxl.utils import get_column_letter, range_boundaries
 
-from crm_core.issues import CrmInputError, Issue, IssueCode
-from crm_core.reallocation import OK, Register, batch_verdict, check_reallocation
-from crm_core.suggest import suggest_cuts
-from crm_core.values import normalize_text
-
-from .audit import WorkflowCode, chain, chain_issues, entry_issues, last_hash
-from .files import atomic_path, backup_path
-from .register_book import set_text
-from .register_schema import (
-    ABOUT,
-    AUDIT,
-    AUDIT_COLUMNS,
-    REGISTER,
-    REGISTER_COLUMNS,
-    cents_from_cell,
-    header_lookup,
-)
-from .workflow_io import (
+from crm_app.io.files import atomic_path, backup_path
+from crm_app.register.audit import WorkflowCode, chain, chain_issues, entry_issues, last_hash
+from crm_app.register.book import set_text
+from crm_app.register.load import (
     Approval,
     LoadedRegister,
     Request,
@@ -46,6 +32,19 @@ from .workflow_io import (
     load_register,
     parse_day,
 )
+from crm_app.register.schema import (
+    ABOUT,
+    AUDIT,
+    AUDIT_COLUMNS,
+    REGISTER,
+    REGISTER_COLUMNS,
+    cents_from_cell,
+    header_lookup,
+)
+from crm_core.issues import CrmInputError, Issue, IssueCode
+from crm_core.reallocation import OK, Register, batch_verdict, check_reallocation
+from crm_core.suggest import suggest_cuts
+from crm_core.values import normalize_text
 
 CHANGED = "register changed since you loaded it / 登记表已被他人修改"
 LOCK_WAIT_SECONDS = 30.0

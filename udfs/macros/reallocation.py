@@ -1,7 +1,7 @@
 """Excel macro entry points for the reallocation workflow (called by vba/Reallocation.bas via RunPython).
 
 Each macro finds the calling workbook, reads the request form from the saved file, and runs the
-same crm_app.workflow functions as the command line; no business rule lives here. Excel keeps
+same crm_app.register.workflow functions as the command line; no business rule lives here. Excel keeps
 the open file locked, so applying closes the workbook, writes, and opens the new version again.
 """
 from __future__ import annotations
@@ -10,18 +10,8 @@ from pathlib import Path
 
 import openpyxl
 
-from crm_core.issues import CrmInputError
-
-from .files import file_problem
-from .register_schema import REALLOCATION
-from .workflow import (
-    CheckReport,
-    check_request,
-    reallocate,
-    suggest_request,
-    verify,
-)
-from .workflow_io import (
+from crm_app.io.files import file_problem
+from crm_app.register.load import (
     Approval,
     Request,
     approval_from_form,
@@ -29,6 +19,15 @@ from .workflow_io import (
     read_request_form,
     request_table,
 )
+from crm_app.register.schema import REALLOCATION
+from crm_app.register.workflow import (
+    CheckReport,
+    check_request,
+    reallocate,
+    suggest_request,
+    verify,
+)
+from crm_core.issues import CrmInputError
 
 TITLE = "crm-addin 赊销额度调整"
 MAX_LINES_SHOWN = 15

@@ -21,7 +21,7 @@ from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
 
-from .workbook_cache import ERRORS, value_xml
+from crm_app.workbook.cached_values import ERRORS, value_xml
 
 MONEY = "#,##0.00"
 PERCENT = "0.00%"

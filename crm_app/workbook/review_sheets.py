@@ -9,9 +9,7 @@ from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from crm_core.analysis import Receivables, aging_columns
-
-from .workbook_data import (
+from crm_app.workbook.data import (
     migration,
     overlap_table,
     pareto_labels,
@@ -20,8 +18,7 @@ from .workbook_data import (
     tier_labels,
     tier_summary,
 )
-from .workbook_sheet import COUNT, DATE, MONEY, PERCENT, SKIP, Sheet
-from .workbook_sheets import (
+from crm_app.workbook.register_sheets import (
     BALANCE_UP,
     LEDGER_TYPES,
     Ctx,
@@ -35,6 +32,8 @@ from .workbook_sheets import (
     reg_col,
     units,
 )
+from crm_app.workbook.xml_sheet import COUNT, DATE, MONEY, PERCENT, SKIP, Sheet
+from crm_core.analysis import Receivables, aging_columns
 
 RED_FILL = PatternFill("solid", fgColor="F8CBAD")
 RED_FONT = Font(color="9C0006")

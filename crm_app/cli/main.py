@@ -12,19 +12,25 @@ import sys
 import time
 from dataclasses import replace
 from importlib import import_module, metadata
+from importlib.util import find_spec
 from pathlib import Path
 
 import pandas as pd
 
+from crm_app.io.files import (
+    UnreadableFileError,
+    file_problem,
+    read_ledger,
+    readable_file,
+    text_problem,
+)
+from crm_app.register.audit import WorkflowCode
+from crm_app.workbook.builder import register_notes, review_register_data, write_register
 from crm_core.demo import demo_ledger
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
 from crm_core.values import FIRST_DATE, LAST_DATE, parse_money_cents
-
-from .audit import WorkflowCode
-from .files import UnreadableFileError, file_problem, read_ledger, readable_file, text_problem
-from .workbooks import register_notes, review_register_data, write_register
 
 # The exit statuses: one table for the code, `crm-addin --help` and README.md (a test compares them).
 EXIT_OK = 0
@@ -44,7 +50,9 @@ EXIT_CODES: dict[int, str] = {
     EXIT_INTERRUPTED: "interrupted (Ctrl+C); files already written stay as they were / 已中断",
 }
 # Sub-commands that live in their own modules (module path relative to this package).
-COMMAND_MODULES: list[str] = ["workflow_cli", "build_vba", "workbooks", "large_ledger"]
+COMMAND_MODULES: list[str] = ["crm_app.cli.workflow_commands", "crm_app.workbook.builder", "crm_app.cli.review_file"]
+# Commands that need the repository (its test tooling), offered only when run from a checkout.
+REPOSITORY_COMMAND_MODULES: list[str] = ["tools.build_vba"]
 
 
 class CliParser(argparse.ArgumentParser):
@@ -233,7 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_review(sub)
     _add_policy(sub)
     for name in COMMAND_MODULES:
-        import_module(f"{__package__}.{name}").add_parser(sub)
+        import_module(name).add_parser(sub)
+    for name in REPOSITORY_COMMAND_MODULES:
+        if find_spec(name.partition(".")[0]) is not None:
+            import_module(name).add_parser(sub)
     return parser
 
 

@@ -124,6 +124,26 @@ def read_table(path: str | Path, sheet: str | None = None, bad_lines: list[Issue
     return frame
 
 
+def read_header(path: str | Path) -> pd.DataFrame:
+    """A CSV/TSV or Parquet ledger's header alone, as an empty table (its cells in attrs["header"])."""
+    path = readable_file(path, "ledger file")
+    try:
+        check_not_empty(path)
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+        else:
+            names = _csv_header(path, "\t" if path.suffix.lower() == ".tsv" else ",")[1]
+    except OSError as exc:
+        raise unreadable(path, exc) from exc
+    except (ValueError, UnicodeError, ImportError) as exc:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
+    frame = pd.DataFrame(columns=[str(n) for n in names])
+    frame.attrs["header"] = list(names)
+    return frame
+
+
 def _hand_over(issues: list[Issue], bad_lines: list[Issue] | None) -> None:
     if bad_lines is not None:
         bad_lines.extend(issues)
@@ -217,16 +237,15 @@ def _dictionary_encoded(table):
     return table
 
 
-def _csv_options(path: Path, sep: str, all_text: bool = False, bad_lines: _BadLines | None = None):
-    """Arrow's read/parse/convert options for a ledger CSV (UTF-8, else GB18030). `all_text`:
-    every ledger column as text; `bad_lines`: the handler of lines with the wrong number of
-    fields (it says whether to use threads)."""
+def _csv_options(path: Path, sep: str, bad_lines: _BadLines | None = None):
+    """Arrow's read/parse/convert options for a ledger CSV (UTF-8, else GB18030). `bad_lines`:
+    the handler of lines with the wrong number of fields (it says whether to use threads)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     encoding, header = _csv_header(path, sep)
     mapping, _ = map_headers(header)
-    text = {col: pa.string() for col, canon in mapping.items() if canon in _TEXT_COLUMNS or all_text}
+    text = {col: pa.string() for col, canon in mapping.items() if canon in _TEXT_COLUMNS}
     return (pacsv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES,
                               use_threads=bad_lines is None or bad_lines.threads),
             pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False, invalid_row_handler=bad_lines),
@@ -265,116 +284,6 @@ def _csv_encoding(path: Path) -> str:
 
 
 NOT_UTF8_OR_GB18030 = "the file is neither UTF-8 nor GB18030 text: save it as CSV UTF-8 / 编码既不是UTF-8也不是GB18030"
-
-
-def ledger_batches(path: str | Path, rows: int, bad_lines: list[Issue] | None = None) -> Iterator[pd.DataFrame]:
-    """A CSV/TSV or Parquet ledger as raw tables of about `rows` rows each, in file order, read
-    as `read_table` reads the whole file (malformed lines included: see there); for files larger
-    than memory. Without `bad_lines`, malformed lines refuse the file once it has been read."""
-    path = readable_file(path, "ledger file")
-    found = _BadLines()
-    try:
-        check_not_empty(path)
-        if path.suffix.lower() in (".parquet", ".pq"):
-            yield from _parquet_batches(path, rows)
-        else:
-            yield from _csv_batches(path, "\t" if path.suffix.lower() == ".tsv" else ",", rows, found)
-    except CrmInputError:
-        raise
-    except OSError as exc:  # before ValueError: Arrow's I/O errors are both
-        raise unreadable(path, exc) from exc
-    except (ValueError, UnicodeError, ImportError) as exc:
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
-    _hand_over(found.issues(path.name), bad_lines)
-
-
-def _parquet_batches(path: Path, rows: int) -> Iterator[pd.DataFrame]:
-    import pyarrow.parquet as pq
-
-    mapping, coded = _parquet_columns(path)
-    source = pq.ParquetFile(path, read_dictionary=coded)
-    columns = list(mapping) or None
-    done = 0
-    for groups in _row_group_runs(source.metadata, rows):
-        if source.metadata.row_group(groups[0]).num_rows > rows:  # one group larger than a chunk
-            for batch in source.iter_batches(batch_size=rows, row_groups=groups, columns=columns):
-                done += len(batch)
-                yield _batches_frame([batch])
-        else:  # whole row groups, read by Arrow's threads: faster than batch by batch
-            table = source.read_row_groups(groups, columns=columns, use_threads=True)
-            if len(table):
-                done += len(table)
-                yield _table_frame(table)
-    if not done:  # no rows at all: the header still says what is missing
-        yield pd.DataFrame(columns=source.schema_arrow.names)
-
-
-def _row_group_runs(metadata, rows: int) -> Iterator[list[int]]:
-    """Consecutive row groups gathered until they hold `rows` rows (the last one may go past);
-    a group larger than `rows` on its own."""
-    run: list[int] = []
-    size = 0
-    for group in range(metadata.num_row_groups):
-        count = metadata.row_group(group).num_rows
-        if run and count > rows:
-            yield run
-            run, size = [], 0
-        run.append(group)
-        size += count
-        if size >= rows:
-            yield run
-            run, size = [], 0
-    if run:
-        yield run
-
-
-def _csv_batches(path: Path, sep: str, rows: int, found: _BadLines) -> Iterator[pd.DataFrame]:
-    """Arrow's streaming reader fixes a column's type from the first block; a later cell that does
-    not fit (text in a column of numbers) restarts the reading, with every column as text, and the
-    rows already handed out are passed over. A malformed line restarts it on one thread (see
-    _BadLines); each such line is an empty row of the chunk it falls in. Not Arrow's
-    skip_rows_after_names to pass rows over: it counts lines, and a quoted line break would land
-    the restart inside a cell."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    done, all_text = 0, False  # done: rows handed out, the empty rows of malformed lines included
-    while True:
-        pending: list = []
-        seen = 0  # rows of this reading so far, counted as `done` is
-        try:
-            reader = pacsv.open_csv(path, *_csv_options(path, sep, all_text, bad_lines=found))
-            for batch in reader:
-                batch = found.with_empty_rows(batch, 2 + seen)
-                seen += len(batch)
-                if seen > done:
-                    pending.append(batch.slice(max(0, len(batch) - (seen - done))))
-                if _length(pending) >= rows:
-                    frame, pending = _batches_frame(pending), []
-                    done += len(frame)
-                    yield frame
-            tail = found.with_empty_rows(reader.schema.empty_table(), 2 + seen, last=True)
-            pending += tail.to_batches() if len(tail) else []  # malformed lines at the very end
-            if pending or not done:  # a header without rows still says what is missing
-                yield _batches_frame(pending) if pending else reader.schema.empty_table().to_pandas()
-            return
-        except pa.ArrowInvalid:
-            if found.unnumbered:
-                found.read_on_one_thread()
-            elif all_text:
-                raise
-            else:
-                all_text = True
-
-
-def _length(batches: list) -> int:
-    return sum(len(b) for b in batches)
-
-
-def _batches_frame(batches: list) -> pd.DataFrame:
-    import pyarrow as pa
-
-    return _table_frame(_dictionary_encoded(pa.Table.from_batches(batches)))
 
 
 def _table_frame(table) -> pd.DataFrame:
@@ -494,19 +403,23 @@ def with_bad_lines(ledger: Ledger, bad_lines: list[Issue]) -> Ledger:
 
 
 def _one_header_issue(ledger: Ledger, frame: pd.DataFrame) -> Ledger:
+    return replace(ledger, issues=one_header_issue(ledger.issues, frame, ledger.source))
+
+
+def one_header_issue(issues: list[Issue], frame: pd.DataFrame, source: str) -> list[Issue]:
     """Several needed columns missing is most often a file that is not a ledger (another
     workbook, the wrong sheet, a header row lower down): one message saying which and what the
     header does name, rather than one per missing column."""
-    missing = [i.column for i in ledger.issues if i.code == IssueCode.MISSING_COLUMN]
+    missing = [i.column for i in issues if i.code == IssueCode.MISSING_COLUMN]
     if len(missing) < 2:
-        return ledger
+        return issues
     header = [str(c) for c in frame.attrs.get("header", frame.columns) if not str(c).startswith("Unnamed: ")]
     shown = ", ".join(repr(c[:30]) for c in header[:6]) + (", ..." if len(header) > 6 else "") or "nothing"
     lead = "not a ledger: " if len(missing) == len(REQUIRED) else ""
     names = ", ".join(missing[:-1]) + " or " + missing[-1]
     issue = Issue(IssueCode.MISSING_COLUMN, f"{lead}no {names} column (accepted headers: {accepted_headers(missing)}); "
-                  f"the header has {shown} / 未找到台账表头", row=1, source=ledger.source)
-    return replace(ledger, issues=[issue, *(i for i in ledger.issues if i.code != IssueCode.MISSING_COLUMN)])
+                  f"the header has {shown} / 未找到台账表头", row=1, source=source)
+    return [issue, *(i for i in issues if i.code != IssueCode.MISSING_COLUMN)]
 
 
 def file_problem(exc: OSError) -> str:

@@ -1,7 +1,7 @@
 """`crm-addin build-vba`: write vba/xlwings_udfs.bas, the VBA wrappers of every worksheet function.
 
 The text is what xlwings' own "Import Functions" puts into the workbook (its real generator,
-run through crm_app.xlwings_offline), so the file can be imported into the add-in by hand or
+run through tests.support.xlwings_offline), so the file can be imported into the add-in by hand or
 by the build and is kept in the repository as a golden file that a test keeps current.
 """
 from __future__ import annotations
@@ -20,9 +20,8 @@ VBA_NEWLINE = "\r\n"
 
 def load_addin() -> ModuleType:
     """crm_addin imported under xlwings' real Windows decorators: its UDFs carry __xlfunc__."""
+    from tests.support import xlwings_offline as xo
     from udfs import UDF_MODULES
-
-    from . import xlwings_offline as xo
 
     xo.load_windows_xlwings()
     # Topic modules first, so that crm_addin re-exports functions carrying the real metadata.
@@ -33,7 +32,7 @@ def load_addin() -> ModuleType:
 
 def udf_vba() -> str:
     """The xlwings_udfs module text (header and one wrapper per UDF), LF line ends."""
-    from . import xlwings_offline as xo
+    from tests.support import xlwings_offline as xo
 
     load_addin()
     text = xo.import_udfs_offline(UDF_MODULE, workbook_name=ADDIN_WORKBOOK).vba

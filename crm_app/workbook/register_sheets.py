@@ -17,15 +17,23 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableFormula, TableStyleInfo
 
+from crm_app.register import schema as rs
+from crm_app.workbook import xml_sheet as workbook_sheet
+from crm_app.workbook.data import LOW_USE, RegisterData, pareto_labels, tier_labels, tier_summary
+from crm_app.workbook.xml_sheet import (
+    ADDIN_FILL,
+    DATE,
+    MONEY,
+    PERCENT,
+    SKIP,
+    Sheet,
+    inline_string,
+    xml_text,
+)
 from crm_core.collection import GROSSED_UP
 from crm_core.issues import issues_frame
 from crm_core.ledger import TYPES
 from crm_core.policy import Policy
-
-from . import register_schema as rs
-from . import workbook_sheet
-from .workbook_data import LOW_USE, RegisterData, pareto_labels, tier_labels, tier_summary
-from .workbook_sheet import ADDIN_FILL, DATE, MONEY, PERCENT, SKIP, Sheet, inline_string, xml_text
 
 TEMPLATE_ROWS = 500  # customer rows the review sheets are laid out for (more when filled)
 REQUEST_ROWS = 30

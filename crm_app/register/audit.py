@@ -13,10 +13,9 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from crm_app.register.schema import AUDIT, AUDIT_COLUMNS
 from crm_core.issues import Issue
 from crm_core.values import normalize_text
-
-from .register_schema import AUDIT, AUDIT_COLUMNS
 
 GENESIS = "0" * 64
 HASHED = [c for c in AUDIT_COLUMNS if c.key not in ("prev_hash", "hash")]

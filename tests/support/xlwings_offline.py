@@ -85,7 +85,7 @@ class _TimeZoneInfo:
 
 
 def _module(name: str, **attrs: Any) -> types.ModuleType:
-    mod = types.ModuleType(name, "offline stand-in (crm_app.xlwings_offline)")
+    mod = types.ModuleType(name, "offline stand-in (tests.support.xlwings_offline)")
     mod.__dict__.update(attrs)
     return mod
 

@@ -10,10 +10,9 @@ from openpyxl.cell import Cell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from crm_app.io.files import atomic_path
 from crm_core.issues import issues_frame
 from crm_core.review import Review
-
-from .files import atomic_path
 
 MONEY = "#,##0.00"
 PERCENT = "0.00%"

@@ -48,7 +48,7 @@ __all__ = [
     "run_basic_macro",
 ]
 
-_RUNNER = Path(__file__).with_name("_lo_macro_runner.py")
+_RUNNER = Path(__file__).with_name("lo_macro_runner.py")
 
 # Force "always recalculate on load" for xlsx and ods.  The default (1 = never)
 # keeps cached values, so a stale or tampered cache would be read back as truth.

@@ -14,17 +14,16 @@ from pathlib import Path
 import numpy as np
 import openpyxl
 
+from crm_app.io.files import atomic_path, file_problem, read_table
+from crm_app.register import schema as rs
+from crm_app.register.book import set_text
+from crm_app.register.workflow import register_lock
+from crm_app.workbook.builder import review_register_data, write_register
+from crm_app.workbook.data import RegisterData, register_data
+from crm_app.workbook.register_sheets import register_flags
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
-
-from . import register_schema as rs
-from .files import atomic_path, file_problem, read_table
-from .register_book import set_text
-from .workbook_data import RegisterData, register_data
-from .workbook_sheets import register_flags
-from .workbooks import review_register_data, write_register
-from .workflow import register_lock
 
 TITLE = "crm-addin 客户登记表"
 FACT_KEYS = ("rate_tier", "pareto_tier", "net_sales", "collections", "collection_rate", "rate_status",

@@ -1,6 +1,6 @@
 """UNO client run by the *system* python3 (the one that has ``uno``), not by the project.
 
-It is started by :mod:`crm_app.libreoffice`, which owns the soffice process; this
+It is started by :mod:`tests.support.libreoffice`, which owns the soffice process; this
 script only connects to it over a named pipe, does one job and prints one JSON
 object on stdout.  Keep it dependency-free and compatible with any Python 3.7+.
 

@@ -1,0 +1,71 @@
+"""`crm-addin review-file`: a ledger file of any length reviewed on an engine, results cached."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from crm_app.engines import ENGINES
+from crm_app.engines.ledger_file import ledger_lines, review_file
+
+
+def add_parser(subparsers) -> None:
+    from crm_app.cli.main import year_argument
+
+    cmd = subparsers.add_parser("review-file", help="review a ledger file of any length (CSV, Parquet), "
+                                "cached by content / 大台账评审", description=(
+        "Large-ledger mode: review a CSV or Parquet ledger of any length; results are cached by the file's "
+        "content. Files larger than memory: --engine dask (or spark). A ledger with bad rows is refused, the "
+        "rows listed. / 大台账模式：按内容缓存结果；超出内存的文件用 --engine dask 或 spark；错误行列出后拒绝。"))
+    cmd.add_argument("ledger", help="ledger file (.csv, .tsv or .parquet) with date, customer, type, amount "
+                     "/ 台账文件")
+    cmd.add_argument("--policy", help="policy file (TOML); default: built-in policy / 政策文件")
+    cmd.add_argument("--year", type=year_argument,
+                     help="year reviewed (default: last complete year in the ledger) / 评审年度")
+    cmd.add_argument("--out", help="register to write: .xlsx workbook, .csv or .parquet (default: none) / 输出文件")
+    cmd.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache / 不用缓存")
+    cmd.add_argument("--engine", choices=list(ENGINES), default="inprocess",
+                     help="where the work runs: inprocess (default; the file read whole), dask (files larger "
+                          "than memory, pip install 'crm-addin[dask]'), spark (pip install 'crm-addin[spark]') "
+                          "/ 计算引擎")
+    cmd.add_argument("--scheduler", metavar="ADDRESS",
+                     help="dask: a cluster's scheduler, e.g. tcp://HOST:8786 (default: this machine) / Dask 集群地址")
+    cmd.add_argument("--master", metavar="URL",
+                     help="spark: the cluster's master URL (default: local[*]) / Spark 集群地址")
+    cmd.set_defaults(func=cmd_review_file)
+
+
+def engine_options(args) -> dict:
+    if args.engine == "dask" and args.scheduler:
+        return {"scheduler": args.scheduler}
+    if args.engine == "spark" and args.master:
+        return {"master": args.master}
+    return {}
+
+
+def cmd_review_file(args) -> int:
+    from crm_app.cli.main import EXIT_OK, load_policy, print_issues
+
+    policy = load_policy(args.policy)
+    review, result = review_file(args.ledger, policy, args.year, use_cache=not args.no_cache,
+                                 engine=args.engine, **engine_options(args))
+    print_issues(review.issues)
+    rows = result.meta.get("input_rows", 0)
+    how = f"from the {result.from_cache} cache" if result.from_cache else \
+        f"{rows:,} rows, {rows / max(result.seconds, 1e-9):,.0f} rows/s, engine {args.engine}"
+    digest = f"; file sha256 {result.digest[:12]}" if result.digest else ""
+    print(f"reviewed in {result.seconds:.2f} s ({how}){digest}", file=sys.stderr)
+    if args.out:
+        write_results(review, Path(args.out), ledger_lines(args.ledger, result.meta))
+    print("\n".join(review.summary_lines()))
+    return EXIT_OK
+
+
+def write_results(review, target: Path, notes: list[str] | None = None) -> None:
+    if target.suffix.lower() == ".parquet":
+        review.register.to_parquet(target, index=False)
+    elif target.suffix.lower() == ".csv":
+        review.register.to_csv(target, index=False, encoding="utf-8-sig")
+    else:
+        from crm_app.register.book import write_review_workbook
+
+        write_review_workbook(review, target, notes or [])

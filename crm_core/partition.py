@@ -1,0 +1,333 @@
+"""A ledger's review as one partition function and a few ledger-wide reductions.
+
+Every path that reviews a ledger (a sheet range, a file read whole, Dask or Spark partitions of a
+file larger than memory) splits it into partitions of consecutive rows, calls `partition` on
+each and `combine` on the results in file order; no engine implements a ledger rule itself.
+
+A partition yields what is added up across partitions: per customer x document kind x calendar
+year (or before / in / after a given period) the number of rows, the amounts and the amounts with
+VAT, in integer cents (`crm_core.collection.class_sums`). The rules that need the whole ledger are
+reductions over the partitions' small by-products: repeated invoice numbers (from the numbered
+invoices), spellings merged into one customer (from each partition's distinct spellings), an
+empty ledger, the last date (which sets the default review year), and each customer's last name.
+
+Rows are numbered within a partition from 0; `combine` places them by the row counts of the
+partitions before, so an engine need not know where a partition starts before reading it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from .collection import (
+    FACT_COLUMNS,
+    PERIOD_BUCKET,
+    TYPES,
+    Buckets,
+    ClassSums,
+    Period,
+    _customer_codes,
+    class_sums,
+    facts_table,
+    gross_cents,
+    measures,
+    period_buckets,
+    year_buckets,
+)
+from .issues import Issue, IssueCode
+from .ledger import INVOICE, Ledger, check_rows, duplicate_invoices, ledger_wide_issues, merged_name_warnings
+from .policy import Policy
+
+# The columns of a partition's sums: one row per customer x kind x bucket that has rows.
+SUMS_COLUMNS = ["customer", "bucket", "kind", "rows", "amount_cents", "gross_cents"]
+# A partition's numbered invoices: what the repeat check needs, and what a refused one had added.
+INVOICE_COLUMNS = ["row", "invoice_no", "date", "customer", "bucket", "amount_cents", "gross_cents", "customer_name"]
+NAME_COLUMNS = ["customer", "row", "customer_name"]  # each customer's last named row
+
+
+@dataclass(frozen=True)
+class Partial:
+    """What one partition of consecutive ledger rows contributes (rows numbered from 0)."""
+
+    input_rows: int
+    blank_rows: int
+    issues: list[Issue]  # the row-by-row rules' findings, and a wrong header
+    sums: pd.DataFrame  # SUMS_COLUMNS
+    invoices: pd.DataFrame  # INVOICE_COLUMNS
+    names: pd.DataFrame  # NAME_COLUMNS, from the rows that are not numbered invoices
+    spellings: pd.DataFrame  # distinct raw customer cells and the customer each is read as
+    latest: pd.Timestamp | None  # the last date among rows no repeated invoice number can refuse
+    by_year: bool  # buckets are calendar years (else before / in / after the period given)
+    # Compacted: the invoice numbers rose strictly, so only the first and last are kept (None
+    # without numbered invoices); their dates and names are in `latest` and `names`.
+    compacted: bool = False
+    invoice_span: tuple | None = None
+    overlapping: bool = False  # compacted partitions whose numbers interleave: repeats are possible
+
+    @property
+    def header_problem(self) -> bool:
+        return any(i.code == IssueCode.MISSING_COLUMN for i in self.issues)
+
+
+def partition(frame: pd.DataFrame, policy: Policy | None = None, source: str = "ledger",
+              period: Period | None = None, compact: bool = False) -> Partial:
+    """The partition function: check a raw ledger table row by row and sum it by customer, kind
+    and bucket (calendar years, or the given period's before / in / after). `compact`: drop the
+    numbered invoices when their numbers rise strictly (as ERPs export them), keeping their span;
+    what an engine holds for many partitions then stays small (see `merge`)."""
+    policy = policy or Policy()
+    ledger = check_rows(frame, policy, source, first_row=0)
+    rows = ledger.rows
+    dates = rows["date"].to_numpy()
+    buckets = year_buckets(dates) if period is None else period_buckets(dates, period)
+    codes, customers = _customer_codes(rows, None)
+    sums = class_sums(rows, policy, codes, len(customers), buckets)
+    numbered = (rows["type"] == INVOICE).to_numpy(dtype=bool) & (rows["invoice_no"] != "").to_numpy(dtype=bool)
+    unnumbered = dates[~numbered]
+    partial = Partial(
+        input_rows=ledger.input_rows, blank_rows=ledger.blank_rows, issues=ledger.issues,
+        sums=_long_sums(customers, sums, buckets), invoices=_invoices(rows, numbered, buckets, policy),
+        names=_last_names(rows.loc[~numbered]), spellings=_spellings(ledger),
+        latest=pd.Timestamp(unnumbered.max()) if len(unnumbered) else None, by_year=period is None)
+    return compacted(partial) if compact else partial
+
+
+def compacted(partial: Partial) -> Partial:
+    """The partial without its invoice rows when their numbers rise strictly; else unchanged."""
+    numbers = partial.invoices["invoice_no"].to_numpy(dtype=object)
+    if partial.compacted or not _strictly_rising(numbers):
+        return partial
+    invoices = partial.invoices
+    named = invoices.loc[(invoices["customer_name"] != "").to_numpy(dtype=bool), NAME_COLUMNS]
+    span = (numbers[0], numbers[-1]) if len(numbers) else None
+    return replace(partial, invoices=invoices.iloc[:0], compacted=True, invoice_span=span,
+                   names=_last_per_customer([partial.names, named]),
+                   latest=_latest([partial.latest], invoices["date"].to_numpy()))
+
+
+def _strictly_rising(numbers: np.ndarray) -> bool:
+    if len(numbers) < 2:
+        return True
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pa.array(numbers, type=pa.string())
+    return values.null_count == 0 and pc.all(pc.less(values[:-1], values[1:])).as_py()
+
+
+class InvoicesNeeded(Exception):
+    """Compacted partitions whose invoice numbers interleave: the repeat check needs their rows
+    (the engine runs the partitions again without compacting)."""
+
+
+def merge(first: Partial, second: Partial) -> Partial:
+    """Two partials of consecutive rows (`second` right after `first`) as one, so an engine can
+    reduce many partitions pairwise, holding a few at a time."""
+    if first.header_problem or second.header_problem:
+        return first if first.header_problem else second
+    shift = first.input_rows
+    both = first.compacted and second.compacted
+    spans = [s for s in (first.invoice_span, second.invoice_span) if s is not None]
+    overlapping = first.overlapping or second.overlapping or first.compacted != second.compacted or (
+        len(spans) == 2 and not spans[0][1] < spans[1][0])
+    return Partial(
+        input_rows=first.input_rows + second.input_rows, blank_rows=first.blank_rows + second.blank_rows,
+        issues=first.issues + [_moved(i, shift) for i in second.issues],
+        sums=_summed([first.sums, second.sums], first.invoices.iloc[:0]),
+        invoices=_concat([first.invoices, _rows_moved(second.invoices, shift)], INVOICE_COLUMNS),
+        names=_last_per_customer([first.names, _rows_moved(second.names, shift)]),
+        spellings=pd.concat([first.spellings, second.spellings], ignore_index=True).drop_duplicates(ignore_index=True),
+        latest=_latest([first.latest, second.latest], np.zeros(0, dtype="datetime64[ns]")),
+        by_year=first.by_year, compacted=both, overlapping=overlapping,
+        invoice_span=(spans[0][0], spans[-1][1]) if spans and both else None)
+
+
+def _last_per_customer(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    names = _concat(frames, NAME_COLUMNS)
+    return names.sort_values("row", kind="stable").drop_duplicates("customer", keep="last", ignore_index=True)
+
+
+def _long_sums(customers: pd.Index, sums: ClassSums, buckets: Buckets) -> pd.DataFrame:
+    """The occupied cells of the (customer, kind, bucket) arrays as rows."""
+    customer, kind, bucket = np.nonzero(sums.rows)
+    return pd.DataFrame({
+        "customer": np.asarray(customers, dtype=object)[customer], "bucket": buckets.labels[bucket],
+        "kind": kind.astype("int64"), "rows": sums.rows[customer, kind, bucket],
+        "amount_cents": sums.amount[customer, kind, bucket], "gross_cents": sums.gross[customer, kind, bucket]})
+
+
+def _invoices(rows: pd.DataFrame, numbered: np.ndarray, buckets: Buckets, policy: Policy) -> pd.DataFrame:
+    part = rows.loc[numbered]
+    return pd.DataFrame({
+        "row": part["row"].to_numpy(dtype="int64"), "invoice_no": part["invoice_no"].to_numpy(dtype=object),
+        "date": part["date"].to_numpy(), "customer": part["customer"].to_numpy(dtype=object),
+        "bucket": buckets.labels[buckets.codes[numbered]] if len(part) else np.zeros(0, dtype="int64"),
+        "amount_cents": part["amount_cents"].to_numpy(dtype="int64"),
+        "gross_cents": gross_cents(part, policy) if len(part) else np.zeros(0, dtype="int64"),
+        "customer_name": part["customer_name"].to_numpy(dtype=object)})
+
+
+def _last_names(rows: pd.DataFrame) -> pd.DataFrame:
+    named = rows.loc[(rows["customer_name"] != "").to_numpy(dtype=bool), ["customer", "row", "customer_name"]]
+    last = named.drop_duplicates("customer", keep="last")
+    return pd.DataFrame({column: last[column].to_numpy(dtype="int64" if column == "row" else object)
+                         for column in NAME_COLUMNS})
+
+
+def _spellings(ledger: Ledger) -> pd.DataFrame:
+    return ledger.spellings if ledger.spellings is not None else pd.DataFrame({"raw": [], "clean": []}, dtype=object)
+
+
+# ---------------------------------------------------------------- reductions
+
+
+@dataclass(frozen=True)
+class LedgerSums:
+    """A whole ledger reduced: its issues and counts, and sums any review period is taken from."""
+
+    sums: pd.DataFrame  # SUMS_COLUMNS, one row per customer x kind x bucket
+    names: pd.Series  # customer -> last name
+    issues: list[Issue] = field(default_factory=list)
+    input_rows: int = 0
+    blank_rows: int = 0
+    rows_used: int = 0
+    latest: pd.Timestamp | None = None
+    by_year: bool = True
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.is_error]
+
+    def default_period(self) -> Period:
+        return default_period(self.latest)
+
+    def facts(self, period: Period | None = None) -> pd.DataFrame:
+        """FACT_COLUMNS and customer_name for `period` (a calendar year when the sums are by year;
+        default: the last complete year), customers sorted."""
+        period = period or self.default_period()
+        if self.by_year:
+            if period != Period.year(period.start.year):
+                raise ValueError(f"sums by calendar year cannot give the period {period}")
+            label = period.start.year
+        else:
+            label = PERIOD_BUCKET
+        customers, cells, labels = _dense(self.sums)
+        table = facts_table(customers, measures(cells, labels, label))
+        table["customer_name"] = self.names.reindex(customers).fillna("").to_numpy(dtype=object)
+        return table[[*FACT_COLUMNS, "customer_name"]]
+
+
+def default_period(latest: pd.Timestamp | None) -> Period:
+    """The review period when none is given: the last complete calendar year up to the ledger's
+    `latest` date (last year if the ledger has no rows)."""
+    from .review import last_complete_year
+
+    if latest is None:
+        return Period.year(pd.Timestamp.today().year - 1)
+    return Period.year(last_complete_year(pd.Timestamp(latest)))
+
+
+def combine(partials: list[Partial], policy: Policy | None = None, source: str = "ledger",
+            first_row: int = 2, reader_issues: list[Issue] | None = None) -> LedgerSums:
+    """The partitions, in ledger order, reduced to the whole ledger's sums and issues. `first_row`:
+    the sheet row of the first partition's first row. `reader_issues`: lines the file reader could
+    not split into cells (already numbered; the reader gave them as empty rows)."""
+    policy = policy or Policy()
+    if any(p.overlapping for p in partials) or len({p.compacted for p in partials}) > 1 or _interleave(partials):
+        raise InvoicesNeeded()
+    offsets = first_row + np.cumsum([0] + [p.input_rows for p in partials])[:-1]
+    input_rows = sum(p.input_rows for p in partials)
+    header = next((p for p in partials if p.header_problem), None)
+    if header is not None:  # a wrong header: nothing below it can be read
+        return LedgerSums(_empty_sums(), pd.Series(dtype=object), header.issues, input_rows, 0, 0, None, header.by_year)
+    issues = [_moved(i, offset) for p, offset in zip(partials, offsets) for i in p.issues]
+    invoices = _concat([_rows_moved(p.invoices, offset) for p, offset in zip(partials, offsets)], INVOICE_COLUMNS)
+    repeats = duplicate_invoices(invoices.assign(type=INVOICE), source)
+    refused = invoices["row"].isin({i.row for i in repeats}).to_numpy() if repeats else np.zeros(len(invoices), bool)
+    reader_issues = list(reader_issues or [])
+    issues += reader_issues + repeats
+    spellings = pd.concat([p.spellings for p in partials], ignore_index=True) if partials else None
+    issues += merged_name_warnings(spellings, source)
+    rows_used = sum(int(p.sums["rows"].sum()) for p in partials) - len(repeats)
+    issues = ledger_wide_issues(issues, input_rows, rows_used, source)
+    named_invoices = invoices.loc[~refused & (invoices["customer_name"] != "").to_numpy(dtype=bool), NAME_COLUMNS]
+    names = _concat([_rows_moved(p.names, offset) for p, offset in zip(partials, offsets)] + [named_invoices],
+                    NAME_COLUMNS)
+    names = _last_per_customer([names])
+    return LedgerSums(
+        sums=_summed([p.sums for p in partials], invoices.loc[refused]),
+        names=pd.Series(names["customer_name"].to_numpy(dtype=object), index=names["customer"].to_numpy(dtype=object)),
+        issues=issues, input_rows=input_rows,
+        blank_rows=sum(p.blank_rows for p in partials) - len(reader_issues), rows_used=rows_used,
+        latest=_latest([p.latest for p in partials], invoices["date"].to_numpy()[~refused]),
+        by_year=partials[0].by_year if partials else True)
+
+
+def ledger_sums(frame: pd.DataFrame, policy: Policy | None = None, source: str = "ledger",
+                first_row: int = 2, period: Period | None = None) -> LedgerSums:
+    """A ledger table reviewed as one partition (a sheet range, a file read whole)."""
+    return combine([partition(frame, policy, source, period)], policy, source, first_row)
+
+
+def _interleave(partials: list[Partial]) -> bool:
+    spans = [p.invoice_span for p in partials if p.compacted and p.invoice_span is not None]
+    return any(not a[1] < b[0] for a, b in zip(spans, spans[1:]))
+
+
+def _moved(issue: Issue, offset: int) -> Issue:
+    return issue if issue.row is None else replace(issue, row=int(issue.row + offset))
+
+
+def _rows_moved(frame: pd.DataFrame, offset: int) -> pd.DataFrame:
+    return frame.assign(row=frame["row"].to_numpy(dtype="int64") + int(offset))
+
+
+def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("row", "bucket") else object) for c in columns})
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame) -> pd.DataFrame:
+    """The partitions' sums added by customer, kind and bucket, less what refused invoices added."""
+    if len(refused_invoices):
+        taken_out = refused_invoices.assign(kind=TYPES.index(INVOICE), rows=1)
+        negated = taken_out[SUMS_COLUMNS].copy()
+        for column in ("rows", "amount_cents", "gross_cents"):
+            negated[column] = -negated[column].to_numpy(dtype="int64")
+        parts = [*parts, negated]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty_sums()
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    total = pd.concat(parts, ignore_index=True).groupby(["customer", "bucket", "kind"], sort=False, as_index=False).sum()
+    return total[total["rows"] > 0].reset_index(drop=True)
+
+
+def _empty_sums() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object if c == "customer" else "int64") for c in SUMS_COLUMNS})
+
+
+def _latest(latest: list[pd.Timestamp | None], invoice_dates: np.ndarray) -> pd.Timestamp | None:
+    dates = [d for d in latest if d is not None]
+    if len(invoice_dates):
+        dates.append(pd.Timestamp(invoice_dates.max()))
+    return max(dates) if dates else None
+
+
+def _dense(sums: pd.DataFrame) -> tuple[pd.Index, ClassSums, np.ndarray]:
+    """The long sums back as (customer, kind, bucket) arrays, customers sorted."""
+    codes, customers = pd.factorize(sums["customer"].to_numpy(dtype=object), sort=True)
+    bucket_codes, labels = pd.factorize(sums["bucket"].to_numpy(dtype="int64"), sort=True)
+    shape = (len(customers), len(TYPES), len(labels))
+    kind = sums["kind"].to_numpy(dtype="int64")
+    cells = []
+    for column in ("rows", "amount_cents", "gross_cents"):
+        dense = np.zeros(shape, dtype="int64")
+        np.add.at(dense, (codes, kind, bucket_codes), sums[column].to_numpy(dtype="int64"))
+        cells.append(dense)
+    return pd.Index(customers, dtype=object), ClassSums(*cells), np.asarray(labels, dtype="int64")
