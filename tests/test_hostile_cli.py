@@ -491,18 +491,34 @@ def test_verify_prints_row_numbers_as_integers(tmp_path, capsys):
 def test_printed_issues_show_whole_row_numbers_whatever_the_row_holds(capsys):
     import numpy as np
 
-    from crm_app.cli.main import print_issues
-    from crm_app.cli.workflow_commands import print_problems
+    from crm_app.cli import main as cli
+    from crm_app.cli import output
     from crm_core.issues import Issue, IssueCode
 
+    assert cli.print_issues is output.print_issues  # one printer, whichever module a command imports
     issues = [Issue(IssueCode.BLANK, "a", row=3.0, source="f.csv"), Issue(IssueCode.BLANK, "b", row=np.float64("nan")),
               Issue(IssueCode.BLANK, "c", row=np.int64(4)), Issue(IssueCode.BLANK, "d", row=pd.NA),
               Issue(IssueCode.BLANK, "e")]
+    output.print_issues(issues)
+    listed = capsys.readouterr().err
+    assert listed.startswith("5 problem(s) / 问题:\n") and "f.csv, row 3: a" in listed and "row 4: c" in listed
+    output.print_issues(issues, table=True)
+    table = capsys.readouterr().err
+    assert re.search(r"f\.csv +3 ", table) and re.search(r" 4 +error +blank +c", table), table
+    for said in (listed, table):
+        assert not re.search(r"3\.0|nan|NaN|None|<NA>", said), said
+
+
+def test_the_issue_printer_shows_the_first_fifty_and_says_how_many_more(capsys):
+    from crm_app.cli.output import print_issues
+    from crm_core.issues import Issue, IssueCode
+
+    issues = [Issue(IssueCode.BLANK, f"bad {n}", row=n + 2, source="f.csv") for n in range(120)]
     print_issues(issues)
-    print_problems(issues)
     said = capsys.readouterr().err
-    assert "f.csv, row 3: a" in said and "row 4: c" in said
-    assert not re.search(r"3\.0|nan|NaN|None|<NA>", said), said
+    assert "row 51: bad 49" in said and "bad 50" not in said and said.endswith("  ... and 70 more\n"), said
+    print_issues(issues, limit=None, table=True)
+    assert "bad 119" in capsys.readouterr().err
 
 
 # Counted for the README's reliability section.

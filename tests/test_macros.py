@@ -163,26 +163,26 @@ def test_vba_module_calls_only_exported_macros():
 def test_apply_macro_reports_a_register_changed_meanwhile_and_reopens(excel, monkeypatch):
     path, _, log = excel
     real = macros.reallocate
+    reached: list[str] = []
 
     def someone_else_writes_meanwhile(p, request, approval):
         from crm_app.register import workflow
-
-        hook = workflow._hook
 
         def write_between_load_and_save(point):
             if point == "loaded":  # another writer saves the register right after our load
                 book = openpyxl.load_workbook(p)
                 book["About"]["B3"] = 7
                 book.save(p)
-            hook(point)
+            reached.append(point)
 
-        monkeypatch.setattr(workflow, "_hook", write_between_load_and_save)
+        monkeypatch.setattr(workflow, "checkpoints", [*workflow.checkpoints, write_between_load_and_save])
         return real(p, request, approval)
 
     monkeypatch.setattr(macros, "reallocate", someone_else_writes_meanwhile)
     assert macros.apply_reallocation() is False
     assert [kind for kind, _ in log] == ["save", "close", "open", "alert"]
     assert "register changed since you loaded it" in alerts(log)[0]
+    assert reached == ["loaded", "edited", "saved"]  # the other wrote after our load; ours stopped before renaming
     loaded = load_register(path)
     assert loaded.stamp.version == 7 and len(loaded.audit) == 0  # theirs kept, ours not written
 

@@ -3,20 +3,31 @@
 Each command module offers `add_parser(subparsers)`, which registers its sub-command and sets
 `func` to a function taking the parsed arguments and returning the exit status. How a failure
 ends is decided in `main` and nowhere else: commands raise, `main` says why and picks the status.
+One parser class (CliParser) and one set of argument types are here; the one exit-status table
+and the one issue printer are in crm_app.cli.output, and re-exported here.
 """
 from __future__ import annotations
 
 import argparse
 import errno
 import sys
-import time
-from dataclasses import replace
 from importlib import import_module, metadata
 from importlib.util import find_spec
 from pathlib import Path
 
-import pandas as pd
-
+from crm_app.cli.output import (
+    EXIT_CHANGED,
+    EXIT_CODES,
+    EXIT_DIFFERENCES,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SYSTEM,
+    EXIT_USAGE,
+    Progress,
+    print_issues,
+    row_number,
+)
 from crm_app.io.files import (
     UnreadableFileError,
     file_problem,
@@ -32,23 +43,6 @@ from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
 from crm_core.values import FIRST_DATE, LAST_DATE, parse_money_cents
 
-# The exit statuses: one table for the code, `crm-addin --help` and README.md (a test compares them).
-EXIT_OK = 0
-EXIT_DIFFERENCES = 1  # verify, or a --check, found a file not as it should be
-EXIT_INPUT = 2  # bad input, or a batch its checks refused: nothing written
-EXIT_CHANGED = 3  # the register changed since it was loaded, or another writer holds it
-EXIT_SYSTEM = 4  # a file missing, a folder, not ours to read, a full disk; or memory
-EXIT_USAGE = 64  # BSD's EX_USAGE: argparse's own 2 would read as bad input
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_CODES: dict[int, str] = {
-    EXIT_OK: "done / 完成",
-    EXIT_DIFFERENCES: "verify or a --check found differences / 校验发现差异",
-    EXIT_INPUT: "bad input or a refused batch; nothing written / 输入有误或批次被拒，未写入",
-    EXIT_CHANGED: "the register changed since it was loaded, or another writer holds it / 登记表已被修改或锁定",
-    EXIT_SYSTEM: "a file cannot be read or written, or memory ran out / 文件无法读写或内存不足",
-    EXIT_USAGE: "wrong command-line arguments / 命令参数错误",
-    EXIT_INTERRUPTED: "interrupted (Ctrl+C); files already written stay as they were / 已中断",
-}
 # Sub-commands that live in their own modules (module path relative to this package).
 COMMAND_MODULES: list[str] = ["crm_app.cli.workflow_commands", "crm_app.workbook.builder", "crm_app.cli.review_file"]
 # Commands that need the repository (its test tooling), offered only when run from a checkout.
@@ -106,18 +100,7 @@ def package_version() -> str:
         return "unknown (not installed)"
 
 
-# ---------------------------------------------------------------- output
-
-
-class Progress:
-    """Stage messages with elapsed time on stderr, so long runs show they are moving."""
-
-    def __init__(self, quiet: bool = False):
-        self.quiet, self.start = quiet, time.perf_counter()
-
-    def __call__(self, message: str) -> None:
-        if not self.quiet:
-            print(f"[{time.perf_counter() - self.start:6.1f}s] {message}", file=sys.stderr, flush=True)
+# ---------------------------------------------------------------- policy file
 
 
 def load_policy(path: str | None) -> Policy:
@@ -141,27 +124,6 @@ def _is_utf8(raw: bytes) -> bool:
         return True
     except UnicodeDecodeError:
         return False
-
-
-def row_number(value: object) -> int | None:
-    """A row as a message shows it: an integer, or None for no row (None, NaN, pd.NA), never 3.0."""
-    try:
-        return None if value is None or pd.isna(value) else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def print_issues(issues, limit: int = 50, stream=None) -> None:
-    """Every problem on its own line: where (file, row, column) and what."""
-    stream = stream or sys.stderr
-    issues = list(issues)
-    if not issues:
-        return
-    print(f"{len(issues)} problem(s) / 问题:", file=stream)
-    for issue in issues[:limit]:
-        print(f"  {issue.severity}: {replace(issue, row=row_number(issue.row))}", file=stream)
-    if len(issues) > limit:
-        print(f"  ... and {len(issues) - limit} more", file=stream)
 
 
 # ---------------------------------------------------------------- commands
@@ -243,9 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         import_module(name).add_parser(sub)
     for name in REPOSITORY_COMMAND_MODULES:
-        if find_spec(name.partition(".")[0]) is not None:
+        if _importable(name):
             import_module(name).add_parser(sub)
     return parser
+
+
+def _importable(name: str) -> bool:
+    try:
+        return find_spec(name) is not None
+    except ImportError:  # another package of the parent's name
+        return False
 
 
 def _add_demo(sub) -> None:
@@ -320,6 +289,11 @@ def _refused(exc: CrmInputError) -> int:
         print("nothing written / 未写入", file=sys.stderr)
         return EXIT_CHANGED
     return EXIT_INPUT
+
+
+__all__ = ["COMMAND_MODULES", "EXIT_CHANGED", "EXIT_CODES", "EXIT_DIFFERENCES", "EXIT_INPUT", "EXIT_INTERRUPTED",
+           "EXIT_OK", "EXIT_SYSTEM", "EXIT_USAGE", "CliParser", "Progress", "build_parser", "load_policy", "main",
+           "money_argument", "package_version", "print_issues", "row_number", "whole_number", "year_argument"]
 
 
 if __name__ == "__main__":

@@ -8,11 +8,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from crm_app.cli.main import EXIT_DIFFERENCES, EXIT_INPUT, EXIT_OK, money_argument, row_number
+from crm_app.cli.main import money_argument
+from crm_app.cli.output import (
+    EXIT_DIFFERENCES,
+    EXIT_INPUT,
+    EXIT_OK,
+    issues_table,
+    print_issues,
+    row_text,
+)
 from crm_app.io.files import atomic_path, csv_safe
 from crm_app.register.load import Approval, read_request_csv
 from crm_app.register.workflow import CheckReport, reallocate, suggest_request, verify
-from crm_core.issues import issues_frame
 from crm_core.reallocation import Roles
 
 
@@ -76,7 +83,7 @@ def cmd_reallocate(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     problems = verify(args.register)
     if problems:
-        print_problems(problems, stream=sys.stdout)
+        print_issues(problems, limit=None, stream=sys.stdout, table=True)
         print(f"register does not verify: {len(problems)} problem(s) / 校验未通过")
         return EXIT_DIFFERENCES
     print("register verifies: audit chain intact, lines match the log, total equals the budget / 校验通过")
@@ -117,7 +124,7 @@ def render_report(report: CheckReport) -> str:
     """The check table (line, customer, tier, old, change, new, kind, message), tier drift, verdict."""
     m = report.moves
     table = pd.DataFrame({
-        "line": [_row_text(r) for r in m["row"]], "customer": [_short(c) for c in m["customer"]], "tier": m["tier"],
+        "line": [row_text(r) for r in m["row"]], "customer": [_short(c) for c in m["customer"]], "tier": m["tier"],
         "old": [_money(v) for v in m["old_cents"]], "change": [_money(v, True) for v in m["change_cents"]],
         "new": [_money(v) for v in m["new_cents"]], "kind": m["kind"], "message": [_short(t, 200) for t in m["message"]]})
     d = report.tier_drift
@@ -134,19 +141,3 @@ def render_report(report: CheckReport) -> str:
         parts += ["", issues_table(others)]
     parts += ["", report.verdict]
     return "\n".join(parts)
-
-
-def issues_table(issues) -> str:
-    """The issues as a text table; rows as integers (a column holding None would print 3.0 and NaN)."""
-    frame = issues_frame(issues)
-    frame["row"] = [_row_text(r) for r in frame["row"]]
-    return frame.to_string(index=False)
-
-
-def _row_text(value: object) -> str:
-    row = row_number(value)
-    return "" if row is None else str(row)
-
-
-def print_problems(issues, stream=None) -> None:
-    print(issues_table(issues), file=stream or sys.stderr)  # looked up now: a test may have replaced it

@@ -53,7 +53,7 @@ def _partitions(path: Path, header, blocksize: int):
     mapping, _ = map_headers(header.columns)
     columns = list(mapping) or None
     if path.suffix.lower() in (".parquet", ".pq"):
-        return dd.read_parquet(path, columns=columns, split_row_groups="adaptive").to_delayed()
+        return dd.read_parquet(path, columns=columns, split_row_groups=True).to_delayed()  # a row group each
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     encoding = "utf-8-sig" if _csv_encoding(path) == "utf8" else "gb18030"
     try:

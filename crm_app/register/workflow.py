@@ -3,21 +3,32 @@
 The rules are crm_core's; this module adds what a file needs: the version stamp, the audit chain,
 the quarter's count read from the Audit sheet, an atomic write under a lock, and a re-read and
 verify after writing. The CLI and the Excel macros both call these functions.
+
+The lock (`register_lock`) is a `filelock.FileLock` on REGISTER.lock beside the register: an
+operating-system lock (flock, or LockFileEx on Windows), not a marker file, because the system
+drops it when the process dies, so a crash never leaves a stale lock behind that would refuse
+every later writer. A second writer waits at most LOCK_WAIT_SECONDS for it, then is told the
+register is busy (RegisterChangedError: exit 3 on the command line); a writer that gets the lock
+after another one wrote is told the register changed since it was loaded. Nothing is written
+in either case.
+
+A write passes named checkpoints (CHECKPOINTS: loaded, edited, saved, before_rename, renamed);
+the functions in `checkpoints` are called with each name as it is reached. The list is empty,
+so by default nothing happens there; a caller may append an observer (a progress display, or
+the crash tests' tooling in tests/support/crash_points.py, which kills or pauses the process).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
+from filelock import FileLock, Timeout
 from openpyxl.utils import get_column_letter, range_boundaries
 
 from crm_app.io.files import atomic_path, backup_path
@@ -47,7 +58,8 @@ from crm_core.suggest import suggest_cuts
 from crm_core.values import normalize_text
 
 CHANGED = "register changed since you loaded it / 登记表已被他人修改"
-LOCK_WAIT_SECONDS = 30.0
+BUSY = "someone else is writing the register; try again / 登记表正被他人修改"
+LOCK_WAIT_SECONDS = 30.0  # how long a second writer waits for the lock before it is told "busy"
 _LABEL = {c.key: c.label for c in REGISTER_COLUMNS}
 _AUDIT_LABEL = {c.key: c.label for c in AUDIT_COLUMNS}
 
@@ -88,15 +100,20 @@ class Outcome:
     stamp: Stamp | None = None
 
 
-# ---- test hooks ------------------------------------------------------------------------------
+# ---- checkpoints -----------------------------------------------------------------------------
 
-def _hook(point: str) -> None:
-    """Crash or pause at a named point; set only by the tests (CRM_ADDIN_TEST_KILL_AT / _SLEEP_AT)."""
-    if os.environ.get("CRM_ADDIN_TEST_KILL_AT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)
-    where, _, seconds = os.environ.get("CRM_ADDIN_TEST_SLEEP_AT", "").partition(":")
-    if where == point:
-        time.sleep(float(seconds or 1))
+# The points a write passes, in order: the register read; the book changed in memory; the new
+# version saved to a temporary file under the lock; the check that nobody else wrote, passed;
+# the new version in place of the old.
+CHECKPOINTS = ("loaded", "edited", "saved", "before_rename", "renamed")
+# Observers called with each checkpoint's name as a write reaches it; none by default.
+checkpoints: list[Callable[[str], None]] = []
+
+
+def _reached(point: str) -> None:
+    """Tell the observers in `checkpoints` (looked up now, so a caller may replace the list)."""
+    for observer in list(checkpoints):
+        observer(point)
 
 
 # ---- check -----------------------------------------------------------------------------------
@@ -254,11 +271,12 @@ def reallocate(path: str | Path, request: Request, approval: Approval, *, now: d
                dry_run: bool = False) -> Outcome:
     """Check the request; when it passes (and not a dry run) write it. Nothing is written on failure.
 
-    Raises RegisterChangedError when someone else wrote the register after we loaded it.
+    Raises RegisterChangedError when someone else wrote the register after we loaded it, or held
+    its lock for longer than LOCK_WAIT_SECONDS.
     """
     now = now or datetime.now().astimezone()
     loaded = load_register(path)
-    _hook("loaded")
+    _reached("loaded")
     report = check_request(loaded, request, approval, now)
     if dry_run or not report.ok:
         return Outcome(report, False)
@@ -273,56 +291,38 @@ def write_batch(loaded: LoadedRegister, report: CheckReport, approval: Approval,
     version = loaded.stamp.version + 1
     _set_about(loaded, "register_version", version)
     _set_about(loaded, "audit_head", entries[-1]["hash"])
-    _hook("edited")
+    _reached("edited")
     try:
         with register_lock(loaded.path), atomic_path(loaded.path) as tmp:
             loaded.book.save(tmp)
-            _hook("saved")
+            _reached("saved")
             if file_sha256(loaded.path) != loaded.stamp.sha256:
                 raise RegisterChangedError([Issue(WorkflowCode.REGISTER_CHANGED, CHANGED, source=loaded.path.name)])
-            _hook("before_rename")
+            _reached("before_rename")
     except OSError as exc:  # e.g. Windows refuses to replace a file another program holds open
         raise CrmInputError([Issue(WorkflowCode.REGISTER_CHANGED, f"cannot replace the register ({exc}); "
                                    "is it open in Excel? nothing written / 无法写入", source=loaded.path.name)]) from exc
-    _hook("renamed")
+    _reached("renamed")
     return _check_written(loaded.path, version, report)
 
 
 @contextmanager
-def register_lock(path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
-    """An exclusive lock on REGISTER.lock (flock, or msvcrt on Windows). The operating system drops
-    it when the process dies, so a crash never leaves a stale lock behind."""
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o666)
+def register_lock(path: Path, wait: float | None = None) -> Iterator[None]:
+    """Hold the exclusive lock on REGISTER.lock, next to the register, for the block; waiting at
+    most `wait` seconds (default LOCK_WAIT_SECONDS) for another writer to let go of it, after
+    which RegisterChangedError says the register is busy. An operating-system lock, released
+    when the process dies (see the module's docstring)."""
+    path = Path(path)
+    lock = FileLock(path.with_name(path.name + ".lock"), timeout=LOCK_WAIT_SECONDS if wait is None else wait,
+                    fallback_to_soft=False)  # a marker file would outlive a killed writer
     try:
-        deadline = time.monotonic() + wait
-        while not _try_lock(fd):
-            if time.monotonic() > deadline:
-                raise RegisterChangedError([Issue(
-                    WorkflowCode.REGISTER_CHANGED, "someone else is writing the register; try again "
-                    "/ 登记表正被他人修改", source=path.name)])
-            time.sleep(0.05)
+        lock.acquire()
+    except Timeout:  # a TimeoutError, so an OSError: said here, not taken for a disk problem
+        raise RegisterChangedError([Issue(WorkflowCode.REGISTER_CHANGED, BUSY, source=path.name)]) from None
+    try:
         yield
     finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except BlockingIOError:
-        return False
+        lock.release()
 
 
 def _entries(report: CheckReport, approval: Approval, now: datetime) -> list[dict[str, object]]:
@@ -436,6 +436,6 @@ def suggest_request(path: str | Path, amount_cents: int, exclude: list[str] | tu
     return pd.DataFrame(lines, columns=["customer", "change_cents", "reason"])
 
 
-__all__ = ["CHANGED", "CheckReport", "Outcome", "RegisterChangedError", "batches_in_quarter",
-           "check_request", "reallocate", "register_lock", "suggest_request", "verify",
+__all__ = ["BUSY", "CHANGED", "CHECKPOINTS", "CheckReport", "Outcome", "RegisterChangedError", "batches_in_quarter",
+           "check_request", "checkpoints", "reallocate", "register_lock", "suggest_request", "verify",
            "verify_loaded", "write_batch"]
