@@ -99,11 +99,13 @@ def tier_migration(old: Sequence[object], new: Sequence[object], labels: Sequenc
 
 
 def overlap(customers: Sequence[str], sales_cents: Sequence[float], balances_cents: Sequence[float],
-            n: int = 100) -> pd.DataFrame:
-    """Top-n debtors against top-n customers by sales, with the receivables each group holds.
+            n: int | None = None, policy: Policy | None = None) -> pd.DataFrame:
+    """Top-n debtors against top-n customers by sales, with the receivables each group holds
+    (n: the policy's `overlap_top_n`, 100, unless given).
 
     Groups: large debtors that are key customers, large debtors that are not, and the rest.
     """
+    n = int(n if n is not None else (policy or Policy()).overlap_top_n)
     frame = pd.DataFrame({"customer": list(customers), "sales": np.asarray(sales_cents, dtype="float64"),
                           "balance": np.asarray(balances_cents, dtype="float64")})
     key = top_n_mask(frame["sales"], n)

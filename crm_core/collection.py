@@ -8,19 +8,20 @@ rate), so the denominator is the gross amount billed. Sums are exact integer cen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from .ledger import CREDIT_NOTE, INVOICE, RECEIPT, REDUCING, TYPES, WRITE_OFF
 from .policy import Policy
+from .schema import RateStatus
 
 # Float sums of int64 cents are exact below 2**53 cents (90 trillion currency units).
 _EXACT_LIMIT = 2**53
 
-NO_SALES = "no sales in period / 期内无销售"
-NEGATIVE_SALES = "credit notes exceed sales / 红字超过销售"
-RATED = "ok"
+# Each customer's rate status (`rate_status`): a RateStatus, shown (and kept by pandas) as its label.
+NO_SALES, NEGATIVE_SALES, RATED = RateStatus.NO_SALES, RateStatus.NEGATIVE_SALES, RateStatus.RATED
 # Documents booked net of VAT; the rest (receipts, balances brought forward, write-offs) include it.
 GROSSED_UP = (INVOICE, CREDIT_NOTE)
 
@@ -277,14 +278,23 @@ def balance_signs(kinds: pd.Series) -> np.ndarray:
     return np.append(BALANCE_SIGNS, 0)[codes]
 
 
-def collection_rates(collections_cents: np.ndarray, gross_sales_cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+class CollectionRates(NamedTuple):
+    """Per customer: the collection rate (NaN where there is none) and its RateStatus."""
+
+    rate: np.ndarray  # float64
+    status: np.ndarray  # object array of RateStatus members
+
+
+def collection_rates(collections_cents: np.ndarray, gross_sales_cents: np.ndarray) -> CollectionRates:
     """Rate where gross sales are positive; NaN and a reason elsewhere (never a division error)."""
     gross = np.asarray(gross_sales_cents, dtype="float64")
     ok = gross > 0
     rate = np.full(len(gross), np.nan)
     np.divide(np.asarray(collections_cents, dtype="float64"), gross, out=rate, where=ok)
-    status = np.where(ok, RATED, np.where(gross < 0, NEGATIVE_SALES, NO_SALES)).astype(object)
-    return rate, status
+    status = np.full(len(gross), NO_SALES, dtype=object)
+    status[gross < 0] = NEGATIVE_SALES
+    status[ok] = RATED
+    return CollectionRates(rate, status)
 
 
 def rate_from_net(collections: np.ndarray, net_sales: np.ndarray, vat_rate: np.ndarray | float) -> np.ndarray:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .issues import CrmInputError, Issue, IssueCode
 from .policy import Policy, require_fractions
+from .values import units
 
 
 def credit_budget_cents(net_sales_cents: int, ratio: float, vat_rate: float) -> int:
@@ -45,9 +46,9 @@ def allocate_credit(tiers: Sequence[str], sales_cents: Sequence[float], budget_c
     """
     policy = policy or Policy()
     weights = dict(weights if weights is not None else policy.tier_weights)
-    unit = int(unit_cents if unit_cents is not None else round(policy.credit_rounding * 100))
+    unit = int(unit_cents if unit_cents is not None else policy.credit_unit_cents)
     if budget_cents < 0:
-        raise _problem("budget", f"budget {budget_cents / 100:,.2f} must not be negative / 额度预算不能为负")
+        raise _problem("budget", f"budget {units(budget_cents):,.2f} must not be negative / 额度预算不能为负")
     w = tier_weight_column(tiers, weights, policy.unrated_label)
     basis = np.clip(np.nan_to_num(np.asarray(sales_cents, dtype="float64")), 0, None) * w
     return largest_remainder(basis, int(budget_cents), unit)

@@ -86,6 +86,23 @@ class CrmInputError(ValueError):
         super().__init__(shown + more)
 
 
+class InvariantError(RuntimeError):
+    """A business invariant the product's own code broke (credit lines not adding up to the
+    budget, cuts not adding up to the amount): a bug to report, never the user's input. A check
+    that raises it, unlike `assert`, also runs under `python -O`."""
+
+    def __init__(self, invariant: str, detail: str = ""):
+        self.invariant = invariant
+        self.detail = detail
+        super().__init__(f"{invariant}: {detail}" if detail else invariant)
+
+
+def check_invariant(condition: bool, invariant: str, detail: str = "") -> None:
+    """Raise InvariantError(invariant, detail) unless `condition` holds."""
+    if not condition:
+        raise InvariantError(invariant, detail)
+
+
 def errors_only(issues: Iterable[Issue]) -> list[Issue]:
     return [i for i in issues if i.is_error]
 

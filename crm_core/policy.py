@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .issues import CrmInputError, Issue, IssueCode
+from .values import parse_money_cents, units
 
 # Sections whose keys are labels (tier letters, dates) rather than field names.
 _MAPS = {
@@ -60,6 +61,10 @@ class Policy:
     cut_below_balance: str = "forbid"  # or "allow", or "override" (approver may override with a reason)
     distinct_roles: bool = True
     negative_amounts: str = "reject"  # or "allow" (negative invoice = red invoice, negative receipt = refund)
+    # suggested cuts name a line used less than this share "little used", a rate below this "low"
+    cut_low_use: float = 0.5
+    cut_low_rate: float = 0.85
+    overlap_top_n: int = 100  # the debtor overlap compares the top N debtors with the top N customers
 
     # ---- derived views -------------------------------------------------------------
     @property
@@ -82,6 +87,11 @@ class Policy:
 
     def vat_rate_on(self, day: str | pd.Timestamp) -> float:
         return float(self.vat_rates(np.array([pd.Timestamp(day).to_datetime64()]))[0])
+
+    @property
+    def credit_unit_cents(self) -> int:
+        """`credit_rounding` in integer cents (1.0 -> 100): the unit credit lines are multiples of."""
+        return parse_money_cents(self.credit_rounding)
 
     def rate_tier_labels(self) -> list[str]:
         return sorted(self.rate_cutoffs, key=lambda t: -self.rate_cutoffs[t]) + [self.lowest_tier]
@@ -139,18 +149,52 @@ class Policy:
         return cls.from_pairs(_flatten(data), source=str(path))
 
     def to_toml(self) -> str:
+        """The policy as a TOML file, each key with its meaning (KEY_NOTES) as a comment above it."""
         lines = ["# crm-addin policy (政策). Keys and defaults are documented in README.md.", ""]
         for name in _SCALARS:
+            lines.append(f"# {KEY_NOTES[name]}")
             lines.append(f"{name} = {_toml_value(getattr(self, name))}")
         for prefix, attr in _MAPS.items():
-            lines += ["", f"[{prefix}]"]
+            lines += ["", f"# {KEY_NOTES[prefix]}", f"[{prefix}]"]
             lines += [f'"{k}" = {_toml_value(v)}' for k, v in getattr(self, attr).items()]
         return "\n".join(lines) + "\n"
 
 
 _SCALARS = ["name", "credit_ratio", "tier_mode", "lowest_tier", "unrated_label", "pareto_rest",
             "credit_rounding", "payment_terms_days", "reallocations_per_quarter",
-            "cut_below_balance", "distinct_roles", "negative_amounts"]
+            "cut_below_balance", "distinct_roles", "negative_amounts", "cut_low_use", "cut_low_rate",
+            "overlap_top_n"]
+# What each key (and section) means, in both languages: the comments `to_toml` writes (the shipped
+# default_policy.toml is Policy().to_toml(), so `crm-addin policy` shows them too).
+KEY_NOTES = {
+    "name": "name recorded with every result as name@fingerprint / 政策名称，记录在每个结果中",
+    "credit_ratio": "credit budget = last year's net sales x ratio x (1 + VAT) / 赊销额度预算 = 上年净销售额 x 比例 x (1+增值税率)",
+    "tier_mode": "cutoff (collection-rate thresholds) or rank (shares of customers) / 分级方式：cutoff 按回款率标准，rank 按排名比例",
+    "lowest_tier": "tier below the last cut-off / 低于最低标准的等级",
+    "unrated_label": "tier of customers without sales in the period / 期内无销售客户的等级",
+    "pareto_rest": "Pareto tier after the last cut-off / 帕累托末级",
+    "credit_rounding": "credit lines are whole multiples of this amount / 额度取整单位（金额）",
+    "payment_terms_days": "days to the due date when the ledger gives none / 台账无到期日时的账期天数",
+    "reallocations_per_quarter": "applied reallocation batches allowed per quarter / 每季度允许的额度调整批次",
+    "cut_below_balance": "forbid, allow, or override (the approver may, with a reason) a line cut below the open "
+                         "balance / 调减额度低于应收余额：forbid 禁止，allow 允许，override 审批人说明理由后允许",
+    "distinct_roles": "requester, approver and recorder must be different people / 申请人、审批人、记录人须为不同的人",
+    "negative_amounts": "reject negative invoices and receipts, or allow them (red invoice, refund) / "
+                        "负数发票和回款：reject 拒绝，allow 允许（红字发票、退款）",
+    "cut_low_use": "suggested cuts: a line used less than this share is named little used / "
+                   "建议调减：额度使用率低于此比例时注明“额度使用率低”",
+    "cut_low_rate": "suggested cuts: a collection rate below this is named low / 建议调减：回款率低于此值时注明“回款率低”",
+    "overlap_top_n": "debtor overlap: how many top debtors are compared with as many top customers by sales / "
+                     "欠款重叠分析：比较前 N 大欠款客户与前 N 大销售客户",
+    "vat": "VAT rate in force from each date / 各日期起适用的增值税率",
+    "rate_cutoff": "lowest collection rate of each tier, inclusive / 各等级回款率下限（含）",
+    "rank_share": "shares of customers by rank in rank mode, adding up to 1 / 排名分级时各级客户占比，合计为 1",
+    "pareto_cutoff": "cumulative sales share where each Pareto tier ends / 帕累托各级累计销售占比上限",
+    "tier_weight": "weight of a tier's sales in the credit split; 0 = cash on delivery / 额度分配权重，0 = 现款现货",
+    "stage_months": "sales-stage horizon of each tier in months (D beyond, E no need) / 销售阶段各级成交期限（月）",
+    "follow_up_days": "follow-up cadence of each stage tier in days (E none) / 各阶段等级的跟进周期（天）",
+    "aging_bucket": "upper days past due of each ageing bucket (the last is open-ended) / 账龄区间逾期天数上限",
+}
 _CHOICES = {"tier_mode": {"cutoff", "rank"}, "cut_below_balance": {"forbid", "allow", "override"},
             "negative_amounts": {"reject", "allow"}}
 
@@ -239,7 +283,7 @@ def _coerce_one(name: str, value: object) -> object:
         return str(value).strip()
     if name == "distinct_roles":
         return _as_bool(value)
-    if name in ("payment_terms_days", "reallocations_per_quarter"):
+    if name in ("payment_terms_days", "reallocations_per_quarter", "overlap_top_n"):
         return int(float(value))
     return _number(value)
 
@@ -270,8 +314,10 @@ def _policy_problems(p: Policy):
     for tier, weight in p.tier_weights.items():
         if not (math.isfinite(weight) and weight >= 0):
             yield f"tier_weight.{tier}: {weight:g} must be 0 or more (0 = cash on delivery) / 权重不能为负"
-    if p.credit_rounding <= 0 or round(p.credit_rounding * 100) != p.credit_rounding * 100:
+    if not _whole_cents(p.credit_rounding) or p.credit_rounding <= 0:
         yield "credit_rounding must be a positive amount in whole cents"
+    if p.overlap_top_n < 1:
+        yield f"overlap_top_n: {p.overlap_top_n} must be 1 or more / 应至少为 1"
     if abs(sum(p.rank_shares.values()) - 1) > SHARES_TOLERANCE:
         yield "rank shares must add up to 1"
     if sorted(p.pareto_cutoffs.values()) != list(p.pareto_cutoffs.values()):
@@ -288,8 +334,16 @@ _FRACTION_MAPS = {"vat": "vat_table", "rate_cutoff": "rate_cutoffs", "rank_share
                   "pareto_cutoff": "pareto_cutoffs"}
 
 
+def _whole_cents(amount: float) -> bool:
+    """The amount is a whole number of cents (as Excel shows it: 0.07 is 7 cents, 0.001 is not)."""
+    try:
+        return units(parse_money_cents(amount)) == amount
+    except ValueError:  # NaN, infinite, implausibly large
+        return False
+
+
 def _rate_problems(p: Policy) -> list[str]:
-    found = [fraction_problem("credit_ratio", p.credit_ratio)]
+    found = [fraction_problem(name, getattr(p, name)) for name in ("credit_ratio", "cut_low_use", "cut_low_rate")]
     for prefix, attr in _FRACTION_MAPS.items():
         found += [fraction_problem(f"{prefix}.{key}", value, below_one=prefix == "vat")
                   for key, value in getattr(p, attr).items()]

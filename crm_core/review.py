@@ -9,14 +9,15 @@ import pandas as pd
 from .analysis import Receivables
 from .collection import Period, customer_facts_and_codes
 from .credit import allocate_credit, credit_budget_cents
-from .issues import Issue
+from .issues import Issue, check_invariant
 from .ledger import Ledger
 from .policy import Policy
+from .schema import REVIEW_FRAME_COLUMNS
 from .tiers import pareto_tiers, rank_tiers, rate_tiers
+from .values import units
 
-REGISTER_COLUMNS = ["customer", "customer_name", "net_sales_cents", "collections_cents",
-                    "collection_rate", "rate_status", "rate_tier", "pareto_tier",
-                    "open_balance_cents", "credit_line_cents"]
+# The review frame's columns: the register columns a review computes (crm_core.schema), money in cents.
+REGISTER_COLUMNS = REVIEW_FRAME_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,18 @@ class Review:
                 f"{_money(self.written_off_cents)}")
 
 
+def default_period(latest: pd.Timestamp | None) -> Period:
+    """THE review period when none is given, for every path (a sheet range, a file, partitions):
+    the last complete calendar year of a ledger whose last entry is dated `latest` (the material
+    reviews the previous year); last year when the ledger has no dated rows (`latest` None or NaT)."""
+    if latest is None or pd.isna(latest):
+        return Period.year(pd.Timestamp.today().year - 1)
+    return Period.year(last_complete_year(pd.Timestamp(latest)))
+
+
 def default_year(rows: pd.DataFrame) -> int:
-    """The last complete calendar year in the ledger (the material reviews the previous year)."""
-    return last_complete_year(pd.Timestamp(rows["date"].max()))
+    """The year of `default_period` for these ledger rows."""
+    return default_period(rows["date"].max() if len(rows) else None).start.year
 
 
 def last_complete_year(latest: pd.Timestamp) -> int:
@@ -97,18 +107,22 @@ def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Is
     budget = credit_budget_cents(max(net_total, 0), policy.credit_ratio, vat)
     facts["credit_line_cents"] = allocate_credit(facts["rate_tier"], facts["net_sales_cents"], budget,
                                                  policy=policy)
-    assert int(facts["credit_line_cents"].sum()) == budget, "credit lines must add up to the budget"
+    lines_total = int(facts["credit_line_cents"].sum())
+    check_invariant(lines_total == budget, "credit lines must add up to the budget",
+                    f"lines {units(lines_total):,.2f}, budget {units(budget):,.2f}")
     written_off = int(facts["written_off_cents"].sum()) if "written_off_cents" in facts else 0
     return Review(facts[REGISTER_COLUMNS], Period.year(year), year + 1, budget, net_total, vat, policy,
                   list(issues or []), written_off)
 
 
-def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None) -> np.ndarray:
+def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None,
+               block_rows: int = 1 << 20) -> np.ndarray:
     """Each customer's last non-empty name. `codes`: each row's position in `customers`
-    (distinct, as `customer_facts` numbers them), which spares hashing the customer column again."""
+    (distinct, as `customer_facts` numbers them), which spares hashing the customer column again;
+    `block_rows`: see `last_named_positions`."""
     if codes is None:
         codes = pd.Index(customers, dtype=object).get_indexer(rows["customer"])
-    positions = last_named_positions(rows, codes, len(customers))
+    positions = last_named_positions(rows, codes, len(customers), block_rows)
     has = np.flatnonzero(positions >= 0)
     names = np.full(len(customers), "", dtype=object)
     names[has] = rows["customer_name"].iloc[positions[has]].astype(object).to_numpy()
@@ -127,4 +141,4 @@ def last_named_positions(rows: pd.DataFrame, codes: np.ndarray, n: int, block_ro
 
 
 def _money(cents: int) -> str:
-    return f"{cents / 100:,.2f}"
+    return f"{units(cents):,.2f}"

@@ -233,6 +233,25 @@ def _amount_cents(value: object, scale: int) -> tuple[int, bool]:
     return _decimal_to_cents(amount if own_unit else amount * scale)
 
 
+def units(cents):
+    """Integer cents -> currency units (float64) for display and Excel cells: 123456 -> 1234.56.
+    The one conversion that way; `parse_money_cents` is the one back.
+
+    The result is the float nearest to the exact amount (cents / 100 correctly rounded), so for
+    every amount up to MAX_AMOUNT_CENTS (10^15 cents: at most 15 significant digits) Excel, which
+    shows 15 significant digits, shows exactly the decimal amount, and `parse_money_cents` reads
+    the float back as the same cents. A scalar gives a float; an array, Series or list a float64
+    array (NaN stays NaN, for columns of floats)."""
+    if np.ndim(cents) == 0 and not isinstance(cents, np.ndarray):
+        if isinstance(cents, (float, np.floating)):
+            return float(cents) / 100
+        return int(cents) / 100  # Python's int / int is correctly rounded at any size
+    values = np.asarray(cents)
+    if values.dtype.kind not in "iuf":
+        values = values.astype("float64")
+    return values.astype("float64", copy=False) / 100
+
+
 def shown_decimal(value: float) -> Decimal:
     """The decimal Excel shows for a float: its first 15 significant digits."""
     return Decimal(format(value, f".{SHOWN_DIGITS}g"))
@@ -470,6 +489,16 @@ def _holds_no_bools(dtype) -> bool:
     return api.is_string_dtype(dtype) or api.is_numeric_dtype(dtype) or api.is_datetime64_any_dtype(dtype)
 
 
+def _blank_reason(parse) -> str:
+    """What `parse` says of a blank cell ("date is blank"), so a blank reads the same whether the
+    column came typed (a Parquet date) or as text."""
+    try:
+        parse("")
+    except (ValueError, TypeError) as exc:
+        return str(exc) if isinstance(exc, ValueError) else "value is blank"
+    return "value is blank"
+
+
 def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False,
             distinct: dict | None = None, unchanged=None) -> tuple[np.ndarray, dict[int, object]]:
     """Parse each distinct value once (ledgers repeat values a lot), then broadcast.
@@ -506,7 +535,7 @@ def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False,
         distinct.update(uniques=uniques, parsed=parsed[:-1], factorize=_holds_no_bools(values.dtype))
     problems: dict[int, str] = {}
     if reasons or (codes < 0).any():
-        blank_reason = "value is blank"
+        blank_reason = _blank_reason(parse)
         for pos in np.flatnonzero(codes < 0):
             problems[int(pos)] = blank_reason
         for k, reason in reasons.items():

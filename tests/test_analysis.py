@@ -65,3 +65,12 @@ def test_a_customer_sued_by_others_is_at_most_c():
 
     assert list(cap_tiers(["A", "B", "C", "D", "unrated"], [True, False, True, True, True])) == \
         ["C", "B", "C", "D", "unrated"]
+
+
+def test_overlap_compares_the_policys_top_n_unless_told():
+    customers, sales, balances = ["K1", "K2", "K3", "K4"], [900, 800, 100, 50], [10, 300, 500, 20]
+    default = overlap(customers, sales, balances)  # 100 by default: every customer is "top"
+    assert default.set_index("group").iloc[2]["customers"] == 4
+    by_policy = overlap(customers, sales, balances, policy=Policy(overlap_top_n=2))
+    assert by_policy.equals(overlap(customers, sales, balances, n=2))
+    assert overlap(customers, sales, balances, n=1, policy=Policy(overlap_top_n=2)).iloc[2]["customers"] == 1

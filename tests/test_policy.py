@@ -50,3 +50,49 @@ def test_unreadable_policy_file_names_the_file(tmp_path):
     path.write_text("credit_ratio = = 2", encoding="utf-8")
     with pytest.raises(CrmInputError, match="broken.toml"):
         Policy.load(path)
+
+
+def test_the_shipped_file_is_the_default_written_out_with_every_key_explained():
+    from importlib import resources
+
+    from crm_core.policy import KEY_NOTES
+
+    shipped = resources.files("crm_core").joinpath("default_policy.toml").read_text(encoding="utf-8")
+    assert shipped == Policy().to_toml()
+    keys = {k.split(".")[0] for k, _ in Policy().to_pairs()}
+    assert keys == set(KEY_NOTES)
+    for note in KEY_NOTES.values():  # bilingual: English, then Chinese after " / "
+        english, _, chinese = note.partition(" / ")
+        assert english and any("\u4e00" <= ch <= "\u9fff" for ch in chinese), note
+
+
+def test_suggestion_and_overlap_thresholds_are_policy_keys_with_documented_defaults(capsys):
+    from crm_app.cli.main import main
+
+    policy = Policy()
+    assert (policy.cut_low_use, policy.cut_low_rate, policy.overlap_top_n) == (0.5, 0.85, 100)
+    assert main(["policy"]) == 0
+    shown = capsys.readouterr().out
+    for line in ("cut_low_use = 0.5", "cut_low_rate = 0.85", "overlap_top_n = 100"):
+        assert line in shown
+        comment = shown.splitlines()[shown.splitlines().index(line) - 1]
+        assert comment.startswith("# ") and " / " in comment
+    changed = Policy.from_pairs([("cut_low_use", "30%"), ("cut_low_rate", 0.9), ("overlap_top_n", "50")])
+    assert (changed.cut_low_use, changed.cut_low_rate, changed.overlap_top_n) == (0.3, 0.9, 50)
+
+
+@pytest.mark.parametrize("rows, words", [
+    ([("cut_low_use", 50)], r"cut_low_use: 50 is above 1; write 50% or 0\.5"),
+    ([("cut_low_rate", -0.1)], "cut_low_rate: -0.1 is below 0"),
+    ([("overlap_top_n", 0)], "overlap_top_n: 0 must be 1 or more"),
+    ([("credit_rounding", 0.015)], "whole cents"),
+])
+def test_bad_threshold_values_are_refused_by_key(rows, words):
+    with pytest.raises(CrmInputError, match=words):
+        Policy.from_pairs(rows)
+
+
+def test_credit_rounding_in_cents():
+    assert Policy().credit_unit_cents == 100
+    assert Policy(credit_rounding=1000.0).credit_unit_cents == 100_000
+    assert Policy.from_pairs([("credit_rounding", 0.07)]).credit_unit_cents == 7

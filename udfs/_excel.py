@@ -31,6 +31,7 @@ from crm_core.values import (
     parse_date,
     text_column,
 )
+from crm_core.values import units as _units
 
 _log = logging.getLogger(__name__)
 CATEGORY = "CRM"
@@ -396,8 +397,8 @@ def read_policy(value: Any) -> Policy:
 
 
 def units(cents: Any) -> Any:
-    """int cents -> currency units for the sheet."""
-    return np.asarray(cents, dtype="float64") / 100.0
+    """int cents -> currency units for the sheet (crm_core.values.units: a float, or a float64 array)."""
+    return _units(cents)
 
 
 def cell(value: Any) -> Any:

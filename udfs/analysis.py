@@ -6,6 +6,7 @@ import xlwings as xw
 
 from crm_core.analysis import aging, lifetime_value, likely_duplicates, overlap, tier_migration
 from crm_core.issues import CrmInputError
+from crm_core.policy import Policy
 
 from . import _excel as ex
 from .collection import POLICY_DOC, RANGE, _ledger
@@ -67,7 +68,7 @@ def crm_tier_migration(old_tiers, new_tiers, labels=None):
 @xw.arg("customers", doc="Customer codes, one column 客户", **RANGE)
 @xw.arg("sales", doc="Each customer's sales, same rows 销售额", **RANGE)
 @xw.arg("balances", doc="Each customer's open receivables, same rows 应收余额", **RANGE)
-@xw.arg("n", doc="How many top debtors and top customers to compare (optional; 100) 前N名", **RANGE)
+@xw.arg("n", doc="How many top debtors and top customers to compare (optional; policy overlap_top_n, 100) 前N名", **RANGE)
 @ex.shows_errors
 def crm_overlap(customers, sales, balances, n=None):
     """Top-n debtors 大额欠款 against top-n customers by sales 重点客户: customers and receivables owed (debit balances; credits left out) of each group, with header."""
@@ -75,7 +76,7 @@ def crm_overlap(customers, sales, balances, n=None):
     names = ex.texts(cols["customers"], "customers")
     sale_cells, balance_cells = cols["sales"], cols["balances"]
     top = ex.vector(n, "n")
-    count = 100 if not top or top[0] is None else ex.number(top[0], "n")
+    count = Policy().overlap_top_n if not top or top[0] is None else ex.number(top[0], "n")
     if count < 1 or count != int(count):
         raise ex.arg_problem("n", f"n {count:g} must be a whole number of at least 1")
     table = overlap(names, ex.money_cents(sale_cells, "sales", blank_as_zero=True),

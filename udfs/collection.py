@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import xlwings as xw
 
-from crm_core.collection import FACT_COLUMNS, RATED, Period, customer_facts, rate_from_net
-from crm_core.issues import CrmInputError, issues_frame
+from crm_core.collection import FACT_COLUMNS, Period, customer_facts, rate_from_net
+from crm_core.issues import CrmInputError, check_invariant, issues_frame
 from crm_core.ledger import normalize_ledger
-from crm_core.review import default_year
+from crm_core.review import default_period
+from crm_core.schema import RateStatus
 from crm_core.values import is_blank
 
 from . import _excel as ex
@@ -102,7 +103,7 @@ def _period(rows: pd.DataFrame, period_start, period_end) -> Period:
     start = ex.one_date(period_start, "period_start")
     end = ex.one_date(period_end, "period_end")
     if start is None and end is None:
-        return Period.year(default_year(rows)) if len(rows) else Period.year(ex.today().year - 1)
+        return default_period(rows["date"].max() if len(rows) else None)
     if start is None:
         start = end - pd.DateOffset(years=1) + pd.Timedelta(days=1)
     if end is None:
@@ -130,13 +131,26 @@ def crm_collections(ledger, period_start=None, period_end=None, policy=None):
     if book.errors:
         raise CrmInputError(book.errors)
     facts = customer_facts(book.rows, policy_obj, _period(book.rows, period_start, period_end))
-    assert list(facts.columns) == FACT_COLUMNS
-    rate = facts["collection_rate"].to_numpy()
+    check_invariant(list(facts.columns) == FACT_COLUMNS, "customer facts have the columns FACT_COLUMNS",
+                    ", ".join(map(str, facts.columns)))
+    return collections_table(facts)
+
+
+def collections_table(facts: pd.DataFrame) -> ex.Cells:
+    """COLLECTIONS_HEADER and a row per customer of `facts` (FACT_COLUMNS): money in currency
+    units, #DIV/0! for no rate, and the rate note (the status's label; nothing when rated)."""
+    rate = facts["collection_rate"].to_numpy(dtype="float64")
     rate_cells = np.where(np.isnan(rate), ex.excel_error(ex.DIV0), rate)
-    notes = np.where(facts["rate_status"] == RATED, "", facts["rate_status"])
+    notes = [_rate_note(s) for s in facts["rate_status"]]
     return ex.table_out(COLLECTIONS_HEADER, [
         facts["customer"], ex.units(facts["net_sales_cents"]), ex.units(facts["collections_cents"]),
         rate_cells, ex.units(facts["open_balance_cents"]), notes])
+
+
+def _rate_note(status: object) -> str:
+    """A rate status (a member, or its label as a frame's text column holds it) as its note."""
+    member = status if isinstance(status, RateStatus) else RateStatus.of(status)
+    return member.note if member is not None else str(status)
 
 
 @xw.func(category=ex.CATEGORY)

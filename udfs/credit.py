@@ -4,6 +4,7 @@ from __future__ import annotations
 import xlwings as xw
 
 from crm_core.credit import allocate_credit, credit_budget_cents
+from crm_core.values import parse_money_cents
 
 from . import _excel as ex
 from .collection import POLICY_DOC, RANGE
@@ -21,7 +22,7 @@ def crm_credit_budget(net_sales, ratio=None, vat_rate=None, policy=None):
     sales = ex.one_money_cents(net_sales, "net_sales")
     share = ex.one_number(ratio, "ratio", pol.credit_ratio)  # the core refuses 20 for 20%
     vat = ex.one_number(vat_rate, "vat_rate", float(pol.vat_table[max(pol.vat_table)]), read=ex.rate)
-    return credit_budget_cents(sales, share, vat) / 100.0
+    return ex.units(credit_budget_cents(sales, share, vat))
 
 
 @xw.func(category=ex.CATEGORY)
@@ -46,10 +47,20 @@ def crm_allocate_credit(customers, tiers, net_sales, budget, tier_weights=None, 
     given = ex.label_map(tier_weights, "tier_weights")
     weights = {**pol.tier_weights, **given} if given else None  # a range overrides the tiers it names
     unit = ex.one_number(rounding, "rounding", pol.credit_rounding)
-    if unit <= 0 or round(unit * 100) != unit * 100:
+    unit_cents = _whole_cents(unit)
+    if unit <= 0 or unit_cents is None:
         raise ex.arg_problem("rounding", f"rounding {unit:g} must be a positive amount in whole cents")
-    lines = allocate_credit(labels, sales, total, weights=weights, unit_cents=round(unit * 100), policy=pol)
+    lines = allocate_credit(labels, sales, total, weights=weights, unit_cents=unit_cents, policy=pol)
     return ex.column_out(ex.units(lines), ex.is_horizontal(customers))
+
+
+def _whole_cents(amount: float) -> int | None:
+    """The amount in cents if it is a whole number of them (as Excel shows it), else None."""
+    try:
+        cents = parse_money_cents(amount)
+    except ValueError:  # NaN, infinite, implausibly large
+        return None
+    return cents if ex.units(cents) == amount else None
 
 
 def _no_duplicates(names) -> None:

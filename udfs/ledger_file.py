@@ -9,15 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import xlwings as xw
 
 from crm_app.engines.ledger_file import file_facts
-from crm_core.collection import RATED
 from crm_core.issues import CrmInputError, IssueCode, errors_only
 
 from . import _excel as ex
-from .collection import COLLECTIONS_HEADER, POLICY_DOC, RANGE
+from .collection import POLICY_DOC, RANGE, collections_table
 
 PATH_DOC = "Cell holding the ledger file's full path (.csv, .tsv or .parquet) 台账文件路径"
 
@@ -40,13 +38,7 @@ def crm_collections_file(path, period_start=None, period_end=None, policy=None):
     result = file_facts(file, policy_obj, start, end)
     if errors_only(result.issues):
         raise CrmInputError(errors_only(result.issues))
-    facts = result.table
-    rate = facts["collection_rate"].to_numpy(dtype="float64")
-    rate_cells = np.where(np.isnan(rate), ex.excel_error(ex.DIV0), rate)
-    notes = np.where(facts["rate_status"] == RATED, "", facts["rate_status"])
-    return ex.table_out(COLLECTIONS_HEADER, [
-        facts["customer"], ex.units(facts["net_sales_cents"]), ex.units(facts["collections_cents"]),
-        rate_cells, ex.units(facts["open_balance_cents"]), notes])
+    return collections_table(result.table)
 
 
 def ledger_path(value) -> Path:

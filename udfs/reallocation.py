@@ -79,7 +79,7 @@ def crm_check_reallocation(customers, lines, request_customers, request_changes,
     table = ex.table_out(CHECK_HEADER, [moves["customer"], moves["tier"], old, ex.units(moves["change_cents"]),
                                         new, kinds, moves["message"]])
     total = int(moves["change_cents"].sum())
-    return table + [["batch / 批次", "", "", total / 100.0, "", "", result.verdict]]
+    return table + [["batch / 批次", "", "", ex.units(total), "", "", result.verdict]]
 
 
 def _flag(value) -> bool:
@@ -141,7 +141,7 @@ def crm_suggest_cuts(customers, lines, balances, rates, amount, exclude=None, po
     cuts = suggest_cuts(names, ex.money_cents(cells["lines"], "lines", blank_as_zero=True),
                         ex.money_cents(cells["balances"], "balances", blank_as_zero=True), rate_values,
                         ex.one_money_cents(amount, "amount"), exclude=[s for s in skip if s],
-                        unit_cents=round(pol.credit_rounding * 100))
+                        unit_cents=pol.credit_unit_cents, policy=pol)
     return ex.table_out(SUGGEST_HEADER, [cuts["customer"], ex.units(cuts["cut_cents"]),
                                          ex.units(cuts["headroom_cents"]), cuts["utilisation"], cuts["rate"],
                                          cuts["why"]])

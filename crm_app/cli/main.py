@@ -43,7 +43,7 @@ from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
 from crm_core.values import FIRST_DATE, LAST_DATE, parse_money_cents
 
-# Sub-commands that live in their own modules (module path relative to this package).
+# Sub-commands that live in their own modules (each offers add_parser).
 COMMAND_MODULES: list[str] = ["crm_app.cli.workflow_commands", "crm_app.workbook.builder", "crm_app.cli.review_file"]
 # Commands that need the repository (its test tooling), offered only when run from a checkout.
 REPOSITORY_COMMAND_MODULES: list[str] = ["tools.build_vba"]

@@ -121,11 +121,7 @@ def _cached(kind: str, path, policy: Policy, params: dict, produce, use_cache: b
     the same answer."""
     start = time.perf_counter()
     path = checked_path(path)
-    try:
-        before = cache.stat_key(path)
-    except OSError as problem:
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read {path}: {problem.strerror or problem}",
-                                   source=path.name)]) from problem
+    before = cache.stat_key(path)  # a missing or locked file: the OSError says so to the caller
     digest = cache.content_digest(path) if use_cache else ""
     key = cache.result_key(kind, digest, policy.fingerprint, params)
     if use_cache and isinstance(hit := cache.load(key), Result):

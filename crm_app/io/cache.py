@@ -47,14 +47,13 @@ def _store():
 
 @functools.cache
 def code_fingerprint() -> str:
-    """Hash of the code that turns a ledger file into results: the core, the readers and the engines."""
+    """Hash of the code that turns a ledger file into results: the core, the readers and the engines
+    (their source files, found beside this one: reading them imports nothing of the layers above)."""
     import crm_core
 
-    from crm_app import engines
-    from crm_app import io as app_io
-
-    sources = sorted(path for package in (crm_core, app_io, engines)
-                     for path in Path(package.__file__).parent.glob("*.py"))
+    here = Path(__file__).resolve().parent
+    folders = (Path(crm_core.__file__).resolve().parent, here, here.parent / "engines")
+    sources = sorted(path for folder in folders for path in folder.glob("*.py"))
     digest = hashlib.sha256()
     for source in sources:
         digest.update(source.name.encode() + b"\0" + source.read_bytes())

@@ -11,23 +11,17 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from crm_app.io.files import atomic_path
+from crm_core import schema
 from crm_core.issues import issues_frame
 from crm_core.review import Review
+from crm_core.values import units
 
 MONEY = "#,##0.00"
 PERCENT = "0.00%"
-REGISTER_HEADERS = [
-    ("customer", "客户编码 Code", None),
-    ("customer_name", "客户名称 Name", None),
-    ("net_sales_cents", "净销售额 Net sales", MONEY),
-    ("collections_cents", "回款额 Collections", MONEY),
-    ("collection_rate", "回款率 Collection rate", PERCENT),
-    ("rate_status", "回款率说明 Rate note", None),
-    ("rate_tier", "回款等级 Tier by rate", None),
-    ("pareto_tier", "ABC等级 Pareto tier", None),
-    ("open_balance_cents", "应收余额 Open balance", MONEY),
-    ("credit_line_cents", "赊销额度 Credit line", MONEY),
-]
+_FORMATS = {schema.MONEY: MONEY, schema.RATE: PERCENT}
+# (frame column, header, number format) of the review's Register sheet: the register columns a
+# review computes (crm_core.schema.REVIEW_COLUMNS), labelled as in the register workbook.
+REGISTER_HEADERS = [(c.frame_key, c.label, _FORMATS.get(c.kind)) for c in schema.REVIEW_COLUMNS]
 _HEAD = Font(bold=True, color="FFFFFF")
 _FILL = PatternFill("solid", fgColor="305496")
 
@@ -40,8 +34,8 @@ def set_text(cell: Cell, value: object) -> None:
 
 
 def cell_value(column: str, value: object) -> object:
-    if column.endswith("_cents"):
-        return int(value) / 100
+    if column.endswith(schema.CENTS_SUFFIX):
+        return units(value)
     if isinstance(value, float) and value != value:  # NaN: leave the cell empty
         return None
     return value

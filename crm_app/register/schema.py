@@ -7,14 +7,14 @@ decimals and read back as integer cents.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-import numpy as np
 import pandas as pd
 
 from crm_core.issues import Issue, IssueCode
-from crm_core.values import normalize_text
+from crm_core.schema import MONEY, Column
+from crm_core.schema import REGISTER_COLUMNS as REGISTER_COLUMNS  # declared once, in the core
+from crm_core.values import normalize_text, parse_money_cents, units
 
 TEMPLATE_VERSION = 1
 
@@ -27,37 +27,8 @@ AUDIT = "Audit"
 DASHBOARD = "Dashboard"
 ABOUT = "About"
 
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    zh: str
-    en: str
-    kind: str = "text"  # text | money | rate | date | int
-
-    @property
-    def label(self) -> str:
-        return f"{self.zh} {self.en}"
-
-
-REGISTER_COLUMNS = [
-    Column("customer", "客户编码", "Code"),
-    Column("customer_name", "客户名称", "Name"),
-    Column("owner", "负责人", "Owner"),
-    Column("rate_tier", "回款等级", "Tier by rate"),
-    Column("pareto_tier", "ABC等级", "Pareto tier"),
-    Column("stage_tier", "阶段等级", "Stage tier"),
-    Column("net_sales", "净销售额", "Net sales", "money"),
-    Column("collections", "回款额", "Collections", "money"),
-    Column("collection_rate", "回款率", "Collection rate", "rate"),
-    Column("rate_status", "回款率说明", "Rate note"),
-    Column("open_balance", "应收余额", "Open balance", "money"),
-    Column("allocated_line", "年度分配额度", "Yearly allocation", "money"),
-    Column("credit_line", "赊销额度", "Credit line", "money"),
-    Column("utilisation", "额度使用率", "Utilisation", "rate"),
-    Column("last_reviewed", "最近评审", "Last reviewed", "date"),
-    Column("flags", "提示", "Flags"),
-]
+# The register's columns (REGISTER_COLUMNS, of Column records) are declared in crm_core.schema,
+# with the review's frame and the review workbook's Register sheet derived from them.
 
 AUDIT_COLUMNS = [
     Column("timestamp", "时间", "Timestamp"),
@@ -103,19 +74,21 @@ def header_lookup(columns: list[Column]) -> dict[str, str]:
 
 
 def cents_from_cell(value: object) -> int | None:
-    """Money cell (currency units) -> int cents; None for blank. Raises ValueError if not a number."""
+    """Money cell (currency units) -> int cents, as `parse_money_cents` reads every amount (the
+    15 digits Excel shows, half-up at the cent); None for blank. Raises ValueError if not a number:
+    a register's money cells hold numbers, never text."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
         raise ValueError(f"{value!r} is not an amount")
-    if isinstance(value, float) and not np.isfinite(value):
-        raise ValueError(f"{value!r} is not an amount")
-    return int((Decimal(repr(value) if isinstance(value, float) else value) * 100)
-               .quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    try:
+        return parse_money_cents(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an amount: {exc}") from None
 
 
 def cell_from_cents(cents: int | None) -> float | None:
-    return None if cents is None else int(cents) / 100
+    return None if cents is None else units(cents)
 
 
 def sheet_records(ws, columns: list[Column], sheet: str) -> tuple[pd.DataFrame, list[Issue]]:
@@ -139,19 +112,19 @@ def sheet_records(ws, columns: list[Column], sheet: str) -> tuple[pd.DataFrame, 
             value = values[pos] if pos is not None and pos < len(values) else None
             record.update(_read_cell(col, value, r, sheet, issues))
         records.append(record)
-    names = ["row"] + [c.key + ("_cents" if c.kind == "money" else "") for c in columns]
+    names = ["row"] + [c.frame_key for c in columns]
     return pd.DataFrame(records, columns=names), issues
 
 
 def _read_cell(col: Column, value: object, row: int, sheet: str, issues: list[Issue]) -> dict[str, object]:
-    if col.kind != "money":
+    if col.kind != MONEY:
         return {col.key: normalize_text(value) if col.kind == "text" else value}
     try:
         cents = cents_from_cell(value)
     except ValueError as exc:
         issues.append(Issue(IssueCode.BAD_NUMBER, str(exc), row=row, column=col.label, source=sheet))
         cents = None
-    return {col.key + "_cents": cents}
+    return {col.frame_key: cents}
 
 
 def read_about(ws) -> dict[str, object]:

@@ -18,7 +18,6 @@ from crm_core.policy import Policy
 from crm_core.review import Review, review_ledger
 from crm_core.tiers import rate_tiers
 
-OVERLAP_TOP_N = 100
 LOW_USE = 0.30  # a line "far above use" when less than this share of it is used
 
 
@@ -124,9 +123,10 @@ def migration(data: RegisterData) -> pd.DataFrame:
     return tier_migration(data.previous_tiers, data.register["rate_tier"], labels)
 
 
-def overlap_table(data: RegisterData, n: int = OVERLAP_TOP_N) -> pd.DataFrame:
+def overlap_table(data: RegisterData, n: int | None = None) -> pd.DataFrame:
+    """The debtor overlap of the register: top n (the policy's `overlap_top_n`) debtors and customers."""
     reg = data.register
-    return overlap(reg["customer"], reg["net_sales_cents"], reg["open_balance_cents"], n)
+    return overlap(reg["customer"], reg["net_sales_cents"], reg["open_balance_cents"], n, policy=data.policy)
 
 
 def pareto_points(sales_cents: np.ndarray, points: int = 20) -> list[tuple[float, float]]:

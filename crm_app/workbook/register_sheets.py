@@ -30,19 +30,21 @@ from crm_app.workbook.xml_sheet import (
     inline_string,
     xml_text,
 )
+from crm_core import schema as cs
 from crm_core.collection import GROSSED_UP
 from crm_core.issues import issues_frame
 from crm_core.ledger import TYPES
 from crm_core.policy import Policy
+from crm_core.values import units as money_units
 
 TEMPLATE_ROWS = 500  # customer rows the review sheets are laid out for (more when filled)
 REQUEST_ROWS = 30
 LEDGER_TABLE = "tblLedger"
-LEDGER_COLUMNS = [  # key, header (Chinese first, then the key the ledger reader also accepts)
-    ("date", "日期 (date)"), ("customer", "客户编码 (customer)"), ("customer_name", "客户名称 (customer_name)"),
-    ("type", "类型 (type)"), ("amount", "金额 (amount)"), ("invoice_no", "发票号 (invoice_no)"),
-    ("due_date", "到期日 (due_date)"), ("vat_rate", "税率 (vat_rate)"), ("gross", "含税额 (gross)"),
-]
+# The Ledger sheet's columns in sheet order: the ledger's fields (crm_core.schema.LEDGER_COLUMNS),
+# then the computed gross amount. (key, header): headers are the Chinese name and the key, both
+# among the headers the ledger reader accepts.
+LEDGER_SHEET_KEYS = ("date", "customer", "customer_name", "type", "amount", "invoice_no", "due_date", "vat_rate")
+LEDGER_COLUMNS = [(c.key, cs.sheet_header(c)) for c in [*(cs.LEDGER_BY_KEY[k] for k in LEDGER_SHEET_KEYS), cs.GROSS]]
 LEDGER_TYPES = TYPES  # invoice, receipt, credit_note, opening_balance, write_off
 # How each type moves the open balance (gross): up for invoices and balances brought forward, down
 # for receipts, credit notes and write-offs (the core's BALANCE_SIGNS).
@@ -125,9 +127,10 @@ class Ctx:
 
 
 def units(cents) -> float | None:
+    """A money cell's value: currency units (crm_core.values.units), None (no value) for None or NaN."""
     if cents is None or (isinstance(cents, float) and np.isnan(cents)):
         return None
-    return int(cents) / 100
+    return money_units(cents)
 
 
 def blank_nan(value):
@@ -219,16 +222,10 @@ def write_register_rows(ctx: Ctx, sh: Sheet) -> None:
     reviewed = ctx.data.review.period.end.to_pydatetime()
     k, m, n_, flags = reg_col("open_balance"), reg_col("credit_line"), reg_col("utilisation"), reg_col("flags")
     lines, balances = reg["credit_line_cents"].tolist(), reg["open_balance_cents"].tolist()
-    as_units = [int(c) / 100 for c in lines]
-    columns = {
-        "customer": reg["customer"].tolist(), "customer_name": reg["customer_name"].tolist(),
-        "rate_tier": reg["rate_tier"].tolist(), "pareto_tier": reg["pareto_tier"].tolist(),
-        "net_sales": [int(c) / 100 for c in reg["net_sales_cents"].tolist()],
-        "collections": [int(c) / 100 for c in reg["collections_cents"].tolist()],
-        "collection_rate": [None if np.isnan(v) else float(v) for v in reg["collection_rate"].tolist()],
-        "rate_status": reg["rate_status"].tolist(), "open_balance": [int(c) / 100 for c in balances],
-        "allocated_line": as_units, "credit_line": as_units, "last_reviewed": [reviewed] * len(reg),
-    }
+    # the columns the review computes, by the core's frame key (money in cents: shown in units)
+    columns = {c.key: _register_cells(c, reg[c.frame_key]) for c in cs.REVIEW_COLUMNS}
+    columns["allocated_line"] = columns["credit_line"]  # this year's allocation is the line until changed
+    columns["last_reviewed"] = [reviewed] * len(reg)
     kinds = {c.key: c.kind for c in rs.REGISTER_COLUMNS}
     placed = [(reg_col(key), REGISTER_FORMATS.get(kinds[key]), values) for key, values in columns.items()]
     for i, (line, bal) in enumerate(zip(lines, balances)):
@@ -241,6 +238,15 @@ def write_register_rows(ctx: Ctx, sh: Sheet) -> None:
                    f'=IF(AND(N({m}{r})>0,N({k}{r})>N({m}{r})),"超额 over limit",'
                    f'IF(AND(N({m}{r})>0,N({k}{r})<LowUse*N({m}{r})),"额度闲置 line far above use",""))',
                    register_flags(bal, line))
+
+
+def _register_cells(column: cs.Column, values: pd.Series) -> list:
+    """A review column's cell values: money in currency units, rates with no value (NaN) blank."""
+    if column.kind == cs.MONEY:
+        return money_units(values.to_numpy(dtype="int64")).tolist()
+    if column.kind == cs.RATE:
+        return [None if np.isnan(v) else float(v) for v in values.tolist()]
+    return values.tolist()
 
 
 def register_conditional_formats(ctx: Ctx, sh: Sheet) -> None:
@@ -354,11 +360,11 @@ def _ledger_blocks(rows: pd.DataFrame, gross_cents: np.ndarray, formula: str, da
             cell("A", date_s, pc.binary_join_element_wise("><v>", _serials(part["date"]), "</v>", "")),
             *(cell(col, "", texts[key][block]) for col, key in (("B", "customer"), ("C", "customer_name"),
                                                                  ("D", "type"))),
-            cell("E", money_s, _number_v(part["amount_cents"].to_numpy(dtype="int64") / 100)),
+            cell("E", money_s, _number_v(money_units(part["amount_cents"].to_numpy(dtype="int64")))),
             cell("F", "", texts["invoice_no"][block]),
             cell("G", date_s, pc.binary_join_element_wise("><v>", _serials(part["due_date"]), "</v>", "")),
             cell("H", "", _number_v(part["vat_rate"].to_numpy(dtype="float64"))),
-            cell("I", money_s, _number_v(np.asarray(gross_cents[block], dtype="int64") / 100, gross_f)),
+            cell("I", money_s, _number_v(money_units(np.asarray(gross_cents[block], dtype="int64")), gross_f)),
         ]
         xml = pc.binary_join_element_wise('<row r="', r, '">', *cells, "</row>", "")
         yield _string_bytes(xml)
@@ -427,19 +433,22 @@ def policy_pairs(policy: Policy) -> list[tuple[str, object]]:
     return out
 
 
+# Policy keys holding rates or shares: shown as percentages on the Policy sheet.
+POLICY_PERCENT_KEYS = ("vat.", "rate_cutoff.", "pareto_cutoff.", "rank_share.", "cut_low_use", "cut_low_rate")
+
+
 def build_policy(ctx: Ctx, sh: Sheet) -> None:
     sh.label("A1", "# 键 key", head=True)
     sh.label("B1", "值 value", head=True)
     sh.widths({"A": 26, "B": 14})
     for r, (key, value) in enumerate(policy_pairs(ctx.policy), start=2):
         sh.label(f"A{r}", key)
-        sh.value(f"B{r}", value, "0.00%" if key.startswith(("vat.", "rate_cutoff.", "pareto_cutoff.",
-                                                                  "rank_share.")) else None, unlocked=True)
+        sh.value(f"B{r}", value, "0.00%" if key.startswith(POLICY_PERCENT_KEYS) else None, unlocked=True)
         ctx.policy_rows[key] = r
     last = 1 + len(ctx.policy_rows)
     ctx.name("PolicyTable", "Policy", f"$A$1:$B${last}")
     for key, name in (("credit_ratio", "CreditRatio"), ("unrated_label", "Unrated"), ("lowest_tier", "LowestTier"),
-                      ("pareto_rest", "ParetoRest"), ("tier_mode", "TierMode")):
+                      ("pareto_rest", "ParetoRest"), ("tier_mode", "TierMode"), ("overlap_top_n", "TopN")):
         ctx.name(name, "Policy", f"$B${ctx.policy_rows[key]}")
     sh.ws.freeze_panes = "A2"
     sh.protect()
@@ -622,15 +631,15 @@ def _credit_tiers(ctx: Ctx, sh: Sheet) -> None:
         # unrated customers (no sales, no rate) get no line unless the policy weights them
         sh.formula(f"C{r}", f'=IFERROR(INDEX(WeightValue,MATCH(B{r},WeightTier,0)),IF(B{r}=Unrated,0,"无权重 no weight"))',
                    get(weights[tier]), "0.00")
-        sh.formula(f"D{r}", f"=SUMIF(Reg_rate_tier,B{r},Reg_net_sales)", get(sales / 100), MONEY)
-        sh.formula(f"E{r}", f"=D{r}*C{r}", get(sales * weights[tier] / 100), MONEY)
+        sh.formula(f"D{r}", f"=SUMIF(Reg_rate_tier,B{r},Reg_net_sales)", get(units(sales)), MONEY)
+        sh.formula(f"E{r}", f"=D{r}*C{r}", get(units(sales * weights[tier])), MONEY)
         sh.formula(f"F{r}", f"=IF(SUM($E${first}:$E${last})>0,E{r}/SUM($E${first}:$E${last}),0)", get(share), PERCENT)
-        sh.formula(f"G{r}", f"=ROUND(Budget*F{r},2)", get(round(ctx.data.review.budget_cents * share) / 100
+        sh.formula(f"G{r}", f"=ROUND(Budget*F{r},2)", get(units(round(ctx.data.review.budget_cents * share))
                                                              if ctx.filled else 0), MONEY)
         sh.formula(f"H{r}", f"=SUMIF(Reg_rate_tier,B{r},Reg_allocated_line)",
-                   get(int(s["allocated_cents"]) / 100 if ctx.filled else 0), MONEY)
+                   get(units(s["allocated_cents"]) if ctx.filled else 0), MONEY)
         sh.formula(f"I{r}", f"=SUMIF(Reg_rate_tier,B{r},Reg_credit_line)",
-                   get(int(s["line_cents"]) / 100 if ctx.filled else 0), MONEY)
+                   get(units(s["line_cents"]) if ctx.filled else 0), MONEY)
         sh.formula(f"J{r}", f"=ROUND(I{r}-H{r},2)", get(0.0), MONEY)
 
 

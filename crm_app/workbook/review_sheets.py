@@ -149,13 +149,13 @@ def _collection_summary(ctx: Ctx, sh: Sheet, last: int) -> None:
         sh.formula(f"M{r}", f"=Lists!$A${i + 2}", get(tier))
         sh.formula(f"N{r}", f"=COUNTIF({rng['F']},M{r})", get(int(s["customers"]) if s is not None else 0), COUNT)
         sh.formula(f"O{r}", f"=SUMIF({rng['F']},M{r},{rng['B']})", get(units(s["net_sales_cents"]) if s is not None else 0), MONEY)
-        sh.formula(f"P{r}", f"=SUMIF({rng['F']},M{r},{rng['C']})", get(gross / 100), MONEY)
-        sh.formula(f"Q{r}", f"=SUMIF({rng['F']},M{r},{rng['D']})", get(coll / 100), MONEY)
+        sh.formula(f"P{r}", f"=SUMIF({rng['F']},M{r},{rng['C']})", get(units(gross)), MONEY)
+        sh.formula(f"Q{r}", f"=SUMIF({rng['F']},M{r},{rng['D']})", get(units(coll)), MONEY)
         sh.formula(f"R{r}", f'=IF(P{r}>0,Q{r}/P{r},"")', get(coll / gross if gross > 0 else ""), PERCENT)
     tot = 3 + len(labels)
     sh.label(f"M{tot}", "合计 Total")
     for col, key in (("N", "customers"), ("O", "net_sales_cents"), ("P", "gross_sales_cents"), ("Q", "collections_cents")):
-        value = SKIP if summary is None else (int(summary[key].sum()) if key == "customers" else int(summary[key].sum()) / 100)
+        value = SKIP if summary is None else (int(summary[key].sum()) if key == "customers" else units(summary[key].sum()))
         sh.formula(f"{col}{tot}", f"=SUM({col}3:{col}{tot - 1})", value, COUNT if col == "N" else MONEY)
     _migration(ctx, sh, tot + 3, last, labels)
 
@@ -208,12 +208,12 @@ def build_credit_use(ctx: Ctx, sh: Sheet) -> None:
         open_ = int(s["open_balance_cents"]) if s is not None else 0
         sh.formula(f"A{r}", f"=Lists!$A${i + 2}", get(tier))
         sh.formula(f"B{r}", f"=COUNTIF({t},A{r})", get(int(s["customers"]) if s is not None else 0), COUNT)
-        sh.formula(f"C{r}", f"=SUMIF({t},A{r},{ln})", get(line / 100), MONEY)
-        sh.formula(f"D{r}", f"=SUMIF({t},A{r},{bal})", get(open_ / 100), MONEY)
+        sh.formula(f"C{r}", f"=SUMIF({t},A{r},{ln})", get(units(line)), MONEY)
+        sh.formula(f"D{r}", f"=SUMIF({t},A{r},{bal})", get(units(open_)), MONEY)
         sh.formula(f"E{r}", f'=IF(C{r}>0,D{r}/C{r},"")', get(open_ / line if line > 0 else ""), PERCENT)
         sh.formula(f"F{r}", f"=SUMPRODUCT(({t}=A{r})*({ln}>0)*({bal}>{ln}))", get(int(s["over"]) if s is not None else 0), COUNT)
         sh.formula(f"G{r}", f"=SUMPRODUCT(({t}=A{r})*({ln}>0)*({bal}<LowUse*{ln}))", get(int(s["low"]) if s is not None else 0), COUNT)
-        sh.formula(f"H{r}", f"=SUMIF({t},A{r},Reg_allocated_line)", get(int(s["allocated_cents"]) / 100 if s is not None else 0), MONEY)
+        sh.formula(f"H{r}", f"=SUMIF({t},A{r},Reg_allocated_line)", get(units(s["allocated_cents"]) if s is not None else 0), MONEY)
         sh.formula(f"I{r}", f"=ROUND(C{r}-H{r},2)", get(0.0), MONEY)
     tot = 4 + len(labels)
     sh.label(f"A{tot}", "合计 Total")
@@ -222,7 +222,7 @@ def build_credit_use(ctx: Ctx, sh: Sheet) -> None:
         if summary is not None:
             key = {"B": "customers", "C": "line_cents", "D": "open_balance_cents", "F": "over", "G": "low",
                    "H": "allocated_cents"}.get(col)
-            value = 0.0 if key is None else (int(summary[key].sum()) / 100 if fmt == MONEY else int(summary[key].sum()))
+            value = 0.0 if key is None else (units(summary[key].sum()) if fmt == MONEY else int(summary[key].sum()))
         sh.formula(f"{col}{tot}", f"=SUM({col}4:{col}{tot - 1})", value, fmt)
     sh.protect()
 
@@ -233,11 +233,9 @@ OVERLAP_ROWS = 14  # header row of the per-customer helper table
 
 def build_overlap(ctx: Ctx, sh: Sheet) -> None:
     sh.label("A1", "欠款重叠 Debtor overlap: top-N debtors vs key customers (top-N by sales)", title=True)
-    sh.label("A3", "N (前N名 top N)")
-    sh.value("B3", 100, "0", unlocked=True)
-    ctx.name("TopN", "Overlap", "$B$3")
-    ctx.validate("Overlap", "B3", DataValidation(type="whole", operator="greaterThan", formula1="0",
-                                                 showErrorMessage=True, error="A whole number / 整数"))
+    top_n = ctx.policy.overlap_top_n
+    sh.label("A3", "N (前N名 top N: Policy overlap_top_n)")
+    sh.formula("B3", "=TopN", ctx.cached(top_n), "0")  # the Policy sheet's value (defined name TopN)
     sh.widths({"A": 44, "B": 14, "C": 18, "D": 12, "E": 12, "F": 44, "G": 12, "H": 18, "I": 12})
     h, first = OVERLAP_ROWS, OVERLAP_ROWS + 1
     last = h + ctx.cap
@@ -249,8 +247,8 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
     if reg is not None:
         from crm_core.analysis import top_n_mask  # the core's own top-n rule (ties by position)
 
-        key = top_n_mask(reg["net_sales_cents"].astype("float64"), 100).astype(int)
-        debtor = top_n_mask(reg["open_balance_cents"].astype("float64"), 100).astype(int)
+        key = top_n_mask(reg["net_sales_cents"].astype("float64"), top_n).astype(int)
+        debtor = top_n_mask(reg["open_balance_cents"].astype("float64"), top_n).astype(int)
         codes = reg["customer"].tolist()
         sales = [units(v) for v in reg["net_sales_cents"].tolist()]
         balances = [units(v) for v in reg["open_balance_cents"].tolist()]
@@ -285,13 +283,13 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
         row = table.iloc[i] if table is not None else None
         sh.label(f"A{r}", names[i])
         sh.formula(f"B{r}", count_f, int(row["customers"]) if row is not None else SKIP, COUNT)
-        sh.formula(f"C{r}", sum_f, int(row["receivables_cents"]) / 100 if row is not None else SKIP, MONEY)
+        sh.formula(f"C{r}", sum_f, units(row["receivables_cents"]) if row is not None else SKIP, MONEY)
         sh.formula(f"D{r}", f"=IF($C$10>0,C{r}/$C$10,0)", float(row["share"]) if row is not None else SKIP, PERCENT)
     sh.label("F4", "加载项 Add-in (crm_overlap)")
     values = None
     if table is not None:
         values = [["group / 分组", "customers / 客户数", "receivables owed / 应收账款", "share / 占比"]] + [
-            [g, int(n), int(cents) / 100, float(s)] for g, n, cents, s in table.itertuples(index=False)]
+            [g, int(n), units(cents), float(s)] for g, n, cents, s in table.itertuples(index=False)]
     sh.array("F5:I10", "crm_overlap(Reg_customer,Reg_net_sales,Reg_open_balance,TopN)", values)
     sh.protect()
 
@@ -317,7 +315,7 @@ def build_effort(ctx: Ctx, sh: Sheet) -> None:
         sh.formula(f"B{r}", f"=COUNTIF(Reg_pareto_tier,A{r})", get(n), COUNT)
         sh.formula(f"C{r}", f"=IF(SUM($B${first}:$B${last})>0,B{r}/SUM($B${first}:$B${last}),0)",
                    get(n / total_c if total_c else 0), PERCENT)
-        sh.formula(f"D{r}", f"=SUMIF(Reg_pareto_tier,A{r},Reg_net_sales)", get(sales / 100), MONEY)
+        sh.formula(f"D{r}", f"=SUMIF(Reg_pareto_tier,A{r},Reg_net_sales)", get(units(sales)), MONEY)
         sh.formula(f"E{r}", f"=IF(SUM($D${first}:$D${last})>0,D{r}/SUM($D${first}:$D${last}),0)",
                    get(sales / total_s if total_s else 0), PERCENT)
         sh.value(f"F{r}", None, "0", unlocked=True)
@@ -339,7 +337,7 @@ def build_ageing(ctx: Ctx, sh: Sheet) -> None:
     if ctx.filled:
         table = ctx.data.aging
         header = ["customer / 客户"] + [str(c) for c in table.columns[1:]]
-        values = [header] + [[rec[0]] + [int(v) / 100 for v in rec[1:]] for rec in table.itertuples(index=False)]
+        values = [header] + [[rec[0]] + [units(v) for v in rec[1:]] for rec in table.itertuples(index=False)]
     rows = len(values) if values is not None else ctx.cap + 1
     end_col = chr(ord("A") + width - 1)
     if ctx.ledger_on_sheet:

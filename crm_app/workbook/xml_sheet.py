@@ -22,6 +22,7 @@ from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
 
 from crm_app.workbook.cached_values import ERRORS, value_xml
+from crm_core.issues import check_invariant
 
 MONEY = "#,##0.00"
 PERCENT = "0.00%"
@@ -202,7 +203,7 @@ class Sheet:
 
     def formula(self, ref: str, text: str, cached: object = SKIP, fmt: str | None = None,
                 unlocked: bool = False) -> None:
-        assert text.startswith("="), text
+        check_invariant(text.startswith("="), "a formula cell's text starts with '='", text)
         self._put(ref, "f", text, cached, (fmt, None, "input" if unlocked else None, None, unlocked))
 
     def array(self, ref: str, text: str, values: Sequence[Sequence[object]] | None = None,
