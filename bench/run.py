@@ -117,6 +117,7 @@ def job_addin_file(path: str) -> dict:
 def job_compare(path: str) -> dict:
     """Same frame in memory: bare pandas group-sum vs the add-in's normalize + review."""
     from crm_app.large_ledger import read_ledger_file  # noqa: F401  (same reader as the add-in)
+
     from crm_core.ledger import normalize_ledger
     from crm_core.review import review_ledger
 
@@ -161,6 +162,7 @@ def job_register(path: str, out: str) -> dict:
     from crm_app.files import read_ledger
     from crm_app.workbook_sheets import ledger_capacity
     from crm_app.workbooks import review_register_data, write_register
+
     from crm_core.policy import Policy
 
     start = time.perf_counter()
@@ -492,9 +494,9 @@ def sumifs_workbook(raw: pd.DataFrame, customers: list[str], path: Path, formula
 
 
 def cmd_libreoffice(args) -> list[dict]:
+    from crm_app.libreoffice import recalculate
     from ledger_gen import ledger_frame
 
-    from crm_app.libreoffice import recalculate
     from crm_core.ledger import normalize_ledger
     from crm_core.review import review_ledger
 
@@ -541,10 +543,10 @@ def _compare_with_calc(done: Path, review) -> dict:
 
 
 def cmd_udf(args) -> list[dict]:
+    from crm_app.xlwings_offline import call_like_excel
     from ledger_gen import ledger_frame
 
     from crm_app import build_vba
-    from crm_app.xlwings_offline import call_like_excel
 
     addin = build_vba.load_addin()
     raw = ledger_frame(args.rows, args.customers)

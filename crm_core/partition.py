@@ -37,7 +37,14 @@ from .collection import (
     year_buckets,
 )
 from .issues import Issue, IssueCode
-from .ledger import INVOICE, Ledger, check_rows, duplicate_invoices, ledger_wide_issues, merged_name_warnings
+from .ledger import (
+    INVOICE,
+    Ledger,
+    check_rows,
+    duplicate_invoices,
+    ledger_wide_issues,
+    merged_name_warnings,
+)
 from .policy import Policy
 
 # The columns of a partition's sums: one row per customer x kind x bucket that has rows.
@@ -72,15 +79,20 @@ class Partial:
 
 
 def partition(frame: pd.DataFrame, policy: Policy | None = None, source: str = "ledger",
-              period: Period | None = None, compact: bool = True) -> Partial:
+              period: Period | None = None, compact: bool = True, reader_issues: list[Issue] | None = None) -> Partial:
     """The partition function: check a raw ledger table row by row and sum it by customer, kind
     and bucket (calendar years, or the given period's before / in / after).
 
     `compact`: when the numbered invoices' numbers rise strictly (as ERPs export them) no repeat
     can be inside the partition, so only their span is kept; what an engine holds for many
-    partitions then stays small, and `combine` compares spans (see `merge`)."""
+    partitions then stays small, and `combine` compares spans (see `merge`). `reader_issues`:
+    lines of this partition the file reader could not split into cells (numbered from 0 like its
+    rows), which it gave as empty rows."""
     policy = policy or Policy()
     ledger = check_rows(frame, policy, source, first_row=0)
+    if reader_issues and not any(i.code == IssueCode.MISSING_COLUMN for i in ledger.issues):
+        ledger = replace(ledger, issues=ledger.issues + list(reader_issues),
+                         blank_rows=ledger.blank_rows - len(reader_issues))
     rows = ledger.rows
     dates = rows["date"].to_numpy()
     buckets = year_buckets(dates) if period is None else period_buckets(dates, period)

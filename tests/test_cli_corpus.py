@@ -289,7 +289,7 @@ def test_a_missing_file_is_a_file_that_cannot_be_read(tmp_path, capsys):
 def test_usage_errors_exit_64(capsys):
     for argv in ([], ["no-such-command"], ["review"], ["suggest", "r.xlsx"], ["review", "l.csv", "--year", "x"],
                  ["review", "l.csv", "--year", "99999"], ["demo", "--seed", "-1"], ["review-file", "l.csv",
-                                                                                     "--chunk-rows", "0"]):
+                                                                                     "--engine", "nosuch"]):
         status, said = run(argv, capsys)
         assert status == cli.EXIT_USAGE and "Traceback" not in said, (argv, said)
 

@@ -75,7 +75,13 @@ def test_rate_status_is_found_again_from_the_text_a_sheet_shows():
 
 
 def test_customer_facts_give_each_customer_a_rate_status():
-    from crm_core.collection import NEGATIVE_SALES, NO_SALES, RATED, collection_rates, customer_facts
+    from crm_core.collection import (
+        NEGATIVE_SALES,
+        NO_SALES,
+        RATED,
+        collection_rates,
+        customer_facts,
+    )
     from crm_core.ledger import normalize_ledger
     from crm_core.policy import Policy
 

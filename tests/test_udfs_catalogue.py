@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 
 from crm_core.policy import Policy
+from crm_core.schema import RateStatus
 from tests.support.xlwings_offline import EXCEL_ERROR_CODES, MISSING_ARG, call_like_excel
 from tools import build_vba
 
@@ -155,7 +156,7 @@ def test_collections_default_period_is_the_last_complete_year(addin):
     assert table[1][:3] == ["X", 100.0, 0.0]
     assert table[1][3] == 0.0  # 2023: sales, nothing collected
     no_sales = call_like_excel(addin.crm_collections, ledger, day(2022, 1, 1))
-    assert no_sales[1][-1] == "no sales in period / 期内无销售"
+    assert no_sales[1][-1] == RateStatus.NO_SALES.label == "no sales in period / 期内无销售"
 
 
 def test_dates_as_serial_numbers_and_money_as_currency_cells(addin):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crm_app.io.files import one_header_issue, read_table
 from crm_core.collection import Period
 from crm_core.issues import Issue
 from crm_core.partition import LedgerSums, combine, partition
 from crm_core.policy import Policy
-
-from crm_app.io.files import one_header_issue, read_table
 
 
 def ledger_sums(path: Path, policy: Policy, period: Period | None = None) -> LedgerSums:

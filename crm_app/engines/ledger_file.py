@@ -15,16 +15,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crm_app.engines import engine_module
+from crm_app.io import cache
+from crm_app.io.files import read_table, validated_ledger
 from crm_core.collection import Period
 from crm_core.issues import CrmInputError, Issue, IssueCode, errors_only
 from crm_core.ledger import Ledger
 from crm_core.partition import LedgerSums
 from crm_core.policy import Policy
 from crm_core.review import Review, review_facts
-
-from crm_app.engines import engine_module
-from crm_app.io import cache
-from crm_app.io.files import read_table, validated_ledger
 
 LARGE_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
 

@@ -18,8 +18,10 @@ file order, for the core's `combine`. The answer is the in-process engine's, row
 - A quoted cell whose line break falls on a block boundary cannot be parsed in two halves: when
   the quotes before a boundary do not pair up, the file is read again as one block.
 - Parquet: tasks of consecutive row groups, each read by Arrow as the in-process reader reads the
-  whole file (Spark's own Parquet reader refuses the nanosecond timestamps pandas writes and
-  converts dates and time zones its own way).
+  whole file (Spark's own Parquet reader refuses nanosecond timestamps, pandas 2's default, and
+  hands dates and time zones over its own way).
+- Partitions whose invoice numbers rise keep only their span (`partition(compact=True)`); when the
+  spans interleave, `combine` asks for the invoices and the blocks that dropped them are run again.
 
 The file must be readable at the same path on the driver and on every executor (a local file in
 local mode; a shared folder on a cluster). On a cluster, the executors need Python with pandas
@@ -50,11 +52,13 @@ from pyspark.sql import SparkSession
 from crm_app.engines.inprocess import with_file_header
 from crm_app.io.files import (
     _BadLines,
+    _csv_header,
     _csv_options,
     _dictionary_encoded,
     _parquet_columns,
     _table_frame,
-    read_header,
+    check_not_empty,
+    readable_file,
     unreadable,
 )
 from crm_core.collection import Period
@@ -285,25 +289,32 @@ class _Job:
 
 
 def _job(path: Path, policy: Policy, period: Period | None, blocksize: int | None) -> tuple[_Job, pd.DataFrame]:
-    """What the tasks need to read the file as the in-process reader does, and the file's header
-    (for the message about a header that is not a ledger's). The checks the in-process reader
-    makes first (a missing, empty or not-text file) are made here, with its messages."""
-    header = read_header(path)
-    path = Path(path)
+    """What the tasks need to read the file as the in-process reader does, and a frame whose
+    attrs hold the file's header (for the message about a header that is not a ledger's). The
+    checks the in-process reader makes first (a missing, empty or not-text file) are made here,
+    with its messages."""
+    path = readable_file(path, "ledger file")
     job = _Job(str(path.resolve()), path.name, str(path), policy, period, blocksize)
+    header = pd.DataFrame()
     try:
+        check_not_empty(path)
         if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            header.attrs["header"] = pq.read_schema(path).names
             return _parquet_job(job, path), header
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        options = _csv_options(path, sep, bad_lines=_BadLines())
+        header.attrs["header"] = _csv_header(path, sep)[1]
         with open(path, "rb") as handle:
             first = handle.readline()
             handle.seek(-1, os.SEEK_END)
             last = handle.read(1)
-        options = _csv_options(path, "\t" if path.suffix.lower() == ".tsv" else ",", bad_lines=_BadLines())
     except CrmInputError:
         raise
     except OSError as problem:
         raise unreadable(path, problem) from problem
-    except (ValueError, UnicodeError) as problem:
+    except (ValueError, UnicodeError, ImportError) as problem:
         raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {problem}", source=str(path))]) from problem
     # a header whose quotes do not pair up holds a line break: no line of it can stand for it
     job = replace(job, csv=options, header_line=first.rstrip(b"\n"), size=path.stat().st_size,
@@ -385,8 +396,8 @@ def _input(spark: SparkSession, job: _Job):
     if job.csv is None:  # Parquet: one row per task, each in its own Spark partition
         tasks = spark.range(0, len(job.groups), 1, max(1, len(job.groups)))
         return tasks if job.only is None else tasks.where(F.col("id").isin(sorted(job.only)))
-    reader = spark.read.option("wholetext", "true") if job.whole else spark.read.option("lineSep", "\n")
-    lines = reader.text(_spark_path(job.path)).select(
+    options = {"wholetext": True} if job.whole else {"lineSep": "\n"}  # (text() resets what .option() set)
+    lines = spark.read.text(_spark_path(job.path), **options).select(
         F.col("value").cast("binary").alias("line"), F.input_file_block_start().alias("start"),
         F.input_file_block_length().alias("length"))
     return lines if job.only is None else lines.where(F.col("start").isin(sorted(job.only)))

@@ -215,6 +215,37 @@ def _read_csv(path: Path, sep: str, found: _BadLines) -> pd.DataFrame:
     return frame
 
 
+def read_csv_block(block: bytes, path: Path, first: bool) -> tuple[pd.DataFrame, list[Issue]]:
+    """One block of a CSV file's lines (the first holds the header) read as `read_table` reads
+    the whole file: the same column types, an empty row for each malformed line, and those lines'
+    issues numbered from 0 at the block's first record (the caller places them)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    encoding, header = _csv_header(path, sep)
+    found = _BadLines()
+    if not block:  # Dask's byte reader may end a file with an empty block
+        return pd.DataFrame({str(h): pd.Series(dtype=object) for h in header}), []
+
+    def read():
+        read_options, parse, convert = _csv_options(path, sep, bad_lines=found)
+        read_options.column_names, read_options.skip_rows = [str(h) for h in header], 1 if first else 0
+        return pacsv.read_csv(pa.BufferReader(block), read_options, parse, convert)
+
+    try:
+        table = read()
+    except pa.ArrowInvalid:
+        if not found.unnumbered:
+            raise
+        found.read_on_one_thread()
+        table = read()
+    first_record = 2 if first else 1  # as Arrow numbers the block's lines, the header line 1
+    frame = _table_frame(_dictionary_encoded(found.with_empty_rows(table, first_record, last=True)))
+    issues = [replace(i, row=i.row - first_record) for i in found.issues(path.name)]
+    return frame, issues
+
+
 def _dictionary_encoded(table):
     """The customer, name and type columns dictionary-encoded, two columns at a time. Arrow's CSV
     reader could encode them itself, but block by block, with each block's dictionary merged

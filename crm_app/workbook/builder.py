@@ -64,7 +64,9 @@ UDF_MODULE = "crm_addin"
 
 def quickstart_template() -> Path:
     """The Excel-made macro workbook that ships inside the xlwings package."""
-    from importlib.util import find_spec  # located, not imported: only the Excel layer imports xlwings
+    from importlib.util import (
+        find_spec,  # located, not imported: only the Excel layer imports xlwings
+    )
 
     return Path(find_spec("xlwings").origin).with_name("quickstart.xlsm")
 
