@@ -191,10 +191,12 @@ def test_vat_by_calendar_day_over_a_large_ledger_across_a_rate_change():
                 max_size=30), st.sampled_from([1, 2, 5, 1 << 20]))
 def test_last_names_block_by_block_are_each_customers_last_named_row(rows, block_rows):
     """C7 is not among the customers (code -1): its rows name nobody."""
-    from crm_core.review import last_names
+    from crm_core.review import last_named_positions, last_names
 
     frame = pd.DataFrame({"customer": [c for c, _ in rows], "customer_name": [n for _, n in rows]}, dtype=object)
     customers = pd.Series(["C1", "C2", "C3", "C9"])
     codes = pd.Index(customers).get_indexer(frame["customer"])
     expected = [next((n for c, n in reversed(rows) if c == k and n), "") for k in customers]
-    assert last_names(frame, customers, codes, block_rows).tolist() == expected
+    positions = last_named_positions(frame, codes, len(customers), block_rows)
+    assert [rows[p][1] if p >= 0 else "" for p in positions] == expected
+    assert last_names(frame, customers, codes).tolist() == expected

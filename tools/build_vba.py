@@ -72,3 +72,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--check", action="store_true",
                         help="only check that the file is current (exit 1 if not) / 仅检查是否最新")
     parser.set_defaults(func=cmd_build_vba)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.build_vba")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_parser(subparsers)
+    args = parser.parse_args(["build-vba", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
