@@ -14,6 +14,7 @@ import pandas as pd
 
 from .issues import WARNING, Issue, IssueCode
 from .policy import Policy
+from .schema import HEADER_ALIASES
 from .values import (
     date_column,
     datetime_days,
@@ -25,6 +26,7 @@ from .values import (
     per_category,
     plain_text_mask,
     text_column,
+    units,
 )
 
 INVOICE, RECEIPT, CREDIT_NOTE = "invoice", "receipt", "credit_note"
@@ -35,16 +37,6 @@ TYPES = (INVOICE, RECEIPT, CREDIT_NOTE, OPENING_BALANCE, WRITE_OFF)
 # Documents that lower the balance whatever sign they are written with.
 REDUCING = (CREDIT_NOTE, WRITE_OFF)
 
-HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "date": ("date", "日期", "业务日期", "单据日期", "transaction date", "posting date"),
-    "customer": ("customer", "customer code", "客户", "客户编码", "客户代码", "客户编号", "account"),
-    "type": ("type", "类型", "单据类型", "业务类型", "kind"),
-    "amount": ("amount", "金额", "amount (net)", "value"),
-    "invoice_no": ("invoice_no", "invoice no", "invoice", "invoice number", "发票号", "发票号码", "单号", "单据号"),
-    "due_date": ("due_date", "due date", "到期日", "到期日期", "应收日期"),
-    "vat_rate": ("vat_rate", "vat rate", "vat", "税率", "增值税率"),
-    "customer_name": ("customer_name", "customer name", "name", "客户名称", "名称"),
-}
 REQUIRED = ("date", "customer", "type", "amount")
 
 TYPE_WORDS: dict[str, str] = {
@@ -316,7 +308,7 @@ def _sign_rules(types: pd.Categorical, cents, policy, rownums, source, amount_ba
     negative = (cents < 0) & ~reducing & (kind != TYPES.index(OPENING_BALANCE))
     named = [*TYPES, "amount"]  # code -1 (an unknown type) picks the last
     return [Issue(IssueCode.NEGATIVE_AMOUNT,
-                  f"amount: negative {named[kind[pos]]} ({cents[pos] / 100:,.2f}); book returns as "
+                  f"amount: negative {named[kind[pos]]} ({units(cents[pos]):,.2f}); book returns as "
                   "credit notes (红字), or set policy negative_amounts = allow",
                   row=int(rownums[pos]), column="amount", source=source)
             for pos in np.flatnonzero(negative) if int(pos) not in amount_bad]

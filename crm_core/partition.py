@@ -46,6 +46,7 @@ from .ledger import (
     merged_name_warnings,
 )
 from .policy import Policy
+from .review import default_period
 
 # The columns of a partition's sums: one row per customer x kind x bucket that has rows.
 SUMS_COLUMNS = ["customer", "bucket", "kind", "rows", "amount_cents", "gross_cents"]
@@ -229,16 +230,6 @@ class LedgerSums:
         table = facts_table(customers, measures(cells, labels, label))
         table["customer_name"] = self.names.reindex(customers).fillna("").to_numpy(dtype=object)
         return table[[*FACT_COLUMNS, "customer_name"]]
-
-
-def default_period(latest: pd.Timestamp | None) -> Period:
-    """The review period when none is given: the last complete calendar year up to the ledger's
-    `latest` date (last year if the ledger has no rows)."""
-    from .review import last_complete_year
-
-    if latest is None:
-        return Period.year(pd.Timestamp.today().year - 1)
-    return Period.year(last_complete_year(pd.Timestamp(latest)))
 
 
 def combine(partials: list[Partial], policy: Policy | None = None, source: str = "ledger",

@@ -13,9 +13,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .issues import CrmInputError, Issue, IssueCode
+from .issues import CrmInputError, Issue, IssueCode, check_invariant
 from .policy import Policy
-from .values import normalize_text
+from .values import normalize_text, units
 
 OK = "ok"
 WITHIN = "within tier / 同级调整"
@@ -100,7 +100,7 @@ def apply_reallocation(register: Register, request: pd.DataFrame, **check_args) 
         raise CrmInputError([i for i in result.issues if i.is_error])
     lines = register.lines_cents.copy()
     lines.loc[result.moves["customer"].to_list()] = result.moves["new_cents"].to_numpy(dtype="int64")
-    assert int(lines.sum()) == int(register.lines_cents.sum()), "a zero-sum batch changed the total"
+    check_invariant(int(lines.sum()) == int(register.lines_cents.sum()), "a zero-sum batch keeps the total of the lines")
     return lines, result
 
 
@@ -223,7 +223,7 @@ def tier_drift(register: Register, moves: pd.DataFrame) -> pd.DataFrame:
 
 
 def _m(cents: int, signed: bool = False) -> str:
-    text = f"{abs(cents) / 100:,.2f}"
+    text = f"{units(abs(cents)):,.2f}"
     if signed:
         return ("+" if cents > 0 else "-" if cents < 0 else "") + text
     return ("-" if cents < 0 else "") + text

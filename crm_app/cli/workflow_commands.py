@@ -21,6 +21,7 @@ from crm_app.io.files import atomic_path, csv_safe
 from crm_app.register.load import Approval, read_request_csv
 from crm_app.register.workflow import CheckReport, reallocate, suggest_request, verify
 from crm_core.reallocation import Roles
+from crm_core.values import units
 
 
 def add_parser(sub) -> None:
@@ -93,7 +94,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_suggest(args: argparse.Namespace) -> int:
     exclude = [c.strip() for c in args.exclude.split(",") if c.strip()]
     lines = suggest_request(args.register, args.amount, exclude, args.for_customer.strip())
-    rows = [[csv_safe(c), f"{ch / 100:.2f}", csv_safe(r)]
+    rows = [[csv_safe(c), f"{units(ch):.2f}", csv_safe(r)]
             for c, ch, r in zip(lines["customer"], lines["change_cents"], lines["reason"])]
     if args.out:
         with atomic_path(args.out, backup=False) as tmp:
@@ -112,7 +113,7 @@ def _write_csv(handle, rows) -> None:
 
 
 def _money(cents: int, signed: bool = False) -> str:
-    return f"{cents / 100:+,.2f}" if signed else f"{cents / 100:,.2f}"
+    return f"{units(cents):+,.2f}" if signed else f"{units(cents):,.2f}"
 
 
 def _short(text: object, limit: int = 40) -> object:

@@ -156,7 +156,7 @@ def _alive(spark: SparkSession | None) -> bool:
 
 
 def _started(master: str, conf: dict) -> SparkSession:
-    local = master.startswith("local")
+    local = master == "local" or master.startswith("local[")  # (local-cluster runs executors apart)
     settings = {"spark.app.name": "crm-addin", "spark.ui.showConsoleProgress": "false"}
     environment = {}
     if local:  # one machine: few shuffle partitions, no web UI, results as large as memory allows

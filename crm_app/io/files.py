@@ -135,6 +135,8 @@ def read_header(path: str | Path) -> pd.DataFrame:
             names = pq.read_schema(path).names
         else:
             names = _csv_header(path, "\t" if path.suffix.lower() == ".tsv" else ",")[1]
+    except CrmInputError:
+        raise
     except OSError as exc:
         raise unreadable(path, exc) from exc
     except (ValueError, UnicodeError, ImportError) as exc:

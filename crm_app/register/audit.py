@@ -15,7 +15,7 @@ import pandas as pd
 
 from crm_app.register.schema import AUDIT, AUDIT_COLUMNS
 from crm_core.issues import Issue
-from crm_core.values import normalize_text
+from crm_core.values import normalize_text, units
 
 GENESIS = "0" * 64
 HASHED = [c for c in AUDIT_COLUMNS if c.key not in ("prev_hash", "hash")]
@@ -108,14 +108,14 @@ def entry_issues(audit: pd.DataFrame) -> list[Issue]:
             continue  # unreadable money is reported by sheet_records
         if int(old) + int(change) != int(new):
             issues.append(Issue(WorkflowCode.ENTRY_INCONSISTENT,
-                                f"old line {int(old) / 100:,.2f} + change {int(change) / 100:,.2f} "
-                                f"is not the new line {int(new) / 100:,.2f}", row=entry["row"],
+                                f"old line {units(int(old)):,.2f} + change {units(int(change)):,.2f} "
+                                f"is not the new line {units(int(new)):,.2f}", row=entry["row"],
                                 column=label["new_line"], source=AUDIT))
     if len(audit):
         sums = audit.groupby("batch_id", sort=False).agg(total=("change_cents", "sum"), row=("row", "min"))
         for batch, rec in sums.iterrows():
             if int(rec["total"]) != 0:
                 issues.append(Issue(WorkflowCode.ENTRY_INCONSISTENT,
-                                    f"batch {batch!r} does not sum to zero ({int(rec['total']) / 100:+,.2f})",
+                                    f"batch {batch!r} does not sum to zero ({units(int(rec['total'])):+,.2f})",
                                     row=int(rec["row"]), column=label["change"], source=AUDIT))
     return issues

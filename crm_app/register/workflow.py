@@ -55,7 +55,7 @@ from crm_app.register.schema import (
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.reallocation import OK, Register, batch_verdict, check_reallocation
 from crm_core.suggest import suggest_cuts
-from crm_core.values import normalize_text
+from crm_core.values import normalize_text, units
 
 CHANGED = "register changed since you loaded it / 登记表已被他人修改"
 BUSY = "someone else is writing the register; try again / 登记表正被他人修改"
@@ -230,8 +230,8 @@ def _line_issues(register: pd.DataFrame, audit: pd.DataFrame) -> list[Issue]:
         expected = int(allocated) + int(applied.get(rec["customer"], 0))
         if int(line) != expected:
             issues.append(Issue(WorkflowCode.LINE_MISMATCH,
-                                f"{rec['customer']}: credit line {int(line) / 100:,.2f} is not the yearly "
-                                f"allocation plus applied changes ({expected / 100:,.2f}) / 额度与审计记录不符",
+                                f"{rec['customer']}: credit line {units(int(line)):,.2f} is not the yearly "
+                                f"allocation plus applied changes ({units(expected):,.2f}) / 额度与审计记录不符",
                                 row=rec["row"], column=_LABEL["credit_line"], source=REGISTER))
     for rec in register.loc[register["customer"].duplicated()].to_dict("records"):
         issues.append(Issue(IssueCode.DUPLICATE_CUSTOMER, f"customer {rec['customer']!r} has more than one "
@@ -255,8 +255,8 @@ def _budget_issues(loaded: LoadedRegister) -> list[Issue]:
         total = int(loaded.register[f"{key}_cents"].fillna(0).sum())
         if total != budget:
             issues.append(Issue(WorkflowCode.BUDGET_MISMATCH,
-                                f"{_LABEL[key]} total {total / 100:,.2f} is not the budget {budget / 100:,.2f} "
-                                f"(difference {(total - budget) / 100:+,.2f}) / 合计不等于预算",
+                                f"{_LABEL[key]} total {units(total):,.2f} is not the budget {units(budget):,.2f} "
+                                f"(difference {units(total - budget):+,.2f}) / 合计不等于预算",
                                 row=row, column="B", source=ABOUT))
     return issues
 
@@ -351,7 +351,7 @@ def _write_lines(loaded: LoadedRegister, moves: pd.DataFrame) -> None:
     balances = dict(zip(loaded.register["customer"], loaded.register["open_balance_cents"]))
     for m in moves.itertuples(index=False):
         row = rows[m.customer]
-        ws.cell(row=row, column=cols["credit_line"]).value = int(m.new_cents) / 100
+        ws.cell(row=row, column=cols["credit_line"]).value = units(int(m.new_cents))
         util = ws.cell(row=row, column=cols["utilisation"]) if "utilisation" in cols else None
         if util is not None and isinstance(util.value, (int, float)) and not _missing(balances[m.customer]):
             util.value = int(balances[m.customer]) / int(m.new_cents) if m.new_cents else None
@@ -365,7 +365,7 @@ def _append_audit(loaded: LoadedRegister, entries: list[dict[str, object]]) -> N
         for col in AUDIT_COLUMNS:
             cell = ws.cell(row=r, column=cols[col.key])
             if col.kind == "money":
-                cell.value = int(entry[col.key + "_cents"]) / 100
+                cell.value = units(int(entry[col.frame_key]))
                 cell.number_format = "#,##0.00"
             elif col.kind == "date":
                 cell.value = entry[col.key]
@@ -397,7 +397,7 @@ def _check_written(path: Path, version: int, report: CheckReport) -> Stamp:
     reread = load_register(path, for_writing=False)
     problems = verify_loaded(reread)
     lines = dict(zip(reread.register["customer"], reread.register["credit_line_cents"]))
-    problems += [Issue(WorkflowCode.LINE_MISMATCH, f"{m.customer}: written line is not {m.new_cents / 100:,.2f}",
+    problems += [Issue(WorkflowCode.LINE_MISMATCH, f"{m.customer}: written line is not {units(m.new_cents):,.2f}",
                        source=REGISTER) for m in report.moves.itertuples(index=False)
                  if lines.get(m.customer) != m.new_cents]
     if reread.stamp.version != version:
@@ -424,7 +424,7 @@ def suggest_request(path: str | Path, amount_cents: int, exclude: list[str] | tu
         raise CrmInputError([Issue(IssueCode.UNKNOWN_CUSTOMER, f"customer {for_customer!r} is not in the register",
                                    column="customer", source=REGISTER)])
     rates = pd.to_numeric(reg["collection_rate"], errors="coerce").to_numpy(dtype="float64")
-    unit = max(1, int(round(loaded.policy.credit_rounding * 100)))
+    unit = max(1, loaded.policy.credit_unit_cents)
     excluded = list(exclude) + ([for_customer] if for_customer else [])
     cuts = suggest_cuts(reg["customer"].tolist(), reg["credit_line_cents"].fillna(0).astype("int64").tolist(),
                         reg["open_balance_cents"].fillna(0).astype("int64").tolist(), rates, amount_cents,

@@ -28,6 +28,7 @@ from crm_app.register.workflow import (
     verify,
 )
 from crm_core.issues import CrmInputError
+from crm_core.values import units
 
 TITLE = "crm-addin 赊销额度调整"
 MAX_LINES_SHOWN = 15
@@ -60,11 +61,11 @@ def summary(report: CheckReport) -> str:
     """The check as a few lines for a message box: refused lines first, then the verdict."""
     moves = report.moves
     bad = moves[moves["message"] != "ok"]
-    lines = [f"row {r.row} {r.customer} {r.change_cents / 100:+,.2f} ({r.kind}): {r.message}"
+    lines = [f"row {r.row} {r.customer} {units(r.change_cents):+,.2f} ({r.kind}): {r.message}"
              for r in bad.head(MAX_LINES_SHOWN).itertuples(index=False)]
     if len(bad) > MAX_LINES_SHOWN:
         lines.append(f"... and {len(bad) - MAX_LINES_SHOWN} more")
-    drift = "; ".join(f"{t} {d / 100:+,.2f}" for t, d in zip(report.tier_drift["tier"],
+    drift = "; ".join(f"{t} {units(d):+,.2f}" for t, d in zip(report.tier_drift["tier"],
                                                             report.tier_drift["drift_cents"]))
     return "\n".join(lines + [f"tier drift / 各级偏离: {drift}", report.verdict])
 
@@ -139,10 +140,10 @@ def suggest_reallocation_cuts() -> int:
     except CrmInputError as exc:
         _alert(book, f"no suggestion / 无建议: {str(exc) or 'enter the raise lines (positive changes) first'}")
         return 0
-    rows = [[c, ch / 100, r] for c, ch, r in zip(raises["customer"], raises["change_cents"], raises["reason"])]
-    rows += [[c, ch / 100, r] for c, ch, r in zip(cuts["customer"], cuts["change_cents"], cuts["reason"])]
+    rows = [[c, units(ch), r] for c, ch, r in zip(raises["customer"], raises["change_cents"], raises["reason"])]
+    rows += [[c, units(ch), r] for c, ch, r in zip(cuts["customer"], cuts["change_cents"], cuts["reason"])]
     _fill_table(book, path, rows, last_row=int(request.lines["row"].max()))
-    _alert(book, f"{len(cuts)} cut(s) proposed for {amount / 100:,.2f}; review, then apply / 已填入建议")
+    _alert(book, f"{len(cuts)} cut(s) proposed for {units(amount):,.2f}; review, then apply / 已填入建议")
     return len(cuts)
 
 

@@ -24,6 +24,7 @@ from crm_app.workbook.register_sheets import register_flags
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
+from crm_core.values import units
 
 TITLE = "crm-addin 客户登记表"
 FACT_KEYS = ("rate_tier", "pareto_tier", "net_sales", "collections", "collection_rate", "rate_status",
@@ -82,9 +83,9 @@ def _columns(ws) -> dict[str, int]:
 
 def _fact_values(rec) -> dict[str, object]:
     rate = float(rec.collection_rate)
-    return {"rate_tier": rec.rate_tier, "pareto_tier": rec.pareto_tier, "net_sales": rec.net_sales_cents / 100,
-            "collections": rec.collections_cents / 100, "collection_rate": None if np.isnan(rate) else rate,
-            "rate_status": rec.rate_status, "open_balance": rec.open_balance_cents / 100}
+    return {"rate_tier": rec.rate_tier, "pareto_tier": rec.pareto_tier, "net_sales": units(rec.net_sales_cents),
+            "collections": units(rec.collections_cents), "collection_rate": None if np.isnan(rate) else rate,
+            "rate_status": rec.rate_status, "open_balance": units(rec.open_balance_cents)}
 
 
 def refresh_register_file(path: str | Path) -> RefreshResult:
