@@ -1,7 +1,7 @@
 """The product's tables declared once: the register's columns, the ledger's headers, the rate status.
 
 Every reader and writer derives from these: the review's frame (crm_core.review), the review
-workbook (crm_app.register.book), the register workbook's contract (crm_app.register.schema) and
+workbook (crm_app.register.cells), the register workbook's contract (crm_app.register.schema) and
 its sheets (crm_app.workbook), the ledger reader (crm_core.ledger). A column is keyed by its
 workbook key (``net_sales``); the core holds money as integer cents under the key's
 `cents_key` (``net_sales_cents``): that mapping is made here and nowhere else.

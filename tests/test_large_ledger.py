@@ -348,3 +348,22 @@ def test_worksheet_function_over_a_file_matches_the_range_function(tmp_path):
     assert [round(r[3], 4) for r in from_file[1:]] == [0.7977, 1.1061, 0.9204]
     missing = call_like_excel(udf.crm_collections_file, str(tmp_path / "nope.csv"))
     assert "no file" in str(missing)
+
+
+@pytest.mark.parametrize("engine", ["inprocess", "dask"])
+def test_review_file_writes_the_register_workbook_review_writes(tmp_path, demo, capsys, engine):
+    """`--out X.xlsm` on any engine: the register workbook that verify and reallocate take, with the
+    same lines as `review`; an engine's register says where the ledger's rows are."""
+    from crm_app.register.load import load_register
+
+    path = tmp_path / "ledger.csv"
+    demo.to_csv(path, index=False)
+    by_review, by_file = tmp_path / "review.xlsm", tmp_path / f"{engine}.xlsm"
+    assert main(["review", str(path), "--year", "2024", "--out", str(by_review), "--quiet"]) == 0
+    assert main(["review-file", str(path), "--year", "2024", "--engine", engine, "--out", str(by_file)]) == 0
+    assert main(["verify", str(by_file)]) == 0
+    expected, got = load_register(by_review).register, load_register(by_file).register
+    for column in ("customer", "credit_line_cents", "net_sales_cents", "open_balance_cents", "rate_tier"):
+        assert got[column].tolist() == expected[column].tolist(), column
+    notes = capsys.readouterr().err
+    assert (str(path.resolve()) in notes) == (engine != "inprocess")

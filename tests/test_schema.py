@@ -121,7 +121,7 @@ def test_the_collections_table_shows_the_status_label_as_the_rate_note():
 
 # ----------------------------------------------------------------------------- columns declared once
 def test_the_review_frame_and_both_workbooks_derive_from_one_column_list():
-    from crm_app.register import book
+    from crm_app.cli.review_file import register_table
     from crm_app.register import schema as rs
     from crm_core.review import REGISTER_COLUMNS
 
@@ -130,11 +130,10 @@ def test_the_review_frame_and_both_workbooks_derive_from_one_column_list():
                                 "collection_rate", "rate_status", "rate_tier", "pareto_tier",
                                 "open_balance_cents", "credit_line_cents"]
     labels = {c.frame_key: c.label for c in schema.REGISTER_COLUMNS}
-    assert [key for key, _, _ in book.REGISTER_HEADERS] == REGISTER_COLUMNS
-    assert all(label == labels[key] for key, label, _ in book.REGISTER_HEADERS)
-    assert {key: fmt for key, _, fmt in book.REGISTER_HEADERS if fmt} == {
-        "net_sales_cents": book.MONEY, "collections_cents": book.MONEY, "collection_rate": book.PERCENT,
-        "open_balance_cents": book.MONEY, "credit_line_cents": book.MONEY}
+    frame = pd.DataFrame({key: [12345] if key.endswith("_cents") else ["x"] for key in REGISTER_COLUMNS})
+    table = register_table(frame)  # review-file's CSV and Parquet: the Register's labels, in units
+    assert list(table.columns) == [labels[key] for key in REGISTER_COLUMNS]
+    assert table[labels["net_sales_cents"]].tolist() == [123.45] and table[labels["customer"]].tolist() == ["x"]
 
 
 def test_money_columns_are_cents_in_the_core_and_units_in_the_workbook():

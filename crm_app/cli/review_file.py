@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from crm_app.engines import ENGINES
-from crm_app.engines.ledger_file import ledger_lines, review_file
+from crm_app.engines.ledger_file import read_ledger_file, review_file
 
 
 def add_parser(subparsers) -> None:
@@ -21,7 +22,8 @@ def add_parser(subparsers) -> None:
     cmd.add_argument("--policy", help="policy file (TOML); default: built-in policy / 政策文件")
     cmd.add_argument("--year", type=year_argument,
                      help="year reviewed (default: last complete year in the ledger) / 评审年度")
-    cmd.add_argument("--out", help="register to write: .xlsx workbook, .csv or .parquet (default: none) / 输出文件")
+    cmd.add_argument("--out", help="register to write: .xlsm/.xlsx (the register workbook, as review writes it), "
+                     ".csv or .parquet (the Register's columns, in currency units) (default: none) / 输出文件")
     cmd.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache / 不用缓存")
     cmd.add_argument("--engine", choices=list(ENGINES), default="inprocess",
                      help="where the work runs: inprocess (default; the file read whole), dask (files larger "
@@ -55,17 +57,44 @@ def cmd_review_file(args) -> int:
     digest = f"; file sha256 {result.digest[:12]}" if result.digest else ""
     print(f"reviewed in {result.seconds:.2f} s ({how}){digest}", file=sys.stderr)
     if args.out:
-        write_results(review, Path(args.out), ledger_lines(args.ledger, result.meta))
+        write_results(args, policy, review, result, Path(args.out))
     print("\n".join(review.summary_lines()))
     return EXIT_OK
 
 
-def write_results(review, target: Path, notes: list[str] | None = None) -> None:
-    if target.suffix.lower() == ".parquet":
-        review.register.to_parquet(target, index=False)
-    elif target.suffix.lower() == ".csv":
-        review.register.to_csv(target, index=False, encoding="utf-8-sig")
-    else:
-        from crm_app.register.book import write_review_workbook
+def write_results(args, policy, review, result, target: Path) -> None:
+    """The register as `review` writes it (.xlsx/.xlsm: the register workbook that verify,
+    reallocate and the macros take), or its table as CSV or Parquet in currency units under the
+    Register's column labels."""
+    from crm_app.io.files import atomic_path
 
-        write_review_workbook(review, target, notes or [])
+    suffix = target.suffix.lower()
+    if suffix in (".csv", ".parquet"):
+        table = register_table(review.register)
+        with atomic_path(target) as tmp:
+            table.to_csv(tmp, index=False, encoding="utf-8-sig") if suffix == ".csv" else table.to_parquet(tmp, index=False)
+        return
+    from crm_app.workbook.builder import register_notes, review_register_data, write_register
+    from crm_app.workbook.data import register_data_from_sums
+
+    source = str(Path(args.ledger).resolve())
+    if args.engine == "inprocess":  # the rows fit in memory: the Ledger and Ageing sheets too
+        data = review_register_data(read_ledger_file(args.ledger, policy), policy, args.year, source)
+    else:
+        now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        data = register_data_from_sums(result.sums, review, now, source)
+    write_register(data, target)
+    for note in register_notes(data):
+        print(note, file=sys.stderr)
+
+
+def register_table(register):
+    """The review's register with the Register sheet's labels, money in currency units."""
+    from crm_core.schema import REVIEW_COLUMNS
+    from crm_core.values import units
+
+    table = register.copy()
+    for column in REVIEW_COLUMNS:
+        if column.frame_key != column.key:  # money: cents -> units
+            table[column.frame_key] = units(table[column.frame_key].to_numpy(dtype="int64"))
+    return table.rename(columns={c.frame_key: c.label for c in REVIEW_COLUMNS})

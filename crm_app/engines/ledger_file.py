@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ class Result:
     digest: str = ""
     from_cache: str = ""  # "" or "disk"
     seconds: float = 0.0
+    sums: LedgerSums | None = None  # the review's sums (per customer, kind and year), for a register workbook
 
 
 def read_ledger_file(path: str | os.PathLike[str], policy: Policy | None = None) -> Ledger:
@@ -88,7 +89,7 @@ def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year
         return Result(review.register, meta | _period_meta(review.period) | {
             "budget_year": review.budget_year, "budget_cents": review.budget_cents,
             "net_sales_cents": review.net_sales_cents, "vat_rate": review.vat_rate,
-            "written_off_cents": review.written_off_cents}, sums.issues)
+            "written_off_cents": review.written_off_cents}, sums.issues, sums=sums)
 
     result = _cached("review", path, policy, {"year": year}, produce, use_cache)
     if result.meta.get("refused"):
@@ -124,9 +125,9 @@ def _cached(kind: str, path, policy: Policy, params: dict, produce, use_cache: b
     digest = cache.content_digest(path) if use_cache else ""
     key = cache.result_key(kind, digest, policy.fingerprint, params)
     if use_cache and isinstance(hit := cache.load(key), Result):
-        return Result(hit.table, hit.meta, hit.issues, digest, "disk", time.perf_counter() - start)
+        return replace(hit, digest=digest, from_cache="disk", seconds=time.perf_counter() - start)
     result = produce()
-    result = Result(result.table, result.meta, result.issues, digest, "", time.perf_counter() - start)
+    result = replace(result, digest=digest, from_cache="", seconds=time.perf_counter() - start)
     if use_cache and cache.stat_key(path) == before:  # changed while read: the answer is not kept
         cache.save(key, result)
     return result
@@ -139,11 +140,3 @@ def _meta(sums: LedgerSums) -> dict:
 
 def _period_meta(period: Period) -> dict:
     return {"period_start": f"{period.start:%Y-%m-%d}", "period_end": f"{period.end:%Y-%m-%d}"}
-
-
-def ledger_lines(path: str | os.PathLike[str], meta: dict) -> list[str]:
-    """Where the ledger is and how many of its rows were used, for the register's Summary."""
-    rows, used = int(meta.get("input_rows", 0)), int(meta.get("rows_used", 0))
-    where = os.path.realpath(path)
-    return [f"台账 {where}：{rows:,} 行，使用 {used:,} 行（本工作簿只含每位客户的结果） / ledger: {where}, "
-            f"{rows:,} rows, {used:,} used (this workbook holds the per-customer results only)"]

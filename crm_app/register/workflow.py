@@ -33,7 +33,7 @@ from openpyxl.utils import get_column_letter, range_boundaries
 
 from crm_app.io.files import atomic_path, backup_path
 from crm_app.register.audit import WorkflowCode, chain, chain_issues, entry_issues, last_hash
-from crm_app.register.book import set_text
+from crm_app.register.cells import set_text
 from crm_app.register.load import (
     Approval,
     LoadedRegister,

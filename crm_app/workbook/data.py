@@ -10,10 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_core.analysis import aging, overlap, tier_migration
+from crm_core.analysis import aging, aging_columns, overlap, tier_migration
 from crm_core.collection import customer_facts, gross_cents
 from crm_core.issues import Issue
-from crm_core.ledger import Ledger
+from crm_core.ledger import Ledger, normalize_ledger
+from crm_core.partition import LedgerSums
 from crm_core.policy import Policy
 from crm_core.review import Review, review_ledger
 from crm_core.tiers import rate_tiers
@@ -34,6 +35,7 @@ class RegisterData:
     as_of: pd.Timestamp
     generated_at: str
     source: str = ""  # where the ledger's rows are (the file reviewed), named in the notes
+    ledger_row_count: int | None = None  # rows of a ledger reviewed by an engine, none of them held here
 
     @property
     def policy(self) -> Policy:
@@ -65,6 +67,28 @@ def register_data(ledger: Ledger, policy: Policy | None = None, year: int | None
     return RegisterData(review, rows, gross_cents(rows, policy), facts, _previous_tiers(ledger, review),
                         aging(rows, review.period.end, policy), review.period.end, generated_at,
                         ledger.source if source is None else source)
+
+
+def register_data_from_sums(sums: LedgerSums, review: Review, generated_at: str = "", source: str = "") -> RegisterData:
+    """The register of a ledger reviewed by an engine, from its sums alone: no ledger rows come
+    back, so the Ledger sheet stays empty (its note says where the rows are) and the ageing, which
+    needs each document, is left to a review of a file that fits in memory."""
+    facts = sums.facts(review.period).drop(columns="customer_name")
+    facts = facts.set_index("customer").loc[review.register["customer"]].reset_index()
+    previous = review.period.start.year - 1
+    tiers = ""
+    if sums.by_year and (sums.sums["bucket"] == previous).any():
+        before = sums.facts(type(review.period).year(previous))
+        tiers = pd.Series(rate_tiers(before["collection_rate"].to_numpy(), policy=review.policy), index=before["customer"])
+    previous_tiers = review.register["customer"].map(tiers).fillna("").to_numpy(dtype=object) if len(tiers) else \
+        np.full(len(review.register), "", dtype=object)
+    no_ageing = pd.DataFrame(columns=["customer", *aging_columns(review.policy.aging_buckets), "total"])
+    return RegisterData(review, _no_rows(), np.zeros(0, dtype="int64"), facts, previous_tiers, no_ageing,
+                        review.period.end, generated_at, source, ledger_row_count=sums.input_rows)
+
+
+def _no_rows() -> pd.DataFrame:
+    return normalize_ledger(pd.DataFrame({"date": [], "customer": [], "type": [], "amount": []})).rows
 
 
 def _previous_tiers(ledger: Ledger, review: Review) -> np.ndarray:

@@ -94,14 +94,16 @@ class Ctx:
 
     @property
     def ledger_rows(self) -> int:
-        return 0 if self.data is None else len(self.data.rows)
+        if self.data is None:
+            return 0
+        return len(self.data.rows) if self.data.ledger_row_count is None else self.data.ledger_row_count
 
     @property
     def ledger_on_sheet(self) -> bool:
         """Whether the Ledger sheet holds the whole ledger (always, for the empty template). A
         ledger longer than a sheet stays where it is: none of its rows go on the sheet, and cells
         that would sum the sheet hold the add-in's values instead."""
-        return self.ledger_rows <= ledger_capacity()
+        return self.ledger_rows <= ledger_capacity() and (self.data is None or self.data.ledger_row_count is None)
 
     def cached(self, value: object) -> object:
         return value if self.filled else SKIP

@@ -16,7 +16,7 @@ import openpyxl
 
 from crm_app.io.files import atomic_path, file_problem, read_table
 from crm_app.register import schema as rs
-from crm_app.register.book import set_text
+from crm_app.register.cells import set_text
 from crm_app.register.workflow import register_lock
 from crm_app.workbook.builder import review_register_data, write_register
 from crm_app.workbook.data import RegisterData, register_data
