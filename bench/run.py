@@ -298,17 +298,19 @@ GNU_TIME = Path("/usr/bin/time")
 
 
 def measured(cmd: list[str]) -> dict:
-    """`cmd` in a fresh process from the repository root: wall time, peak resident memory of that
-    process alone, its output. The peak is GNU time's %M (its child's ru_maxrss): ru_maxrss counts
-    the size of the parent at fork, and GNU time is a small parent; without it, no peak."""
+    """`cmd` in a fresh process from the repository root: wall time, peak resident memory and CPU
+    seconds (user + system, start-up included) of that process alone, its output. Peak and CPU come
+    from GNU time (its child's rusage): a child's ru_maxrss counts the size of its parent at fork,
+    and GNU time is a small parent; without GNU time, neither is measured."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
-        timer = ["/usr/bin/time", "-f", "%M", "-o", rss.name] if GNU_TIME.exists() else []
+        timer = ["/usr/bin/time", "-f", "%M %U %S", "-o", rss.name] if GNU_TIME.exists() else []
         load = os.getloadavg()[0]
         start = time.perf_counter()
         out = subprocess.run(timer + cmd, capture_output=True, text=True, cwd=ROOT, timeout=4 * 3600)
         wall = time.perf_counter() - start
-        text = rss.read().split()
-    return {"wall_s": wall, "peak_mb": int(text[-1]) / 1024 if text else None, "load_average_1min": load,
+        text = rss.read().split()[-3:]  # after "Command exited with non-zero status N", if it did
+    return {"wall_s": wall, "peak_mb": int(text[0]) / 1024 if text else None,
+            "cpu_s": float(text[1]) + float(text[2]) if text else None, "load_average_1min": load,
             "returncode": out.returncode, "stdout": out.stdout, "stderr": out.stderr}
 
 
@@ -336,7 +338,7 @@ def run_tool(tool: str, path: str, args) -> dict:
         result = json.loads(run["stdout"].splitlines()[-1]) if not run["returncode"] else {}
     if not result:
         result = {"error": last_line(run["stderr"])}
-    return {"tool": tool, **result, **{k: run[k] for k in ("wall_s", "peak_mb", "load_average_1min")}}
+    return {"tool": tool, **result, **{k: run[k] for k in ("wall_s", "peak_mb", "cpu_s", "load_average_1min")}}
 
 
 def peer_year(args) -> int:
@@ -378,7 +380,7 @@ def summary(runs: list[dict]) -> dict:
     """Best and median of each measure over a tool's runs (None when every run failed)."""
     ok = [r for r in runs if "job_s" in r]
     out = {"runs": len(runs), "failed": len(runs) - len(ok), "error": next((r["error"] for r in runs if "error" in r), None)}
-    for key in ("job_s", "wall_s", "peak_mb"):
+    for key in ("job_s", "wall_s", "peak_mb", "cpu_s"):
         values = [r[key] for r in ok if r.get(key) is not None]
         out[f"best_{key}"] = min(values) if values else None
         out[f"median_{key}"] = statistics.median(values) if values else None

@@ -16,3 +16,18 @@ def soffice() -> str:
 
 
 # ---------------------------------------------------------------- end LibreOffice
+
+
+# ---------------------------------------------------------------- the add-in under xlwings' Windows decorators
+
+
+@pytest.fixture(scope="session")
+def addin():
+    """crm_addin imported under xlwings' real Windows decorators (tests.support.xlwings_offline):
+    its worksheet functions carry the metadata Excel's add-in reads, and are called as Excel would."""
+    from tools import build_vba
+
+    return build_vba.load_addin()
+
+
+# ---------------------------------------------------------------- end add-in

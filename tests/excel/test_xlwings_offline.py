@@ -13,7 +13,7 @@ import xlwings
 
 from tests.support import xlwings_offline as xo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODULE = "xlo_demo_udfs"
 UDF_SOURCE = '''
 import numpy as np

@@ -119,7 +119,7 @@ def test_a_register_without_its_ledger_recalculates_to_the_cores_figures(
     out = tmp_path / "register.xlsx"
     data = register_data(normalize_ledger(read_table(ledger_csv), source=ledger_csv.name), source=str(ledger_csv))
     write_register(data, out)
-    from tests.test_workbooks import _cache_differences, _errors
+    from tests.workbook.test_workbooks import _cache_differences, _errors
 
     computed = openpyxl.load_workbook(recalculate(out, tmp_path / "lo"), data_only=True)
     assert _errors(openpyxl.load_workbook(out), computed) == []  # the add-in's crm_* cells aside
@@ -297,7 +297,7 @@ def test_the_register_bench_runs():
     import subprocess
     import sys
 
-    run = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+    run = Path(__file__).resolve().parents[2] / "bench" / "run.py"
     out = subprocess.run([sys.executable, str(run), "--no-save", "register", "--rows", "3000", "--repeat", "1"],
                          capture_output=True, text=True, timeout=300, cwd=run.parents[1])
     assert out.returncode == 0, out.stderr[-2000:]

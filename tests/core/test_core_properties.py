@@ -94,7 +94,7 @@ def test_suggested_cuts_total_exactly_and_respect_balances(rows, amount):
     lines, balances, rates = (list(c) for c in zip(*rows))
     available = sum(max(line - max(b, 0), 0) for line, b, _ in rows)
     names = [f"K{i}" for i in range(len(rows))]
-    assume(available >= amount)  # else refused: tests/test_schema_and_units.py
+    assume(available >= amount)  # else refused: tests/core/test_schema.py
     cuts = suggest_cuts(names, lines, balances, rates, amount)
     assert int(cuts["cut_cents"].sum()) == amount
     by_name = dict(zip(names, zip(lines, balances)))

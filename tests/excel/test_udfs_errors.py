@@ -8,7 +8,6 @@ import types
 import pytest
 
 from tests.support.xlwings_offline import EXCEL_ERROR_CODES, MISSING_ARG, call_like_excel
-from tools import build_vba
 from udfs import _excel
 from udfs._excel import CellError
 
@@ -18,10 +17,6 @@ LEDGER_HEADER = ("date", "customer", "type", "amount")
 def col(*values):
     return tuple((v,) for v in values)
 
-
-@pytest.fixture(scope="module")
-def addin():
-    return build_vba.load_addin()
 
 
 def test_bad_amount_in_a_ledger_names_its_row(addin):

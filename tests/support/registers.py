@@ -24,7 +24,7 @@ from crm_app.register.schema import (
     TEMPLATE_VERSION,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUDGET = 40_000_000 * 20 // 100 * 117 // 100  # 9,360,000
 assert BUDGET == 9_360_000
 # customer, tier, yearly allocation = starting line, open balance, collection rate

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from crm_app.engines import ledger_file as ll
 from crm_core.demo import demo_ledger
 from crm_core.issues import CrmInputError
-from tests.test_large_ledger import LEDGER_ROWS, TEXT_CELLS, _messy
+from tests.engines.test_ledger_file import LEDGER_ROWS, TEXT_CELLS, _messy
 
 
 def _missing() -> str | None:

@@ -10,8 +10,8 @@ import pytest
 from crm_app.register.load import load_register, read_request_csv, request_table
 from crm_app.register.schema import REALLOCATION, REALLOCATION_FIELDS, cents_from_cell
 from crm_app.register.workflow import verify
-from tests.test_macros import FakeBook
-from tests.test_workflow_helpers import ROLES, run_cli
+from tests.excel.test_macros import FakeBook
+from tests.support.registers import ROLES, run_cli
 from udfs.macros import reallocation as macros
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,6 @@ from crm_core.policy import Policy
 from crm_core.review import review_facts
 from crm_core.tiers import pair_cutoffs, pareto_tiers, rank_tiers, rate_tiers
 from tests.support.xlwings_offline import MISSING_ARG, call_like_excel
-from tools import build_vba
 
 RATES = (0.96, 0.65, 0.90, 0.75, 0.95, 0.70)
 EXPECTED = ["A", "D", "B", "C", "A", "C"]  # A >= 95%, B >= 85%, C >= 70%, else D
@@ -30,10 +29,6 @@ EXPECTED = ["A", "D", "B", "C", "A", "C"]  # A >= 95%, B >= 85%, C >= 70%, else 
 def col(*values):
     return tuple((v,) for v in values)
 
-
-@pytest.fixture(scope="module")
-def addin():
-    return build_vba.load_addin()
 
 
 # ----------------------------------------------------------------- cut-offs in any order

@@ -20,7 +20,7 @@ from crm_app.cli.main import EXIT_CHANGED, EXIT_OK, main
 from crm_app.register import workflow
 from crm_app.register.load import load_register
 from crm_app.register.workflow import BUSY, CHECKPOINTS, verify
-from tests.test_workflow_helpers import ROLES, ROOT, build_register, write_request
+from tests.support.registers import ROLES, ROOT, build_register, write_request
 
 SHORT_WAIT = 0.3
 # Another process holding the lock: the library's own lock on the file beside the register, so a

@@ -20,7 +20,7 @@ import pytest
 
 from crm_app.register.load import load_register
 from crm_app.register.workflow import CHECKPOINTS, verify
-from tests.test_workflow_helpers import ROLES, ROOT, build_register, run_cli, write_request
+from tests.support.registers import ROLES, ROOT, build_register, run_cli, write_request
 
 pytestmark = pytest.mark.slow
 HOOK_POINTS = ["loaded", "edited", "saved", "before_rename", "renamed"]

@@ -241,7 +241,7 @@ def test_embedded_vba_is_the_excel_made_quickstart_project(demo_path):
 
 
 def test_register_bas_calls_python_for_the_data_macros():
-    code = (Path(__file__).resolve().parent.parent / "vba" / "Register.bas").read_text(encoding="utf-8")
+    code = (Path(__file__).resolve().parents[2] / "vba" / "Register.bas").read_text(encoding="utf-8")
     assert code.startswith('Attribute VB_Name = "Register"')
     assert 'RunPython "import crm_addin; crm_addin.refresh_register()"' in code
     assert 'RunPython "import crm_addin; crm_addin.build_review()"' in code
@@ -432,7 +432,7 @@ def test_register_bas_checks_run_in_libreoffice(tmp_path, small):
         form[f"A{header + 1 + i}"] = data.register["customer"].iloc[i]
         form[f"B{header + 1 + i}"] = change
     wb.save(plain)
-    code = (Path(__file__).resolve().parent.parent / "vba" / "Register.bas").read_text(encoding="utf-8")
+    code = (Path(__file__).resolve().parents[2] / "vba" / "Register.bas").read_text(encoding="utf-8")
     code = re.sub(r"^Attribute .*\n", "", code, flags=re.M)  # the exporter adds its own
     book = build_macro_workbook(tmp_path / "macro.xlsm", {"Register": code}, src=plain)
     reg = data.register
@@ -444,7 +444,7 @@ def test_register_bas_checks_run_in_libreoffice(tmp_path, small):
 def test_vba_sources_are_ascii():
     """The VBA editor imports .bas files in the machine's ANSI code page: anything beyond ASCII
     (Chinese comments or strings) turns into garbage on a Western or Chinese Windows alike."""
-    for path in sorted((Path(__file__).resolve().parent.parent / "vba").glob("*.bas")):
+    for path in sorted((Path(__file__).resolve().parents[2] / "vba").glob("*.bas")):
         path.read_bytes().decode("ascii")
 
 
@@ -459,7 +459,7 @@ def test_vba_sources_survive_a_vba_project_round_trip(tmp_path):
 
     require_libreoffice(macros=True)
     sources = {}
-    for path in sorted((Path(__file__).resolve().parent.parent / "vba").glob("*.bas")):
+    for path in sorted((Path(__file__).resolve().parents[2] / "vba").glob("*.bas")):
         code = path.read_text(encoding="ascii")
         name = re.search(r'^Attribute VB_Name = "([^"]+)"', code, re.M).group(1)
         sources[name] = re.sub(r"^Attribute .*\r?\n", "", code, flags=re.M)

@@ -9,18 +9,12 @@ import inspect
 import re
 import types
 
-import pytest
-
 from tests.support import xlwings_offline as xo
 from tools import build_vba
 from udfs import UDF_MODULES
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
-
-@pytest.fixture(scope="module")
-def addin():
-    return build_vba.load_addin()
 
 
 def udfs_of(addin):

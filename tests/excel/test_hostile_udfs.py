@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.xlwings_offline import EXCEL_ERROR_CODES, call_like_excel
-from tools import build_vba
 from udfs._excel import CellError
 
 NA, DIV0 = EXCEL_ERROR_CODES["#N/A"], EXCEL_ERROR_CODES["#DIV/0!"]
@@ -114,10 +113,6 @@ LEDGER_CASES = [
          {"A": (0, 117), "B": (0, 3)}),
 ]
 
-
-@pytest.fixture(scope="module")
-def addin():
-    return build_vba.load_addin()
 
 
 def assert_clean_message(text: object) -> str:

@@ -20,7 +20,7 @@ from crm_app.register.workflow import (
 )
 from crm_core.issues import IssueCode
 from crm_core.reallocation import Roles
-from tests.test_workflow_helpers import (
+from tests.support.registers import (
     BUDGET,
     REFERENCE_BATCH,
     ROLES,

@@ -16,8 +16,8 @@ from crm_app.register.load import load_register, read_request_form
 from crm_app.register.schema import ABOUT, AUDIT, LEDGER, REALLOCATION, REGISTER, TEMPLATE_VERSION
 from crm_app.register.workflow import verify
 from crm_core.issues import IssueCode
-from tests.test_macros import FakeBook, alerts
-from tests.test_workflow_helpers import REFERENCE_BATCH, ROLES, build_register, write_request
+from tests.excel.test_macros import FakeBook, alerts
+from tests.support.registers import REFERENCE_BATCH, ROLES, build_register, write_request
 from udfs.macros import reallocation as macros
 
 HOSTILE = ["=1+1", "+2+3", "-4+5", "@SUM(1,2)", "=HYPERLINK(\"http://evil.example\",\"x\")", "=cmd|' /C calc'!A0"]

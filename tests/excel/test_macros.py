@@ -15,7 +15,7 @@ import crm_addin
 from crm_app.register.load import load_register
 from crm_app.register.schema import REALLOCATION
 from crm_app.register.workflow import verify
-from tests.test_workflow_helpers import REFERENCE_BATCH, ROOT, build_register
+from tests.support.registers import REFERENCE_BATCH, ROOT, build_register
 from udfs.macros import reallocation as macros
 
 ROLE_CELLS = {"B3": "Sales Director Wang", "B4": "GM Li", "B5": "Finance Zhao"}

@@ -145,7 +145,7 @@ def _totals_are_the_cores(computed, data) -> None:
 
 @pytest.mark.libreoffice
 def test_libreoffice_gives_the_cores_cent_on_every_tie(soffice, ties, tmp_path):
-    from tests.test_workbooks import _cache_differences, _errors
+    from tests.workbook.test_workbooks import _cache_differences, _errors
 
     data, path = ties
     computed = openpyxl.load_workbook(recalculate(path, tmp_path), data_only=True)

@@ -19,7 +19,7 @@ import pytest
 from crm_app.cli import main as cli
 from crm_app.cli.main import EXIT_CODES, main
 from crm_app.workbook import builder as workbooks
-from tests.test_workflow_helpers import ROLES, ROOT, build_register, write_request
+from tests.support.registers import ROLES, ROOT, build_register, write_request
 
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 LEDGER_TEXT = "date,customer,type,amount\n2024-03-01,A,invoice,100\n2024-04-01,A,receipt,117\n"

@@ -18,7 +18,7 @@ from crm_core.issues import CrmInputError, InvariantError
 from crm_core.schema import RateStatus
 from crm_core.values import MAX_AMOUNT_CENTS, SHOWN_DIGITS, parse_money_cents, units
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ----------------------------------------------------------------------------- cents -> units
@@ -203,7 +203,7 @@ def test_the_invariant_check_also_runs_under_python_O():
             "from crm_core import review\n"
             "from crm_core.issues import InvariantError\n"
             "from crm_core.policy import Policy\n"
-            "from tests.test_schema import _facts\n"
+            "from tests.core.test_schema import _facts\n"
             "real = review.allocate_credit\n"
             "review.allocate_credit = lambda *a, **k: real(*a, **k) - np.array([0, 0, 1])\n"
             "try:\n"

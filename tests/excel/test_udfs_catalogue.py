@@ -8,7 +8,6 @@ import pytest
 from crm_core.policy import Policy
 from crm_core.schema import RateStatus
 from tests.support.xlwings_offline import EXCEL_ERROR_CODES, MISSING_ARG, call_like_excel
-from tools import build_vba
 
 
 def col(*values):
@@ -22,10 +21,6 @@ def day(*ymd):
 def dates_of(cells):
     return [c.date() if isinstance(c, dt.datetime) else c for c in cells]
 
-
-@pytest.fixture(scope="module")
-def addin():
-    return build_vba.load_addin()
 
 
 def test_tier_by_policy_cutoffs_with_unrated_blanks_and_error_cells(addin):

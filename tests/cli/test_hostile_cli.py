@@ -19,7 +19,7 @@ from crm_app.cli.main import main
 from crm_app.register.load import load_register, read_request_csv
 from crm_app.register.schema import AUDIT
 from crm_app.register.workflow import verify
-from tests.test_workflow_helpers import ROLES, build_register
+from tests.support.registers import ROLES, build_register
 
 HEADER = ["date", "customer", "type", "amount"]
 WAN_HEADER = ["日期", "客户", "类型", "金额(万元)"]

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 from crm_core import kpis
 from crm_core.issues import CrmInputError
 from tests.support.xlwings_offline import MISSING_ARG, call_like_excel
-from tools import build_vba
 
 
 def test_dso_of_the_example_is_45_days():
@@ -59,10 +58,6 @@ def test_countback_days_never_exceed_the_months_given_and_grow_with_receivables(
     assert 0 <= days <= 30 * len(sales) + 1e-9
     assert kpis.dso_countback(receivables / 2, sales) <= days + 1e-9
 
-
-@pytest.fixture(scope="module")
-def addin():
-    return build_vba.load_addin()
 
 
 def col(*values):
