@@ -81,8 +81,8 @@ def duckdb_job(path: str, year: int, memory_limit: str | None = None, temp_dir: 
 
 
 def polars_job(path: str, year: int):
-    """(per-customer Polars frame, repeated invoice numbers): one lazy plan of two queries over
-    one scan, collected together by the streaming engine."""
+    """(per-customer Polars frame, repeated invoice numbers): two lazy plans over the same scan,
+    collected together by the streaming engine."""
     import polars as pl
 
     if path.endswith(".parquet"):
@@ -121,15 +121,29 @@ def as_rows(table) -> dict[str, list]:
 
 
 def check_register(rows: dict[str, list], register_csv: str) -> dict:
-    """Compare with the add-in's register (`review-file --out register.csv`): same customers,
-    and net sales, collections and open balance equal to the cent. Returns mismatch counts."""
+    """Compare with the add-in's register (`review-file --out register.csv`): same customers, and
+    net sales, collections and open balance equal to the cent. Returns mismatch counts."""
     import pyarrow.csv as pacsv
 
     reg = pacsv.read_csv(register_csv).to_pydict()
+    theirs = dict(zip(_register_column(reg, "customer", "Code"),
+                      zip(*(_register_column(reg, name, label) for name, label in REGISTER_AMOUNTS))))
     ours = dict(zip(rows["customer"], zip(rows["net_sales_cents"], rows["collections_cents"], rows["balance_cents"])))
-    theirs = dict(zip(reg["customer"], zip(reg["net_sales_cents"], reg["collections_cents"], reg["open_balance_cents"])))
     return {"customers": len(theirs), "customers_differ": len(set(ours) ^ set(theirs)),
             "amounts_differ": sum(ours[c] != theirs[c] for c in set(ours) & set(theirs))}
+
+
+# The register's columns by their field name (integer cents) or by their heading's English end
+# ("净销售额 Net sales": currency units with cents), whichever the add-in writes.
+REGISTER_AMOUNTS = (("net_sales_cents", "Net sales"), ("collections_cents", "Collections"),
+                    ("open_balance_cents", "Open balance"))
+
+
+def _register_column(reg: dict[str, list], name: str, label: str) -> list:
+    if name in reg:
+        return reg[name]
+    values = next(column for heading, column in reg.items() if heading.endswith(label))
+    return values if name == "customer" else [round(v * 100) for v in values]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@
     python bench/run.py libreoffice --customers 10000 --rows 100000
     python bench/run.py udf --rows 100000
     python bench/run.py realloc --customers 100000
-    python bench/run.py chunks --rows 10000000 30000000 # large-ledger mode: whole vs in chunks
+    python bench/run.py engines --rows 10000000 --engines inprocess dask  # one file on each engine
     python bench/run.py register --rows 200000 2000000  # `crm-addin review`: ledger to register workbook
     python bench/run.py peers --rows 10000 10000000 --repeat 3  # the bare job in DuckDB and Polars
     python bench/run.py all            # the figures in bench/README.md (about 15 minutes)
@@ -101,7 +101,7 @@ def job_addin_file(path: str) -> dict:
     """Large-ledger mode from the file: read, validate every row, VAT, rates, tiers, credit lines."""
     import hashlib
 
-    from crm_app.large_ledger import review_file
+    from crm_app.engines.ledger_file import review_file
 
     with _cold_cache():  # a cache folder of its own: the file is hashed as a file never seen before is
         (review, result), t_total = timed(review_file, path, year=YEAR, use_cache=False)
@@ -116,8 +116,7 @@ def job_addin_file(path: str) -> dict:
 
 def job_compare(path: str) -> dict:
     """Same frame in memory: bare pandas group-sum vs the add-in's normalize + review."""
-    from crm_app.large_ledger import read_ledger_file  # noqa: F401  (same reader as the add-in)
-
+    from crm_app.engines.ledger_file import read_ledger_file  # noqa: F401  (same reader as the add-in)
     from crm_core.ledger import normalize_ledger
     from crm_core.review import review_ledger
 
@@ -132,18 +131,17 @@ def job_compare(path: str) -> dict:
 
 
 def _raw_frame(path: str) -> pd.DataFrame:
-    from crm_app.files import read_table
+    from crm_app.io.files import read_table
 
     return read_table(path)
 
 
-def job_chunked(path: str, chunk_rows: str) -> dict:
-    """Large-ledger mode with the file read in chunks of `chunk_rows` rows (0: whole)."""
-    from crm_app.large_ledger import review_file
+def job_engine(path: str, engine: str) -> dict:
+    """Large-ledger mode on one engine (inprocess, dask, spark)."""
+    from crm_app.engines.ledger_file import review_file
 
     with _cold_cache():
-        (review, result), t_total = timed(review_file, path, year=YEAR, use_cache=False,
-                                          chunk_rows=int(chunk_rows) or None)
+        (review, result), t_total = timed(review_file, path, year=YEAR, use_cache=False, engine=engine)
     return {"total_s": t_total, "peak_mb": peak_mb(), "rows": result.meta["input_rows"],
             "customers": len(review.register), "budget_cents": review.budget_cents}
 
@@ -159,10 +157,9 @@ def _cold_cache():
 def job_register(path: str, out: str) -> dict:
     """`crm-addin review LEDGER --out OUT` in this process, stage by stage: read and validate the
     file, review it (the core), build and write the register workbook."""
-    from crm_app.files import read_ledger
-    from crm_app.workbook_sheets import ledger_capacity
-    from crm_app.workbooks import review_register_data, write_register
-
+    from crm_app.io.files import read_ledger
+    from crm_app.workbook.builder import review_register_data, write_register
+    from crm_app.workbook.register_sheets import ledger_capacity
     from crm_core.policy import Policy
 
     start = time.perf_counter()
@@ -176,7 +173,7 @@ def job_register(path: str, out: str) -> dict:
 
 
 JOBS = {"pandas_file": job_pandas_file, "addin_file": job_addin_file, "compare": job_compare,
-        "chunked": job_chunked, "register": job_register}
+        "engine": job_engine, "register": job_register}
 
 
 def in_subprocess(job: str, *args: str) -> dict:
@@ -238,27 +235,25 @@ def _fmt_row(row: dict) -> str:
             f"(x{row.get('mem_ratio', 0):.1f})  cached recalc {row['cached_recalc_s'] * 1000:.1f} ms")
 
 
-# ------------------------------------------------------------------ chunks
+# ------------------------------------------------------------------ engines
 
 
-def cmd_chunks(args) -> list[dict]:
-    """The same file read whole and in chunks: time, peak memory, and the same budget."""
+def cmd_engines(args) -> list[dict]:
+    """The same file on each engine: time, peak memory, and the same budget."""
     rows_out = []
-    os.environ["CRM_ADDIN_CHUNK_ROWS"] = "0"  # whole unless the job asks for chunks
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:
         for rows in args.rows:
             path = str(Path(tmp) / f"ledger_{rows}.parquet")
             write_ledger(path, rows, max(rows // 100, 10))
-            for chunk in [0, *args.chunk_rows]:
-                r = in_subprocess("chunked", path, str(chunk))
-                row = {"rows": rows, "chunk_rows": chunk, **r, "load_average_1min": os.getloadavg()[0]}
+            for engine in args.engines:
+                r = in_subprocess("engine", path, engine)
+                row = {"rows": rows, "engine": engine, **r, "load_average_1min": os.getloadavg()[0]}
                 rows_out.append(row)
-                how = "whole" if not chunk else f"chunks of {chunk:,}"
-                print(f"{rows:>11,} rows, {how:>20}: {r['total_s']:6.1f} s, peak {r['peak_mb']:,.0f} MB, "
+                print(f"{rows:>11,} rows, {engine:>10}: {r['total_s']:6.1f} s, peak {r['peak_mb']:,.0f} MB, "
                       f"budget {r['budget_cents'] / 100:,.2f}", flush=True)
             Path(path).unlink()
     budgets = {(r["rows"], r["budget_cents"]) for r in rows_out}
-    assert len(budgets) == len(args.rows), "chunked and whole reads must give the same budget"
+    assert len(budgets) == len(args.rows), "every engine must give the same budget"
     return rows_out
 
 
@@ -496,11 +491,11 @@ def sumifs_workbook(raw: pd.DataFrame, customers: list[str], path: Path, formula
 
 
 def cmd_libreoffice(args) -> list[dict]:
-    from crm_app.libreoffice import recalculate
     from ledger_gen import ledger_frame
 
     from crm_core.ledger import normalize_ledger
     from crm_core.review import review_ledger
+    from tests.support.libreoffice import recalculate
 
     raw = ledger_frame(args.rows, args.customers)
     raw["date"] = pd.to_datetime(raw["date"])
@@ -545,10 +540,10 @@ def _compare_with_calc(done: Path, review) -> dict:
 
 
 def cmd_udf(args) -> list[dict]:
-    from crm_app.xlwings_offline import call_like_excel
     from ledger_gen import ledger_frame
 
-    from crm_app import build_vba
+    from tests.support.xlwings_offline import call_like_excel
+    from tools import build_vba
 
     addin = build_vba.load_addin()
     raw = ledger_frame(args.rows, args.customers)
@@ -643,9 +638,9 @@ def main(argv: list[str] | None = None) -> int:
     udf.add_argument("--repeat", type=int, default=3)
     ra = sub.add_parser("realloc", help="reallocation check and suggest-cuts on many customers")
     ra.add_argument("--customers", type=int, default=100_000)
-    ch = sub.add_parser("chunks", help="large-ledger mode read whole vs in chunks (time, peak memory)")
+    ch = sub.add_parser("engines", help="large-ledger mode on each engine (time, peak memory)")
     ch.add_argument("--rows", type=int, nargs="+", default=[10_000_000])
-    ch.add_argument("--chunk-rows", type=int, nargs="+", default=[2_000_000])
+    ch.add_argument("--engines", nargs="+", default=["inprocess", "dask"])
     rg = sub.add_parser("register", help="crm-addin review: a CSV ledger to the register workbook, by stage")
     rg.add_argument("--rows", type=int, nargs="+", default=[200_000, 2_000_000])
     rg.add_argument("--customers", type=int, help="customers (default: rows / 100)")
@@ -666,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("all", help="everything, at the sizes of bench/README.md")
     args = parser.parse_args(argv)
     commands = {"scale": cmd_scale, "libreoffice": cmd_libreoffice, "udf": cmd_udf, "realloc": cmd_realloc,
-                "chunks": cmd_chunks, "register": cmd_register, "peers": cmd_peers}
+                "engines": cmd_engines, "register": cmd_register, "peers": cmd_peers}
     if args.what == "all":
         runs = [("realloc", ["realloc"]), ("udf", ["udf"]), ("scale", ["scale"]), ("libreoffice", ["libreoffice"])]
     else:
