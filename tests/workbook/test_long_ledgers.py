@@ -176,12 +176,17 @@ def test_review_and_review_file_give_the_same_register(raw, ledger_csv, tmp_path
     assert main(["review-file", str(ledger_csv), "--out", str(table), "--no-cache"]) == 0
     from crm_app.register.load import load_register
 
+    from crm_core.schema import REVIEW_COLUMNS
+    from crm_core.values import parse_money_cents
+
+    labels = {c.frame_key: c.label for c in REVIEW_COLUMNS}  # the CSV: the Register's labels, in units
     sheet = load_register(book).register.set_index("customer")
-    frame = pd.read_csv(table, dtype={"customer": str}).set_index("customer")
+    frame = pd.read_csv(table, dtype={labels["customer"]: str}).set_index(labels["customer"])
     assert sheet.index.tolist() == frame.index.tolist()
     for key in ("net_sales_cents", "collections_cents", "open_balance_cents", "credit_line_cents"):
-        assert sheet[key].astype("int64").tolist() == frame[key].astype("int64").tolist(), key
-    assert (sheet["rate_tier"] == frame["rate_tier"]).all()
+        cents = [parse_money_cents(v) for v in frame[labels[key]]]
+        assert sheet[key].astype("int64").tolist() == cents, key
+    assert (sheet["rate_tier"] == frame[labels["rate_tier"]]).all()
 
 
 def test_review_file_workbook_names_its_ledger_and_lists_problems(tmp_path, monkeypatch):
@@ -192,7 +197,8 @@ def test_review_file_workbook_names_its_ledger_and_lists_problems(tmp_path, monk
     out = tmp_path / "register.xlsx"
     assert main(["review-file", str(path), "--out", str(out), "--no-cache"]) == 0
     wb = openpyxl.load_workbook(out)
-    assert str(path.resolve()) in wb["Summary"]["A1"].value and "2 rows" in wb["Summary"]["A1"].value
+    about = {row[0].value: row[1].value for row in wb["About"].iter_rows(min_row=1, max_col=2)}
+    assert about["ledger_source"] == str(path.resolve()) and about["ledger_rows"] == 2
     issues = normalize_ledger(read_table(path), source=path.name).issues
     assert issues, "an amount finer than a cent is rounded with a warning"
     listed = [[c.value for c in row] for row in wb["Issues"].iter_rows(min_row=2, max_col=6)]
