@@ -175,7 +175,6 @@ def test_review_and_review_file_give_the_same_register(raw, ledger_csv, tmp_path
     assert main(["review", str(ledger_csv), "--out", str(book), "--quiet"]) == 0
     assert main(["review-file", str(ledger_csv), "--out", str(table), "--no-cache"]) == 0
     from crm_app.register.load import load_register
-
     from crm_core.schema import REVIEW_COLUMNS
     from crm_core.values import parse_money_cents
 
