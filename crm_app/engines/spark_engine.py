@@ -59,6 +59,7 @@ from crm_app.io.files import (
     _table_frame,
     check_not_empty,
     readable_file,
+    reading_errors,
     unreadable,
 )
 from crm_core.collection import Period
@@ -296,7 +297,7 @@ def _job(path: Path, policy: Policy, period: Period | None, blocksize: int | Non
     path = readable_file(path, "ledger file")
     job = _Job(str(path.resolve()), path.name, str(path), policy, period, blocksize)
     header = pd.DataFrame()
-    try:
+    with reading_errors(path):
         check_not_empty(path)
         if path.suffix.lower() in (".parquet", ".pq"):
             import pyarrow.parquet as pq
@@ -310,12 +311,6 @@ def _job(path: Path, policy: Policy, period: Period | None, blocksize: int | Non
             first = handle.readline()
             handle.seek(-1, os.SEEK_END)
             last = handle.read(1)
-    except CrmInputError:
-        raise
-    except OSError as problem:
-        raise unreadable(path, problem) from problem
-    except (ValueError, UnicodeError, ImportError) as problem:
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {problem}", source=str(path))]) from problem
     # a header whose quotes do not pair up holds a line break: no line of it can stand for it
     job = replace(job, csv=options, header_line=first.rstrip(b"\n"), size=path.stat().st_size,
                   ends_with_newline=last == b"\n", whole=first.count(b'"') % 2 == 1)

@@ -103,7 +103,7 @@ def read_table(path: str | Path, sheet: str | None = None, bad_lines: list[Issue
     path = readable_file(path, "ledger file")
     suffix = path.suffix.lower()
     found = _BadLines()
-    try:
+    with reading_errors(path):
         check_not_empty(path)
         if suffix in (".csv", ".txt", ".tsv"):
             frame = _read_csv(path, "\t" if suffix == ".tsv" else ",", found)
@@ -114,12 +114,6 @@ def read_table(path: str | Path, sheet: str | None = None, bad_lines: list[Issue
         else:
             raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"unsupported file type {suffix!r} (use .csv, .xlsx "
                                        "or .parquet) / 不支持的文件类型", source=str(path))])
-    except CrmInputError:
-        raise
-    except OSError as exc:  # before ValueError: Arrow's I/O errors are both
-        raise unreadable(path, exc) from exc
-    except (ValueError, UnicodeError, ImportError) as exc:
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
     _hand_over(found.issues(path.name), bad_lines)
     return frame
 
@@ -127,7 +121,7 @@ def read_table(path: str | Path, sheet: str | None = None, bad_lines: list[Issue
 def read_header(path: str | Path) -> pd.DataFrame:
     """A CSV/TSV or Parquet ledger's header alone, as an empty table (its cells in attrs["header"])."""
     path = readable_file(path, "ledger file")
-    try:
+    with reading_errors(path):
         check_not_empty(path)
         if path.suffix.lower() in (".parquet", ".pq"):
             import pyarrow.parquet as pq
@@ -135,15 +129,23 @@ def read_header(path: str | Path) -> pd.DataFrame:
             names = pq.read_schema(path).names
         else:
             names = _csv_header(path, "\t" if path.suffix.lower() == ".tsv" else ",")[1]
-    except CrmInputError:
-        raise
-    except OSError as exc:
-        raise unreadable(path, exc) from exc
-    except (ValueError, UnicodeError, ImportError) as exc:
-        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
     frame = pd.DataFrame(columns=[str(n) for n in names])
     frame.attrs["header"] = list(names)
     return frame
+
+
+@contextmanager
+def reading_errors(path: Path) -> Iterator[None]:
+    """Reading a ledger file: what goes wrong becomes one message naming the file (CrmInputError),
+    never a traceback; the machine's refusals (locked, missing) stay OSErrors the CLI reports."""
+    try:
+        yield
+    except CrmInputError:
+        raise
+    except OSError as exc:  # before ValueError: Arrow's I/O errors are both
+        raise unreadable(path, exc) from exc
+    except (ValueError, UnicodeError, ImportError) as exc:
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"cannot read the file: {exc}", source=str(path))]) from exc
 
 
 def _hand_over(issues: list[Issue], bad_lines: list[Issue] | None) -> None:
