@@ -33,14 +33,18 @@ def add_parser(subparsers) -> None:
                      help="dask: a cluster's scheduler, e.g. tcp://HOST:8786 (default: this machine) / Dask 集群地址")
     cmd.add_argument("--master", metavar="URL",
                      help="spark: the cluster's master URL (default: local[*]) / Spark 集群地址")
+    cmd.add_argument("--driver-memory", metavar="SIZE",
+                     help="spark: memory of the Spark driver this command starts, e.g. 8g (Spark's default 1g "
+                          "runs out on about 10^8 rows) / Spark 驱动内存")
     cmd.set_defaults(func=cmd_review_file)
 
 
 def engine_options(args) -> dict:
     if args.engine == "dask" and args.scheduler:
         return {"scheduler": args.scheduler}
-    if args.engine == "spark" and args.master:
-        return {"master": args.master}
+    if args.engine == "spark":
+        options = {"master": args.master} if args.master else {}
+        return options | ({"conf": {"spark.driver.memory": args.driver_memory}} if args.driver_memory else {})
     return {}
 
 

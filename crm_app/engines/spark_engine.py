@@ -92,7 +92,7 @@ def ledger_sums(path: Path, policy: Policy, period: Period | None = None, master
     spark = session(master, conf)
     passes: list = []  # each pass's persisted output, and the blocks whose result it gives
     try:
-        with _quiet(), _partition_bytes(spark, job):
+        with _quiet(), _partition_bytes(spark, job), _job_failures(spark):
             job, blocks = _settled(spark, job, passes)
             totals = _totals(passes)
             try:
@@ -142,6 +142,24 @@ def session(master: str | None = None, conf: dict | None = None) -> SparkSession
         current.stop()
     _session = _started(master or LOCAL, dict(conf or {}))
     return _session
+
+
+@contextmanager
+def _job_failures(spark: SparkSession) -> Iterator[None]:
+    """A Spark whose JVM died during the job (most often of memory: a local driver has 1 GB unless
+    told otherwise) said as such, not as py4j's "connection refused"."""
+    from py4j.protocol import Py4JError
+
+    memory = spark.sparkContext.getConf().get("spark.driver.memory", "1g")
+    try:
+        yield
+    except (Py4JError, ConnectionError) as problem:
+        if _alive(spark) and not isinstance(problem, ConnectionError) and "OutOfMemory" not in str(problem):
+            raise
+        stop()
+        raise CrmInputError([Issue(IssueCode.BAD_SHAPE, (
+            f"Spark stopped during the job (driver memory {memory}; a local driver that runs out of memory "
+            "ends this way): give it more, e.g. --driver-memory 8g / Spark 作业中止（内存不足？）"))]) from problem
 
 
 def stop() -> None:

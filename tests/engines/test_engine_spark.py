@@ -256,3 +256,23 @@ def test_the_spark_engine_agrees_with_the_in_process_one_on_every_messy_ledger(s
         else:
             content.astype("string").to_parquet(path, index=False, row_group_size=block)
         assert_same_facts(path, start, blocksize=block if suffix == ".csv" else 1)
+
+
+def test_a_spark_that_dies_during_the_job_is_named_with_the_memory_to_give(spark):
+    """The JVM gone mid-job (a local driver out of memory) reaches py4j as a refused connection:
+    the user is told what happened and which option gives Spark more memory."""
+    session = spark.session()
+    with pytest.raises(CrmInputError, match="--driver-memory"):
+        with spark._job_failures(session):
+            raise ConnectionRefusedError(111, "Connection refused")
+    spark.session()  # the next job starts a new session
+
+
+def test_review_file_passes_the_driver_memory_to_the_session_it_starts():
+    from crm_app.cli.main import build_parser
+    from crm_app.cli.review_file import engine_options
+
+    args = build_parser().parse_args(["review-file", "x.csv", "--engine", "spark", "--driver-memory", "8g"])
+    assert engine_options(args) == {"conf": {"spark.driver.memory": "8g"}}
+    args = build_parser().parse_args(["review-file", "x.csv", "--engine", "dask", "--driver-memory", "8g"])
+    assert engine_options(args) == {}
