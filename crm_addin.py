@@ -37,7 +37,7 @@ def _export_udfs() -> None:
 
 _export_udfs()
 # ---------------------------------------------------------------- end worksheet functions
-from udfs.macros.reallocation import apply_reallocation, check_reallocation_request, suggest_reallocation_cuts, verify_register  # noqa: E402,F401,I001
+from udfs.macros.reallocation import apply_reallocation, check_reallocation_request, sign_off_register, suggest_reallocation_cuts, verify_register  # noqa: E402,F401,I001
 from udfs.macros.register import build_review, refresh_register  # noqa: E402,F401,I001
 
 

@@ -51,6 +51,11 @@ TYPE_WORDS: dict[str, str] = {
 }
 
 
+def type_words(kind: str) -> tuple[str, ...]:
+    """Every word the reader takes for the document type `kind`, the type's own name first."""
+    return (kind, *(w for w, k in TYPE_WORDS.items() if k == kind and w != kind))
+
+
 @dataclass(frozen=True)
 class Ledger:
     """Clean rows: row, date, customer, type, amount_cents, invoice_no, due_date, vat_rate, customer_name."""

@@ -40,6 +40,12 @@ class Column:
         return f"{self.zh} {self.en}"
 
     @property
+    def heading(self) -> str:
+        """The header a workbook shows, in two lines ('净销售额\nNet sales'); readers compare
+        headers with whitespace collapsed, so it reads as the label (and the label as it)."""
+        return f"{self.zh}\n{self.en}"
+
+    @property
     def frame_key(self) -> str:
         """The column's name in the core's frames: money as integer cents ('net_sales_cents')."""
         return cents_key(self.key) if self.kind == MONEY else self.key

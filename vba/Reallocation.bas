@@ -19,3 +19,7 @@ End Sub
 Sub VerifyRegister()
     RunPython "import crm_addin; crm_addin.verify_register()"
 End Sub
+
+Sub SignOff()
+    RunPython "import crm_addin; crm_addin.sign_off_register()"
+End Sub

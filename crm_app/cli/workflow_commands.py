@@ -1,4 +1,7 @@
-"""`crm-addin reallocate`, `verify` and `suggest`: the reallocation workflow on the command line."""
+"""`crm-addin sign-off`, `reallocate`, `verify` and `suggest`: the reallocation workflow on the command line.
+
+`--key-file FILE` (or the file the environment variable CRM_AUDIT_KEY_FILE names) keys the audit
+chain: sign-off, reallocate and verify take it; the key never enters the workbook."""
 from __future__ import annotations
 
 import argparse
@@ -18,18 +21,29 @@ from crm_app.cli.output import (
     row_text,
 )
 from crm_app.io.files import atomic_path, csv_safe
+from crm_app.register.audit import KEY_ENV, read_key
 from crm_app.register.load import Approval, read_request_csv
-from crm_app.register.workflow import CheckReport, reallocate, suggest_request, verify
+from crm_app.register.signoff import sign_off
+from crm_app.register.standard import Signers
+from crm_app.register.workflow import CheckReport, reallocate, suggest_request, verify_report
 from crm_core.reallocation import Roles
 from crm_core.values import units
 
+KEY_HELP = (f"key file of a keyed audit chain (default: the file ${KEY_ENV} names); the key never enters the "
+            "workbook / 审计密钥文件")
+
 
 def add_parser(sub) -> None:
+    _add_sign_off(sub)
     _add_reallocate(sub)
-    ve = sub.add_parser("verify", help="verify a register: audit chain, lines, budget / 校验登记表", description=(
-        "Recompute the audit hash chain and check every credit line = yearly allocation + applied changes and "
-        "the total = budget; exit 1 when something does not hold. / 校验审计链、额度与预算，不符时退出码为1。"))
+    ve = sub.add_parser("verify", help="verify a register: audit chain, sign-off, lines, budget / 校验登记表",
+                        description=(
+        "Recompute the audit hash chain (HMACs with --key-file), check the signed standard (SignOff sheet, "
+        "Policy keys, budget) and every credit line = signed line + changes applied since, the total = budget; "
+        "exit 1 when something does not hold, or when a keyed chain could not be checked for want of its key. "
+        "/ 校验审计链、签字标准、额度与预算，不符时退出码为1。"))
     ve.add_argument("register", help="register workbook (.xlsx or .xlsm) / 登记表")
+    ve.add_argument("--key-file", help=KEY_HELP)
     ve.set_defaults(func=cmd_verify)
     su = sub.add_parser("suggest", help="propose cuts to fund a raise, as a request CSV / 建议调减", description=(
         "Propose credit-line cuts (lines far above use and poor payers first, never below the open balance) "
@@ -60,15 +74,52 @@ def _add_reallocate(sub) -> None:
     re.add_argument("--approval-date", help="YYYY-MM-DD (default: today) / 审批日期")
     re.add_argument("--override-reason", default="",
                     help="approver's reason to cut below an open balance / 低于应收余额调减的例外说明")
+    re.add_argument("--until", help="YYYY-MM-DD: a temporary batch, reversed by the first write on or after this "
+                    "date / 临时调整截止日期")
     re.add_argument("--dry-run", action="store_true", help="check only, write nothing / 仅检查，不写入")
+    re.add_argument("--key-file", help=KEY_HELP)
     re.set_defaults(func=cmd_reallocate)
+
+
+def _add_sign_off(sub) -> None:
+    so = sub.add_parser("sign-off", help="record the year's credit standard as signed by CEO, CFO and sales director "
+                        "/ 年度额度标准签字确认", description=(
+        "Record the register's standard (every Policy key, the budget and how it was computed, the tier split, "
+        "every customer's line) as signed by three different people, on the SignOff sheet and as one Audit "
+        "entry holding its digest. Once per register and year; a new standard within the year is --amend "
+        "--reason. Reallocations are refused until the standard is signed. "
+        "/ 记录由 CEO、CFO、销售总监签字确认的年度额度标准；每年一次，年内修订用 --amend。"))
+    so.add_argument("register", help="register workbook (.xlsx or .xlsm) / 登记表")
+    so.add_argument("--ceo", required=True, help="the CEO who signs / 首席执行官")
+    so.add_argument("--cfo", required=True, help="the CFO who signs / 首席财务官")
+    so.add_argument("--sales-director", required=True, help="the sales director who signs / 销售总监")
+    so.add_argument("--date", help="sign-off date YYYY-MM-DD (default: today; not in the future) / 签字日期")
+    so.add_argument("--amend", action="store_true", help="record an amendment of this year's signed standard "
+                    "/ 修订本年度标准")
+    so.add_argument("--reason", default="", help="why the standard is amended (with --amend) / 修订原因")
+    so.add_argument("--key-file", help=KEY_HELP)
+    so.set_defaults(func=cmd_sign_off)
+
+
+def cmd_sign_off(args: argparse.Namespace) -> int:
+    outcome = sign_off(args.register, Signers(args.ceo, args.cfo, args.sales_director), args.date,
+                       amend=args.amend, reason=args.reason, key=read_key(args.key_file))
+    standard = outcome.standard
+    for batch in outcome.expired:
+        print(f"temporary batch {batch} ended: reversed first as EXPIRE-{batch} / 临时额度已冲回")
+    print(f"signed {standard.summary()}: budget {units(standard.budget_cents):,.2f}, policy "
+          f"{standard.fingerprint}, {len(standard.lines)} lines, standard sha256:{standard.digest}")
+    print(f"register version {outcome.stamp.version}, previous version kept as {Path(args.register).name}.bak "
+          "/ 已签字确认")
+    return EXIT_OK
 
 
 def cmd_reallocate(args: argparse.Namespace) -> int:
     request = read_request_csv(args.request)
     approval = Approval(Roles(args.requester, args.approver, args.recorder), args.request_date,
-                        args.approval_date, args.override_reason, args.batch_id)
-    outcome = reallocate(args.register, request, approval, dry_run=args.dry_run)  # a changed register: cli.main
+                        args.approval_date, args.override_reason, args.batch_id, args.until)
+    outcome = reallocate(args.register, request, approval, dry_run=args.dry_run,
+                         key=read_key(args.key_file))  # a changed register: cli.main
     print(render_report(outcome.report))
     if not outcome.report.ok:
         print("nothing written / 未写入", file=sys.stderr)
@@ -82,12 +133,15 @@ def cmd_reallocate(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    problems = verify(args.register)
+    report = verify_report(args.register, read_key(args.key_file))
+    print("\n".join(report.notes()))
+    problems = report.issues
     if problems:
         print_issues(problems, limit=None, stream=sys.stdout, table=True)
         print(f"register does not verify: {len(problems)} problem(s) / 校验未通过")
         return EXIT_DIFFERENCES
-    print("register verifies: audit chain intact, lines match the log, total equals the budget / 校验通过")
+    signed = ", lines match the signed standard and the log" if report.standard else ", lines match the log"
+    print(f"register verifies: audit chain intact{signed}, total equals the budget / 校验通过")
     return EXIT_OK
 
 
@@ -134,10 +188,14 @@ def render_report(report: CheckReport) -> str:
         "before": [_money(v) for v in d["before_cents"]], "after": [_money(v) for v in d["after_cents"]],
         "drift": [_money(v, True) for v in d["drift_cents"]]})
     others = [i for i in report.issues if not (i.row is not None and i.source == report.request_source)]
-    parts = [f"batch {report.batch_id} ({report.policy_label}), request {report.request_source} "
+    until = f", temporary until {report.until}" if report.until else ""
+    parts = [f"batch {report.batch_id} ({report.policy_label}{until}), request {report.request_source} "
              "(line = its row in the request)",
              table.to_string(index=False) if len(table) else "(no request lines)",
              "", "tier drift from the yearly split / 各级额度偏离:", drift.to_string(index=False)]
+    if report.expiry.batches:
+        parts += ["", f"temporary batch(es) {', '.join(report.expiry.batches)} ended: reversed first, as their own "
+                  "batch (EXPIRE-...) / 临时额度到期，先行冲回"]
     if others:
         parts += ["", issues_table(others)]
     parts += ["", report.verdict]

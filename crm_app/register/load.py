@@ -38,9 +38,17 @@ from crm_app.register.schema import (
     sheet_records,
     template_issues,
 )
+from crm_app.register.standard import (
+    SIGNER_FIELDS,
+    SIGNOFF,
+    Standard,
+    credit_figures,
+    read_standard_sheet,
+)
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.policy import Policy
 from crm_core.reallocation import Roles
+from crm_core.schema import Column
 from crm_core.values import is_blank, normalize_text, parse_date, parse_money_cents
 
 
@@ -64,6 +72,10 @@ class LoadedRegister:
     policy: Policy
     issues: list[Issue] = field(default_factory=list)
     values: object = None  # the read-only workbook of cached values the frames came from
+    policy_rows: dict[str, int] = field(default_factory=dict)  # Policy sheet row of each key given there
+    signed: Standard | None = None  # the standard the SignOff sheet shows, when it has one and it reads
+    has_signoff_sheet: bool = False
+    credit: dict[str, tuple[object, str]] = field(default_factory=dict)  # Credit figures behind the budget
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,7 @@ class Approval:
     approval_date: object = None
     override_reason: str = ""
     batch_id: str = ""
+    until: object = None  # a temporary batch's end date (blank: a lasting batch)
 
 
 def file_sha256(path: Path) -> str:
@@ -112,12 +125,22 @@ def load_register(path: str | Path, for_writing: bool = True) -> LoadedRegister:
         issues += template_issues(about)
         version, found = _version(about, about_rows)
         issues += found
-        policy, found = _policy(values)
+        policy, policy_rows, found = _policy(values)
         issues += found
+        signed, found = _signed(values)
+        issues += found
+        credit = credit_figures(values)
         book = (openpyxl.load_workbook(io.BytesIO(data), keep_vba=path.suffix.lower() == ".xlsm")
                 if for_writing else None)
     stamp = Stamp(version, hashlib.sha256(data).hexdigest())
-    return LoadedRegister(path, stamp, book, register, audit, about, about_rows, policy, issues, values)
+    return LoadedRegister(path, stamp, book, register, audit, about, about_rows, policy, issues, values,
+                          policy_rows, signed, SIGNOFF in values.sheetnames, credit)
+
+
+def _signed(values) -> tuple[Standard | None, list[Issue]]:
+    if SIGNOFF not in values.sheetnames:
+        return None, []
+    return read_standard_sheet(values[SIGNOFF])
 
 
 def _require_register_sheets(book, source: str) -> None:
@@ -164,16 +187,20 @@ def _version(about: dict[str, object], rows: dict[str, int]) -> tuple[int, list[
                          row=rows.get("register_version"), column="B", source=ABOUT)]
 
 
-def _policy(book) -> tuple[Policy, list[Issue]]:
-    """The register's own Policy sheet (key in A, value in B, from row 2) rules; default if absent."""
+def _policy(book) -> tuple[Policy, dict[str, int], list[Issue]]:
+    """The register's own Policy sheet (key in A, value in B, from row 2) rules; default if absent.
+    Also the row of each key, for naming the cell where it differs from the signed standard."""
     if POLICY not in book.sheetnames:
-        return Policy(), []
-    pairs = [(k, v) for k, v, *_ in book[POLICY].iter_rows(min_row=2, max_col=2, values_only=True)
-             if k is not None and str(k).strip()]
+        return Policy(), {}, []
+    rows = [(r, k, v) for r, (k, v, *_) in enumerate(book[POLICY].iter_rows(min_row=2, max_col=2, values_only=True),
+                                                      start=2)
+            if k is not None and str(k).strip()]
+    pairs = [(k, v) for _, k, v in rows]
+    where = {str(k).strip(): r for r, k, _ in rows}
     try:
-        return (Policy.from_pairs(pairs, source=POLICY) if pairs else Policy()), []
+        return (Policy.from_pairs(pairs, source=POLICY) if pairs else Policy()), where, []
     except CrmInputError as exc:
-        return Policy(), exc.issues
+        return Policy(), where, exc.issues
 
 
 # ---- requests ------------------------------------------------------------------------------
@@ -295,18 +322,34 @@ def _request(records: list[tuple[int, list[object]]], source: str) -> Request:
     return Request(lines, issues, source)
 
 
+# Form fields beyond the template's REALLOCATION_FIELDS, found by their label wherever a user
+# (or a later template) puts them on the Reallocation sheet.
+UNTIL_FIELD = Column("until", "截止日期", "Until", "date")
+
+
 def read_request_form(book) -> tuple[Request, dict[str, object]]:
     """The Reallocation sheet: labelled fields (roles, dates, batch id) and the request table."""
+    ws = _reallocation_sheet(book)
+    grid = [list(r) for r in ws.iter_rows(values_only=True)]
+    return _form_table(ws, grid), _form_fields(grid, REALLOCATION_FIELDS + [UNTIL_FIELD])
+
+
+def read_signoff_form(book) -> dict[str, object]:
+    """The sign-off fields (CEO, CFO, 销售总监 Sales director, 签字日期 Sign-off date, 修订原因
+    Amendment reason) from the Reallocation sheet: each a label cell with the value to its right."""
+    grid = [list(r) for r in _reallocation_sheet(book).iter_rows(values_only=True)]
+    return _form_fields(grid, SIGNER_FIELDS)
+
+
+def _reallocation_sheet(book):
     if REALLOCATION not in book.sheetnames:
         raise CrmInputError([Issue(IssueCode.BAD_SHAPE, f"the workbook has no sheet {REALLOCATION!r}",
                                    source=REALLOCATION)])
-    ws = book[REALLOCATION]
-    grid = [list(r) for r in ws.iter_rows(values_only=True)]
-    return _form_table(ws, grid), _form_fields(grid)
+    return book[REALLOCATION]
 
 
-def _form_fields(grid: list[list[object]]) -> dict[str, object]:
-    lookup = header_lookup(REALLOCATION_FIELDS)
+def _form_fields(grid: list[list[object]], columns: list[Column]) -> dict[str, object]:
+    lookup = header_lookup(columns)
     fields: dict[str, object] = {}
     for values in grid:
         for i, value in enumerate(values):
@@ -339,7 +382,7 @@ def approval_from_form(fields: dict[str, object]) -> Approval:
                                                           "override_reason", "batch_id")}
     return Approval(Roles(text["requester"], text["approver"], text["recorder"]),
                     fields.get("request_date"), fields.get("approval_date"),
-                    text["override_reason"], text["batch_id"])
+                    text["override_reason"], text["batch_id"], fields.get("until"))
 
 
 def parse_day(value: object, column: str, source: str, default: date) -> tuple[date, list[Issue]]:

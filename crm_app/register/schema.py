@@ -2,8 +2,10 @@
 
 Everything that reads or writes a register (the CLI, the macros, the workbook builder, verify)
 goes through these definitions, so a column renamed here is renamed everywhere. Headers are
-in row 1 as "中文 English"; data start in row 2. Money is stored in currency units with two
-decimals and read back as integer cents.
+in row 1 in two lines, Chinese over English (`Column.heading`); registers written before have
+them on one line ("中文 English"), and readers compare headers with whitespace collapsed, so both
+read. Data start in row 2. Money is stored in currency units with two decimals and read back
+as integer cents.
 """
 from __future__ import annotations
 
@@ -61,7 +63,10 @@ ABOUT_KEYS = {
     # written by each reallocation; verify compares it with the Audit sheet's last hash, so
     # deleting the newest entries is caught too (absent in registers no batch has touched)
     "audit_head": "审计链末端 Audit chain head (hash of the last Audit row)",
+    # written by sign-off: the Dashboard shows it
+    "signed_off": "签字确认 Credit standard signed off (year, signers, date)",
 }
+UNSIGNED = "未签字 not signed: reallocations start after crm-addin sign-off (SignOff macro) / 尚未签字确认"
 
 
 def header_lookup(columns: list[Column]) -> dict[str, str]:

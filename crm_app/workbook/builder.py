@@ -21,8 +21,8 @@ from openpyxl.workbook.defined_name import DefinedName
 from crm_app.io.files import atomic_path
 from crm_app.register import schema as rs
 from crm_app.workbook import xml_sheet as workbook_sheet
-from crm_app.workbook.cached_values import fill_sheets
 from crm_app.workbook.data import RegisterData, register_data
+from crm_app.workbook.package import fill_sheets
 from crm_app.workbook.register_sheets import (
     ISSUES,
     TEMPLATE_ROWS,
@@ -49,7 +49,7 @@ from crm_app.workbook.review_sheets import (
     build_follow_ups,
     build_overlap,
 )
-from crm_app.workbook.xml_sheet import Sheet, Styles
+from crm_app.workbook.xml_sheet import SharedStrings, Sheet, Styles
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.policy import Policy
 
@@ -59,6 +59,7 @@ TEMPLATE_NAME = "crm_register.xlsm"
 SHEETS = [rs.DASHBOARD, rs.REGISTER, rs.LEDGER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT,
           "Collection", "CreditUse", "Overlap", "Effort", "Ageing", "FollowUps", ISSUES, rs.ABOUT, "Lists"]
 XLWINGS_CONF = "xlwings.conf"
+EXCEL_CALC_ID = 191029  # the calcId Excel 2019 and Microsoft 365 write
 UDF_MODULE = "crm_addin"
 
 
@@ -80,6 +81,7 @@ def _new_book(macros: bool) -> openpyxl.Workbook:
     first, conf = wb.worksheets[0], wb.worksheets[1]
     first.title = rs.DASHBOARD  # keeps its VBA code name (Sheet1)
     conf.title = XLWINGS_CONF
+    conf.print_area = "A1:B12"  # its settings, not the quickstart's empty page grid
     for row in conf.iter_rows(min_row=1, max_row=12, max_col=2):
         if row[0].value == "UDF Modules":
             row[1].value = UDF_MODULE
@@ -91,15 +93,24 @@ def _new_book(macros: bool) -> openpyxl.Workbook:
 def build_workbook(data: RegisterData | None = None, policy: Policy | None = None,
                    macros: bool = True) -> bytes:
     """The register as file bytes: empty template when `data` is None, filled otherwise."""
+    wb, sheets, strings = lay_out(data, policy, macros)
+    buffer = io.BytesIO()
+    wb.save(buffer)  # every cell of these sheets is theirs: openpyxl wrote their frames only
+    return fill_sheets(buffer.getvalue(), sheets, strings)
+
+
+def lay_out(data: RegisterData | None = None, policy: Policy | None = None,
+            macros: bool = True) -> tuple[openpyxl.Workbook, dict[str, Sheet], SharedStrings]:
+    """The register's workbook frame and its sheets' cells, not yet rendered."""
     policy = data.policy if data is not None else (policy or Policy())
     cap = len(data.register) if data is not None else TEMPLATE_ROWS  # mirror rows
     _check_fits(cap)
     ctx = Ctx(policy, data, cap)
     wb = _new_book(macros)
-    styles = Styles(wb)
+    styles, strings = Styles(wb), SharedStrings()
     for name in SHEETS:
         ws = wb[name] if name in wb.sheetnames else wb.create_sheet(name)
-        ctx.sheets[name] = Sheet(ws, styles)
+        ctx.sheets[name] = Sheet(ws, styles, strings)
     if macros:
         wb.move_sheet(XLWINGS_CONF, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index(XLWINGS_CONF))
     s = ctx.sheets
@@ -124,9 +135,7 @@ def build_workbook(data: RegisterData | None = None, policy: Policy | None = Non
     for sheet in s.values():
         sheet.register_styles()
     styles.frozen = True
-    buffer = io.BytesIO()
-    wb.save(buffer)  # every cell of these sheets is theirs: openpyxl wrote their frames only
-    return fill_sheets(buffer.getvalue(), s)
+    return wb, s, strings
 
 
 # Rows above a sheet's customer rows (the Credit sheet's lines start below its budget and tiers).
@@ -149,7 +158,12 @@ def _finish(wb: openpyxl.Workbook, ctx: Ctx) -> None:
     for sheet, dv in ctx.validations:
         ctx.sheets[sheet].ws.add_data_validation(dv)
     wb.active = wb.sheetnames.index(rs.DASHBOARD)
-    wb.calculation.fullCalcOnLoad = True
+    # Every formula's value is stored (computed by the core, checked against LibreOffice by the
+    # tests), so the file is not recalculated on open: a full recalculation where the add-in is not
+    # installed would turn what needs Python into errors. The calculation engine id is Excel 2019's
+    # (Excel recalculates a file saved by an older engine on open, whatever the flag says).
+    wb.calculation.fullCalcOnLoad = False
+    wb.calculation.calcId = EXCEL_CALC_ID
     stamp = datetime(2025, 1, 1)
     wb.properties.creator = wb.properties.lastModifiedBy = "crm-addin"
     wb.properties.created = wb.properties.modified = stamp

@@ -36,6 +36,7 @@ class RegisterData:
     generated_at: str
     source: str = ""  # where the ledger's rows are (the file reviewed), named in the notes
     ledger_row_count: int | None = None  # rows of a ledger reviewed by an engine, none of them held here
+    signed_off: str = ""  # the sign-off the file records (About signed_off); "" for a register not signed
 
     @property
     def policy(self) -> Policy:

@@ -1,7 +1,8 @@
 """The register's data sheets: Register, Ledger, Policy, Lists, Credit, Reallocation, Audit, About.
 
 Layout follows `register_schema` (the contract other commands read). Formulas use only
-functions LibreOffice 7.4 computes, except the add-in (crm_*) array columns, which are green.
+functions LibreOffice 7.4 computes; none calls the add-in (crm_*), so nothing shows #NAME? where
+it is not installed. Green cells hold values Python computed. Headers read "中文\nEnglish".
 """
 from __future__ import annotations
 
@@ -18,23 +19,29 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.table import Table, TableFormula, TableStyleInfo
 
 from crm_app.register import schema as rs
+from crm_app.register.load import UNTIL_FIELD
+from crm_app.register.standard import SIGNER_FIELDS
+from crm_app.workbook import layout
 from crm_app.workbook import xml_sheet as workbook_sheet
 from crm_app.workbook.data import LOW_USE, RegisterData, pareto_labels, tier_labels, tier_summary
 from crm_app.workbook.xml_sheet import (
     ADDIN_FILL,
+    COUNT,
     DATE,
+    DECIMAL,
     MONEY,
     PERCENT,
     SKIP,
+    WHOLE,
+    SharedStrings,
     Sheet,
-    inline_string,
     xml_text,
 )
 from crm_core import schema as cs
 from crm_core.collection import GROSSED_UP
 from crm_core.issues import issues_frame
-from crm_core.ledger import TYPES
-from crm_core.policy import Policy
+from crm_core.ledger import TYPE_WORDS, TYPES, type_words
+from crm_core.policy import KEY_NOTES, Policy
 from crm_core.values import units as money_units
 
 TEMPLATE_ROWS = 500  # customer rows the review sheets are laid out for (more when filled)
@@ -159,6 +166,14 @@ def ledger_note(ctx: Ctx) -> str | None:
             "Cells that would sum the Ledger sheet (green) show the add-in's values instead.")
 
 
+def footer(ctx: Ctx) -> str:
+    """What every printed page says at its foot besides the sheet and page: the review period and
+    the policy, or that this is the empty template."""
+    if not ctx.filled:
+        return "crm-addin 客户登记表模板 / register template"
+    return f"期间 Period {ctx.data.review.period} · 政策 Policy {ctx.data.review.policy_label}"
+
+
 def issues_note(ctx: Ctx) -> str | None:
     """How many problems the ledger had and how many rows were skipped; None for the template."""
     if not ctx.filled:
@@ -175,15 +190,17 @@ def issues_note(ctx: Ctx) -> str | None:
 # ----------------------------------------------------------------------------- Register
 REGISTER_FORMATS = {"money": MONEY, "rate": PERCENT, "date": DATE}
 REGISTER_INPUTS = ("customer_name", "owner", "stage_tier", "last_reviewed")
-REGISTER_WIDTHS = {"customer": 12, "customer_name": 22, "rate_status": 18, "flags": 24}
+# Widths the empty template needs for what users type (a filled register fits its content).
+KIND_WIDTHS = {"money": 15, "rate": 10, "date": 12}
+REGISTER_WIDTHS = {"customer": 12, "customer_name": 22, "owner": 10, "rate_status": 14, "flags": 24}
 
 
 def build_register(ctx: Ctx, sh: Sheet) -> None:
-    sh.header(1, 1, [c.label for c in rs.REGISTER_COLUMNS])
-    for i, col in enumerate(rs.REGISTER_COLUMNS, start=1):
-        sh.widths({get_column_letter(i): REGISTER_WIDTHS.get(col.key, 14)})
+    layout.header(sh, 1, 1, [c.heading for c in rs.REGISTER_COLUMNS])
     if ctx.filled:
         write_register_rows(ctx, sh)
+    least = {reg_col(c.key): REGISTER_WIDTHS.get(c.key, KIND_WIDTHS.get(c.kind, 8)) for c in rs.REGISTER_COLUMNS}
+    layout.fit_widths(sh, least=least, most=40)
     last = max(ctx.cap, TEMPLATE_ROWS) + 1
     for col in rs.REGISTER_COLUMNS:
         c = reg_col(col.key)
@@ -207,6 +224,7 @@ def build_register(ctx: Ctx, sh: Sheet) -> None:
                                 error="A date / 日期", showErrorMessage=True))
     sh.ws.freeze_panes = "C2"
     sh.ws.auto_filter.ref = f"A1:{reg_col('flags')}{max(ctx.n + 1, 2)}"
+    layout.print_setup(sh, landscape=True, title_rows="1:1", footer=footer(ctx))
     sh.protect()
 
 
@@ -226,7 +244,10 @@ def write_register_rows(ctx: Ctx, sh: Sheet) -> None:
     lines, balances = reg["credit_line_cents"].tolist(), reg["open_balance_cents"].tolist()
     # the columns the review computes, by the core's frame key (money in cents: shown in units)
     columns = {c.key: _register_cells(c, reg[c.frame_key]) for c in cs.REVIEW_COLUMNS}
-    columns["allocated_line"] = columns["credit_line"]  # this year's allocation is the line until changed
+    # this year's allocation is the line until changed (a register built again after reallocations
+    # carries both, crm_app.workbook.stored_values)
+    allocated = reg["allocated_line_cents"] if "allocated_line_cents" in reg else reg["credit_line_cents"]
+    columns["allocated_line"] = _register_cells(cs.Column("allocated_line", "", "", cs.MONEY), allocated)
     columns["last_reviewed"] = [reviewed] * len(reg)
     kinds = {c.key: c.kind for c in rs.REGISTER_COLUMNS}
     placed = [(reg_col(key), REGISTER_FORMATS.get(kinds[key]), values) for key, values in columns.items()]
@@ -263,6 +284,13 @@ def register_conditional_formats(ctx: Ctx, sh: Sheet) -> None:
 
 
 # ----------------------------------------------------------------------------- Ledger
+def type_list(*kinds: str) -> str:
+    """An array constant of every word the reader takes for these document types
+    ({"invoice","inv",...,"发票"}): the sheet's sums count a row typed 发票 as the review does.
+    Excel's SUMIFS and MATCH compare text without case, as the reader does."""
+    return "{" + ",".join(f'"{w}"' for kind in kinds for w in type_words(kind)) + "}"
+
+
 def gross_formula(amount: str, kind: str, vat: str, day: str) -> str:
     """The gross amount of one ledger row, as the core computes it (`gross_cents`): invoices and
     credit notes grossed up at their rate (the row's own, else the policy's on its date) and
@@ -274,14 +302,18 @@ def gross_formula(amount: str, kind: str, vat: str, day: str) -> str:
     rate = f'IF({vat}="",LOOKUP({day},VatFrom,VatRate),{vat})'
     cents = f"ROUND({amount}*100,0)"
     grossed = f"({cents}+ROUND(ROUND({cents}*{rate},4),0))/100"
-    test = ",".join(f'{kind}="{t}"' for t in GROSSED_UP)
-    return f'=IF({amount}="","",IF(OR({test}),{grossed},{amount}))'
+    test = f"ISNUMBER(MATCH({kind},{type_list(*GROSSED_UP)},0))"
+    return f'=IF({amount}="","",IF({test},{grossed},{amount}))'
+
+
+LEDGER_PRINTED = 40  # ledger rows printed (the print area); the file holds them all
 
 
 def build_ledger(ctx: Ctx, sh: Sheet) -> None:
+    # one line each: a table's headers are its columns' names in structured references
     sh.header(1, 1, [h for _, h in LEDGER_COLUMNS])
-    sh.widths({"A": 12, "B": 12, "C": 22, "D": 12, "E": 14, "F": 16, "G": 12, "H": 8, "I": 14})
     rows = ctx.data.rows if ctx.filled and ctx.ledger_on_sheet else None
+    _ledger_widths(sh, rows)
     count = max(len(rows), 1) if rows is not None else 1
     gross_f = gross_formula(_this("amount"), _this("type"), _this("vat_rate"), _this("date"))
     if rows is not None and len(rows):
@@ -301,10 +333,40 @@ def build_ledger(ctx: Ctx, sh: Sheet) -> None:
         if key == "gross":
             column.calculatedColumnFormula = TableFormula(attr_text=gross_f[1:])
     sh.ws.add_table(table)
-    last = min(max(count + 1, 5000), workbook_sheet.SHEET_ROWS)
-    ctx.validate("Ledger", f"D2:D{last}", DataValidation(type="list", formula1=f'"{",".join(LEDGER_TYPES)}"',
-                                                         allow_blank=True, showErrorMessage=True,
-                                                         error=", ".join(LEDGER_TYPES)))
+    _ledger_validations(ctx)
+    sh.ws.freeze_panes = "A2"
+    _ledger_print(ctx, sh, count)
+
+
+def _ledger_widths(sh: Sheet, rows: pd.DataFrame | None) -> None:
+    """Widths for the header and for the widest amount, code and name the rows hold."""
+    widths = {"A": 12, "B": 13, "C": 22, "D": 14, "E": 15, "F": 16, "G": 12, "H": 10, "I": 15}
+    if rows is not None and len(rows):
+        cents = int(np.abs(rows["amount_cents"].to_numpy(dtype="int64")).max())
+        biggest = units(cents + cents // 4)  # the gross column adds VAT
+        widths["E"] = widths["I"] = max(15, len(f"-{biggest:,.2f}") + 2)
+        for col, key in (("B", "customer"), ("C", "customer_name"), ("F", "invoice_no")):
+            sample = rows[key].head(layout.SAMPLE_ROWS).astype(str)
+            widths[col] = min(max(widths[col], max((layout.text_width(v) for v in sample), default=0) + 2), 40)
+    for col, (_, head) in zip("ABCDEFGHI", LEDGER_COLUMNS):
+        widths[col] = max(widths[col], layout.text_width(head) + 4)  # room for the filter button
+    sh.widths(widths)
+
+
+def ledger_type_words() -> list[str]:
+    """Every type word the ledger reader accepts (crm_core.ledger.TYPE_WORDS), the five canonical
+    ones first: what the Ledger sheet's type list offers."""
+    return list(dict.fromkeys([*LEDGER_TYPES, *TYPE_WORDS]))
+
+
+def _ledger_validations(ctx: Ctx) -> None:
+    """The type list, dates and amounts, on whole columns: the table grows with what is pasted."""
+    last = workbook_sheet.SHEET_ROWS
+    words = ", ".join(LEDGER_TYPES)
+    ctx.validate("Ledger", f"D2:D{last}", DataValidation(
+        type="list", formula1="LedgerTypes", allow_blank=True, showErrorMessage=True, showInputMessage=True,
+        errorTitle="类型 Type", error=f"{words}, 发票, 回款, 红字 ... (见 Lists 表 / see the Lists sheet)",
+        promptTitle="类型 Type", prompt=f"{words}; 本表公式按这五种写法汇总 / the sheet's sums read these five"))
     for col in ("A", "G"):
         ctx.validate("Ledger", f"{col}2:{col}{last}", DataValidation(
             type="date", operator="greaterThan", formula1="1", allow_blank=True, showErrorMessage=True,
@@ -312,7 +374,13 @@ def build_ledger(ctx: Ctx, sh: Sheet) -> None:
     ctx.validate("Ledger", f"E2:E{last}", DataValidation(type="decimal", operator="between", formula1="-1E+15",
                                                          formula2="1E+15", allow_blank=True,
                                                          showErrorMessage=True, error="An amount / 金额"))
-    sh.ws.freeze_panes = "A2"
+
+
+def _ledger_print(ctx: Ctx, sh: Sheet, count: int) -> None:
+    """Only the first rows print: a ledger of thousands of rows is read on screen or in its file."""
+    shown, total = min(count, LEDGER_PRINTED), ctx.ledger_rows if ctx.ledger_on_sheet else 0
+    extra = f" · 打印前 {shown:,} 行，共 {total:,} 行 / first {shown:,} of {total:,} rows printed" if total > shown else ""
+    layout.print_setup(sh, landscape=True, title_rows="1:1", area=f"A1:I{shown + 1}", footer=footer(ctx) + extra)
 
 
 def _this(key: str) -> str:
@@ -328,7 +396,7 @@ def ledger_rows_xml(sh: Sheet, rows: pd.DataFrame, gross_cents: np.ndarray, form
     column with Arrow's string kernels, a block of rows at a time, the next block in a second
     thread while the last is compressed (both let go of the GIL): a million rows in seconds."""
     date_s, money_s = sh.style_attr(DATE), sh.style_attr(MONEY)  # styles first: they are written before the rows
-    return _ahead(_ledger_blocks(rows, gross_cents, formula, date_s, money_s))
+    return _ahead(_ledger_blocks(rows, gross_cents, formula, date_s, money_s, sh.strings))
 
 
 def _ahead(blocks: Iterator[bytes]) -> Iterator[bytes]:
@@ -343,12 +411,12 @@ def _ahead(blocks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _ledger_blocks(rows: pd.DataFrame, gross_cents: np.ndarray, formula: str, date_s: str,
-                   money_s: str) -> Iterator[bytes]:
+                   money_s: str, strings: SharedStrings) -> Iterator[bytes]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
     gross_f = f"<f>{xml_text(formula[1:])}</f>"
-    texts = {key: _text_cells(rows[key]) for key in ("customer", "customer_name", "type", "invoice_no")}
+    texts = {key: _text_cells(rows[key], strings) for key in ("customer", "customer_name", "type", "invoice_no")}
     for start in range(0, len(rows), LEDGER_BLOCK_ROWS):
         block = slice(start, start + LEDGER_BLOCK_ROWS)
         part = rows.iloc[block]
@@ -391,23 +459,23 @@ def _number_v(values: np.ndarray, formula: str = ""):
     return pc.binary_join_element_wise(f">{formula}<v>", text, "</v>", "")
 
 
-def _text_cells(values: pd.Series):
-    """'t="inlineStr"><is><t>..</t></is>' per value (null for a blank), escaped once per distinct
-    value of a categorical column."""
+def _text_cells(values: pd.Series, strings: SharedStrings):
+    """' t="s"><v>n</v>' per value, its index in the shared strings (null for a blank): each
+    distinct value looked up once."""
     import pyarrow as pa
 
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        shown = pa.array([_is(c) for c in values.cat.categories.tolist()], type=pa.string())
-        codes = values.cat.codes.to_numpy()
-        return shown.take(pa.array(codes, mask=codes < 0))
-    return pa.array([_is(v) for v in values.tolist()], type=pa.string())
+    codes, distinct = pd.factorize(values.astype("object"), use_na_sentinel=True)
+    shown = pa.array([_shared(v, strings) for v in distinct.tolist()], type=pa.string())
+    cells = shown.take(pa.array(codes, mask=codes < 0))
+    # each cell counts as a reference, not each distinct value
+    strings.references += (len(cells) - cells.null_count) - (len(shown) - shown.null_count)
+    return cells
 
 
-def _is(value: object) -> str | None:
+def _shared(value: object, strings: SharedStrings) -> str | None:
     if value is None or (isinstance(value, float) and value != value) or value == "":
         return None
-    xml = inline_string("", "", str(value))
-    return ' t="inlineStr">' + xml[xml.index("<is>"):-len("</c>")]
+    return strings.cell(str(value))
 
 
 def _string_bytes(array) -> bytes:
@@ -435,17 +503,53 @@ def policy_pairs(policy: Policy) -> list[tuple[str, object]]:
     return out
 
 
-# Policy keys holding rates or shares: shown as percentages on the Policy sheet.
-POLICY_PERCENT_KEYS = ("vat.", "rate_cutoff.", "pareto_cutoff.", "rank_share.", "cut_low_use", "cut_low_rate")
+# How the Policy sheet shows each key's value: rates and shares as percentages, counts of days,
+# batches or customers as counts, an amount as money, a weight with two decimals.
+POLICY_PERCENT_KEYS = ("vat.", "rate_cutoff.", "pareto_cutoff.", "rank_share.", "cut_low_use", "cut_low_rate",
+                       "credit_ratio")
+POLICY_COUNT_KEYS = ("payment_terms_days", "reallocations_per_quarter", "overlap_top_n", "follow_up_days.",
+                     "aging_bucket.")
+POLICY_FORMATS = {"credit_rounding": MONEY, "tier_weight.": DECIMAL, "stage_months.": "0.0"}  # months: 1.5 is one and a half
+POLICY_WIDTHS = {"A": 28, "B": 14, "C": 80}
+
+
+def policy_format(key: str) -> str | None:
+    if key.startswith(POLICY_PERCENT_KEYS):
+        return PERCENT
+    if key.startswith(POLICY_COUNT_KEYS):
+        return COUNT
+    return next((fmt for prefix, fmt in POLICY_FORMATS.items() if key.startswith(prefix)), None)
+
+
+def policy_meaning(key: str, defaults: dict[str, object]) -> str:
+    """What a Policy key means (crm_core.policy.KEY_NOTES, by key or section) and its default."""
+    meaning = KEY_NOTES.get(key) or KEY_NOTES.get(key.split(".", 1)[0], "")
+    if key not in defaults:
+        return f"{meaning} · 默认无此项 / not in the default policy"
+    return f"{meaning} · 默认 default: {_shown_default(key, defaults[key])}"
+
+
+def _shown_default(key: str, value: object) -> str:
+    fmt = policy_format(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    if fmt == PERCENT:
+        return f"{value * 100:g}%"
+    return f"{value:,.2f}" if fmt in (MONEY, DECIMAL) else f"{value:g}"
 
 
 def build_policy(ctx: Ctx, sh: Sheet) -> None:
-    sh.label("A1", "# 键 key", head=True)
-    sh.label("B1", "值 value", head=True)
-    sh.widths({"A": 26, "B": 14})
+    # "# 键": the add-in's policy reader skips a first row whose key starts with '#'
+    layout.header(sh, 1, 1, ["# 键 key", "值 value", "说明 Meaning (默认 default)"])
+    sh.widths(POLICY_WIDTHS)
+    defaults = dict(Policy().to_pairs())
     for r, (key, value) in enumerate(policy_pairs(ctx.policy), start=2):
         sh.label(f"A{r}", key)
-        sh.value(f"B{r}", value, "0.00%" if key.startswith(POLICY_PERCENT_KEYS) else None, unlocked=True)
+        sh.value(f"B{r}", value, policy_format(key), unlocked=True)
+        meaning = policy_meaning(key, defaults)
+        layout.note(sh, f"C{r}", meaning, kind="body", lines=layout.note_lines(meaning, POLICY_WIDTHS["C"]))
+        for col in "AB":  # level with the meaning's first line
+            layout.restyle(sh, f"{col}{r}", align="top")
         ctx.policy_rows[key] = r
     last = 1 + len(ctx.policy_rows)
     ctx.name("PolicyTable", "Policy", f"$A$1:$B${last}")
@@ -453,6 +557,7 @@ def build_policy(ctx: Ctx, sh: Sheet) -> None:
                       ("pareto_rest", "ParetoRest"), ("tier_mode", "TierMode"), ("overlap_top_n", "TopN")):
         ctx.name(name, "Policy", f"$B${ctx.policy_rows[key]}")
     sh.ws.freeze_panes = "A2"
+    layout.print_setup(sh, title_rows="1:1", footer=footer(ctx))
     sh.protect()
 
 
@@ -467,9 +572,10 @@ def build_lists(ctx: Ctx, sh: Sheet) -> None:
     cut_rows = _prefixed(ctx, "rate_cutoff", p.rate_tier_labels()[:-1])
     tiers = [f"=MID(Policy!$A${r},13,20)" for r in cut_rows] + ["=LowestTier", "=Unrated"]
     tier_values = tier_labels(p)
-    sh.header(1, 1, ["回款等级 Rate tiers", "ABC等级 Pareto tiers", "阶段等级 Stage tiers", "等级 Tier",
-                     "下限 Cut-off", "", "", "生效日期 VAT from", "税率 VAT", "等级 Tier", "权重 Weight",
-                     "阶段 Stage", "跟进天数 Follow-up days", "", "排名等级 Rank tier", "累计比例 Cumulative share"])
+    layout.header(sh, 1, 1, ["回款等级 Rate tiers", "ABC等级 Pareto tiers", "阶段等级 Stage tiers", "等级 Tier",
+                             "下限 Cut-off", "", "", "生效日期 VAT from", "税率 VAT", "等级 Tier", "权重 Weight",
+                             "阶段 Stage", "跟进天数 Follow-up days", "", "排名等级 Rank tier",
+                             "累计比例 Cumulative share", "", "台账类型 Ledger type words"])
     for i, (f, v) in enumerate(zip(tiers, tier_values)):
         sh.formula(f"A{i + 2}", f, ctx.cached(v))
     ctx.name("RateTiers", "Lists", f"$A$2:$A${len(tiers) + 1}")
@@ -483,13 +589,22 @@ def build_lists(ctx: Ctx, sh: Sheet) -> None:
     ctx.name("StageTiers", "Lists", f"$C$2:$C${len(STAGE_TIERS) + 1}")
     for i, r in enumerate(cut_rows):
         sh.formula(f"D{i + 2}", f"=A{i + 2}", ctx.cached(tier_values[i]))
-        sh.formula(f"E{i + 2}", f"=Policy!$B${r}", ctx.cached(p.rate_cutoffs[tier_values[i]]))
+        sh.formula(f"E{i + 2}", f"=Policy!$B${r}", ctx.cached(p.rate_cutoffs[tier_values[i]]), PERCENT)
     _policy_table(ctx, sh, "vat", ("H", "I"), "VatFrom", "VatRate", date_key=True)
     _policy_table(ctx, sh, "tier_weight", ("J", "K"), "WeightTier", "WeightValue")
     _policy_table(ctx, sh, "follow_up_days", ("L", "M"), "FollowTier", "FollowDays")
     _rank_shares(ctx, sh)
+    words = ledger_type_words()
+    for i, word in enumerate(words):
+        sh.value(f"{TYPE_WORDS_COLUMN}{i + 2}", word)
+    ctx.name("LedgerTypes", "Lists", f"${TYPE_WORDS_COLUMN}$2:${TYPE_WORDS_COLUMN}${len(words) + 1}")
+    layout.fit_widths(sh, least={"H": 12})
+    layout.print_setup(sh, landscape=True, title_rows="1:1", footer=footer(ctx))
     sh.ws.sheet_state = "hidden"
     sh.protect()
+
+
+TYPE_WORDS_COLUMN = "R"  # Lists: the ledger's type words (LedgerTypes), the Ledger sheet's type list
 
 
 RANK_COLUMNS = ("O", "P")  # Lists: rank-mode tier, cumulative share of customers up to it
@@ -504,7 +619,7 @@ def _rank_shares(ctx: Ctx, sh: Sheet) -> None:
         r = i + 2
         sh.formula(f"{tier_col}{r}", f"=MID(Policy!$A${src},12,20)", ctx.cached(label))
         above = f"{share_col}{r - 1}+" if i else ""
-        sh.formula(f"{share_col}{r}", f"={above}Policy!$B${src}", ctx.cached(float(cumulative[i])))
+        sh.formula(f"{share_col}{r}", f"={above}Policy!$B${src}", ctx.cached(float(cumulative[i])), PERCENT)
 
 
 def rank_tier_formula(cell: str, rates: str, shares: int) -> str:
@@ -532,7 +647,7 @@ def _policy_table(ctx: Ctx, sh: Sheet, prefix: str, cols: tuple[str, str], key_n
                                         f"VALUE(MID(Policy!$A${src},{start + 8},2)))", ctx.cached(day), DATE)
         else:
             sh.formula(f"{cols[0]}{r}", f"=MID(Policy!$A${src},{start},20)", ctx.cached(label))
-        sh.formula(f"{cols[1]}{r}", f"=Policy!$B${src}", ctx.cached(value))
+        sh.formula(f"{cols[1]}{r}", f"=Policy!$B${src}", ctx.cached(value), policy_format(key))
     last = len(pairs) + 1
     ctx.name(key_name, "Lists", f"${cols[0]}$2:${cols[0]}${last}")
     ctx.name(value_name, "Lists", f"${cols[1]}$2:${cols[1]}${last}")
@@ -550,8 +665,8 @@ def credit_lines_header_row(ctx: Ctx) -> int:
 def net_sales_total_formula(customer: str | None = None) -> str:
     who = f"{L('customer')},{customer}," if customer else ""
     period = f'{L("date")},">="&PeriodStart,{L("date")},"<="&PeriodEnd'
-    return (f'ROUND(SUMIFS({L("amount")},{who}{L("type")},"invoice",{period})'
-            f'-SUMIFS({L("amount")},{who}{L("type")},"credit_note",{period}),2)')
+    return (f'ROUND(SUM(SUMIFS({L("amount")},{who}{L("type")},{type_list("invoice")},{period}))'
+            f'-SUM(SUMIFS({L("amount")},{who}{L("type")},{type_list("credit_note")},{period})),2)')
 
 
 # The budget to the cent as the core's `credit_budget_cents` gives it (half-up, exact in decimal):
@@ -564,13 +679,13 @@ _FACTOR = "ROUND(BudgetRatio*(1+BudgetVat)*1000000,0)"
 BUDGET_FORMULA = (f"=({_MILLIONS}*{_FACTOR}"
                   f"+ROUND(({_NET_CENTS}-{_MILLIONS}*1000000)*{_FACTOR}/1000000,0))/100")
 ADDIN_VALUE = "加载项数值：台账不在 Ledger 表 / add-in value: the ledger is not on the Ledger sheet"
+BUDGET_HOW = "= 净销售额 x 赊销比例 x (1 + 增值税率) / net sales x credit ratio x (1 + VAT), to the cent"
 
 
 def build_credit(ctx: Ctx, sh: Sheet) -> None:
     d = ctx.data
     native = ctx.ledger_on_sheet
     sh.label("A1", "赊销额度 Credit budget and lines", title=True)
-    sh.widths({"A": 4, "B": 34, "C": 18, "D": 16, "E": 16, "F": 18, "G": 18, "H": 18, "I": 16})
     year = d.review.period.start.year if d else None
     budget = units(d.review.budget_cents) if d else None
     lines_total = units(int(d.register["credit_line_cents"].sum())) if d else None
@@ -579,29 +694,33 @@ def build_credit(ctx: Ctx, sh: Sheet) -> None:
         ("PeriodStart", "期间开始 Period start", "=DATE(ReviewYear,1,1)", d and d.review.period.start.to_pydatetime(), False),
         ("PeriodEnd", "期间结束 Period end", "=DATE(ReviewYear,12,31)", d and d.review.period.end.to_pydatetime(), False),
         ("AsOf", "评估日期 As of (ageing, follow-ups)", "=PeriodEnd", d and d.as_of.to_pydatetime(), True),
-        ("NetSalesTotal", "净销售额合计 Net sales (ledger)" if native else f"净销售额合计 Net sales ({ADDIN_VALUE})",
+        ("NetSalesTotal", "净销售额合计 Net sales (ledger)",
          "=" + net_sales_total_formula() if native else units(d.review.net_sales_cents),
          d and units(d.review.net_sales_cents), False),
         ("BudgetVat", "预算年度增值税率 VAT for the budget year", "=LOOKUP(DATE(ReviewYear+1,1,1),VatFrom,VatRate)", d and d.review.vat_rate, False),
         ("BudgetRatio", "赊销比例 Credit ratio", "=CreditRatio", d and ctx.policy.credit_ratio, False),
         ("Budget", "赊销额度预算 Credit budget", BUDGET_FORMULA, budget, False),
-        ("BudgetAddin", "加载项核对 Budget by the add-in (crm_credit_budget)", "=crm_credit_budget(NetSalesTotal,BudgetRatio,BudgetVat)", budget, False),
+        (None, "算式 How", BUDGET_HOW, None, False),
         ("LowUse", "额度闲置阈值 Line far above use below", LOW_USE, None, True),
         ("LinesTotal", "额度合计 Credit lines total", f"=SUM({ctx.reg_range('credit_line')})", lines_total, False),
         ("LinesDiff", "额度合计-预算 Lines minus budget", "=ROUND(LinesTotal-Budget,2)", d and 0.0, False),
         ("LinesCheck", "额度=预算 Lines equal the budget", '=IF(LinesDiff=0,"OK","≠")', d and "OK", False),
     ]
     fmts = {"PeriodStart": DATE, "PeriodEnd": DATE, "AsOf": DATE, "BudgetVat": PERCENT, "BudgetRatio": PERCENT,
-            "LowUse": PERCENT, "ReviewYear": "0"}
+            "LowUse": PERCENT, "ReviewYear": WHOLE}
     for r, (name, label, content, cached, is_input) in enumerate(rows, start=3):
         sh.label(f"B{r}", label)
         fmt = fmts.get(name, MONEY)
+        if name is None:  # text beside the figures, overflowing into the empty cells right of it
+            sh.label(f"C{r}", content)
+            continue
         if isinstance(content, str) and content.startswith("="):
             sh.formula(f"C{r}", content, cached if d else SKIP, fmt, unlocked=is_input)
         else:
             sh.value(f"C{r}", content, fmt, unlocked=is_input)
-        if name == "BudgetAddin" or name == "NetSalesTotal" and not native:
+        if name == "NetSalesTotal" and not native:
             sh.style(f"C{r}", fill=ADDIN_FILL)
+            sh.label(f"D{r}", ADDIN_VALUE, note=True)
         ctx.name(name, "Credit", f"$C${r}")
     ctx.validate("Credit", "C3", DataValidation(type="whole", operator="between", formula1="1990", formula2="2200",
                                                 showErrorMessage=True, error="A year / 年度"))
@@ -609,14 +728,22 @@ def build_credit(ctx: Ctx, sh: Sheet) -> None:
                                                 showErrorMessage=True, error="A date / 日期"))
     _credit_tiers(ctx, sh)
     _credit_lines(ctx, sh)
+    # not measured: the text rows that overflow to the right (the budget's formula, section titles)
+    texts = {3 + [r[0] for r in rows].index(None), 7, CREDIT_TIER_ROW - 1, credit_lines_header_row(ctx) - 1}
+    money = len(f"{units(d.review.net_sales_cents):,.2f}") + 3 if d else 16
+    layout.fit_widths(sh, least={"C": max(16, money), **{c: 15 for c in "DEFGHIJ"}}, fixed={"A": 3}, skip=texts)
+    # the budget and its split print; the lines per customer are the Register's, printed there
+    last = CREDIT_TIER_ROW + len(tier_labels(ctx.policy))
+    layout.print_setup(sh, landscape=True, area=f"A1:J{last}",
+                       footer=footer(ctx) + " · 客户额度见 Register 表 / lines per customer: see the Register")
     sh.protect()
 
 
 def _credit_tiers(ctx: Ctx, sh: Sheet) -> None:
     h = CREDIT_TIER_ROW
     sh.label(f"B{h - 1}", "按等级分配 Split by tier (sales share x tier weight)")
-    sh.header(h, 2, ["等级 Tier", "权重 Weight", "净销售额 Net sales", "加权基数 Weighted basis", "占比 Share",
-                     "等级预算 Tier budget", "年度分配 Yearly allocation", "现行额度 Lines now", "偏离 Drift"])
+    layout.header(sh, h, 2, ["等级 Tier", "权重 Weight", "净销售额 Net sales", "加权基数 Weighted basis", "占比 Share",
+                             "等级预算 Tier budget", "年度分配 Yearly allocation", "现行额度 Lines now", "偏离 Drift"])
     labels = tier_labels(ctx.policy)
     summary = tier_summary(ctx.data) if ctx.filled else None
     first, last = h + 1, h + len(labels)
@@ -632,7 +759,7 @@ def _credit_tiers(ctx: Ctx, sh: Sheet) -> None:
         # a tier the Policy sheet gives no weight is said, never a silent 0 (0 = cash on delivery);
         # unrated customers (no sales, no rate) get no line unless the policy weights them
         sh.formula(f"C{r}", f'=IFERROR(INDEX(WeightValue,MATCH(B{r},WeightTier,0)),IF(B{r}=Unrated,0,"无权重 no weight"))',
-                   get(weights[tier]), "0.00")
+                   get(weights[tier]), DECIMAL)
         sh.formula(f"D{r}", f"=SUMIF(Reg_rate_tier,B{r},Reg_net_sales)", get(units(sales)), MONEY)
         sh.formula(f"E{r}", f"=D{r}*C{r}", get(units(sales * weights[tier])), MONEY)
         sh.formula(f"F{r}", f"=IF(SUM($E${first}:$E${last})>0,E{r}/SUM($E${first}:$E${last}),0)", get(share), PERCENT)
@@ -647,9 +774,9 @@ def _credit_tiers(ctx: Ctx, sh: Sheet) -> None:
 
 def _credit_lines(ctx: Ctx, sh: Sheet) -> None:
     h = credit_lines_header_row(ctx)
-    sh.label(f"B{h - 1}", "客户额度 Lines per customer (green: recomputed by the add-in, crm_allocate_credit)")
-    sh.header(h, 2, ["客户编码 Code", "回款等级 Tier", "净销售额 Net sales", "年度分配 Yearly allocation",
-                     "现行额度 Credit line", "加载项分配 Allocation by the add-in"])
+    sh.label(f"B{h - 1}", "客户额度 Lines per customer (from the Register)")
+    layout.header(sh, h, 2, ["客户编码 Code", "回款等级 Tier", "净销售额 Net sales", "年度分配 Yearly allocation",
+                             "现行额度 Credit line"])
     reg = ctx.data.register if ctx.filled else None
     cols = [("B", "customer", None), ("C", "rate_tier", None), ("D", "net_sales", MONEY),
             ("E", "allocated_line", MONEY), ("F", "credit_line", MONEY)]
@@ -665,35 +792,48 @@ def _credit_lines(ctx: Ctx, sh: Sheet) -> None:
         for col, rc, values, fmt in placed:
             value = SKIP if values is None else (values[i] if i < ctx.n else "")
             sh.formula(f"{col}{r}", f'=IF(Register!${rc}${src}="","",Register!${rc}${src})', value, fmt)
-    end = h + ctx.cap
-    values = ([[units(v)] for v in reg["credit_line_cents"]] + [[""]] * (ctx.cap - ctx.n)) if ctx.filled else None
-    sh.array(f"G{h + 1}:G{end}", "crm_allocate_credit(Reg_customer,Reg_rate_tier,Reg_net_sales,Budget,,,PolicyTable)",
-             values, MONEY)
 
 
 # ----------------------------------------------------------------------------- Reallocation
 FORM_ROW = 3  # first field row
+REALLOCATION_NOTE = ("G 列逐行检查；整批检查（季度次数、审批角色、等级偏离）请运行 CheckReallocation 宏（需要 crm-addin）/ "
+                     "Column G checks each line; the CheckReallocation macro (needs crm-addin) checks the whole batch")
+def _side_fields(ctx: Ctx, sh: Sheet) -> None:
+    """Beside the form: the end date of a temporary batch, and the names and date the SignOff
+    macro records (each label with its value to its right, read by label)."""
+    sh.widths({"L": 24, "M": 22})
+    sh.label(f"L{FORM_ROW - 1}", "临时调整 / 签字确认 Temporary batch · sign-off", head=True)
+    _form_fields(ctx, sh, [UNTIL_FIELD, *SIGNER_FIELDS], "L", "M")
+
+
+def _form_fields(ctx: Ctx, sh: Sheet, columns: list[cs.Column], label: str, value: str) -> None:
+    """Labelled input fields from FORM_ROW down: the label in column `label`, the value to its right."""
+    for r, col in enumerate(columns, start=FORM_ROW):
+        sh.label(f"{label}{r}", col.label)
+        sh.value(f"{value}{r}", None, DATE if col.kind == "date" else None, unlocked=True)
+        if col.kind == "date":
+            ctx.validate("Reallocation", f"{value}{r}", DataValidation(
+                type="date", operator="greaterThan", formula1="1", allow_blank=True, showErrorMessage=True,
+                error="A date / 日期"))
+
+
 def request_header_row() -> int:
     return FORM_ROW + len(rs.REALLOCATION_FIELDS) + 2
 
 
 def build_reallocation(ctx: Ctx, sh: Sheet) -> None:
     sh.label("A1", "赊销额度调整申请 Credit-line reallocation request", title=True)
-    sh.widths({"A": 20, "B": 18, "C": 30, "D": 16, "E": 16, "F": 12, "G": 30, "H": 34, "I": 30, "J": 16})
-    for r, col in enumerate(rs.REALLOCATION_FIELDS, start=FORM_ROW):
-        sh.label(f"A{r}", col.label)
-        sh.value(f"B{r}", None, DATE if col.kind == "date" else None, unlocked=True)
-        if col.kind == "date":
-            ctx.validate("Reallocation", f"B{r}", DataValidation(type="date", operator="greaterThan", formula1="1",
-                                                                 allow_blank=True, showErrorMessage=True,
-                                                                 error="A date / 日期"))
+    sh.widths({"A": 22, "B": 18, "C": 32, "D": 16, "E": 16, "F": 12, "G": 26, "H": 3, "I": 30, "J": 16})
+    _form_fields(ctx, sh, rs.REALLOCATION_FIELDS, "A", "B")
+    _side_fields(ctx, sh)
     h = request_header_row()
     first, last = h + 1, h + REQUEST_ROWS
-    sh.header(h, 1, [c.label for c in rs.REQUEST_COLUMNS] + ["原额度 Old line", "新额度 New line",
-                                                              "回款等级 Tier", "检查 Check",
-                                                              "加载项检查 Add-in check (crm_check_reallocation)"])
-    sh.array(f"H{first}:H{last + 1}", f"crm_check_reallocation(Reg_customer,Reg_credit_line,A{first}:A{last},"
-                                      f"B{first}:B{last},Reg_open_balance,Reg_rate_tier,FALSE,PolicyTable)")
+    # The add-in's check (crm_check_reallocation) is not a column here: without the add-in it would
+    # show #NAME? as soon as a line is typed. Column G checks each line natively; the whole batch
+    # (allowance per quarter, roles, tier drift) is checked by the CheckReallocation macro.
+    layout.note(sh, f"A{h - 1}", REALLOCATION_NOTE, kind="body", wrap=False)
+    layout.header(sh, h, 1, [c.heading for c in rs.REQUEST_COLUMNS] + ["原额度 Old line", "新额度 New line",
+                                                                      "回款等级 Tier", "检查 Check"])
     for r in range(first, last + 1):
         for col in "ABC":
             sh.value(f"{col}{r}", None, MONEY if col == "B" else None, unlocked=True)
@@ -720,23 +860,40 @@ def build_reallocation(ctx: Ctx, sh: Sheet) -> None:
         ("调整合计 Sum of changes", f"=ROUND(SUM(B{first}:B{last}),2)", 0.0, MONEY),
         ("合计为零 Changes sum to zero", f'=IF(J{FORM_ROW}=0,"OK","≠ 0")', "OK", None),
         ("调增合计 Total raised", f'=SUMIF(B{first}:B{last},">0")', 0.0, MONEY),
-        ("调整行数 Lines", f'=COUNTIF(A{first}:A{last},"?*")', 0, "0"),
+        ("调整行数 Lines", f'=COUNTIF(A{first}:A{last},"?*")', 0, COUNT),
         ("有问题的行 Lines with a problem",
-         f'=COUNTIF(G{first}:G{last},"?*")-COUNTIF(G{first}:G{last},"OK")', 0, "0"),
+         f'=COUNTIF(G{first}:G{last},"?*")-COUNTIF(G{first}:G{last},"OK")', 0, COUNT),
     ]
     for i, (label, f, cached, fmt) in enumerate(checks):
         r = FORM_ROW + i
         sh.label(f"I{r}", label)
         sh.formula(f"J{r}", f, ctx.cached(cached), fmt)
+    layout.print_setup(sh, landscape=True, one_page=True, footer=footer(ctx))
     sh.protect()
 
 
 # ----------------------------------------------------------------------------- Audit + About
+# The Audit sheet's widths by column key: an ISO timestamp, a batch id, codes, amounts, reasons
+# (wrapped), people, dates and the 64-digit hashes.
+AUDIT_WIDTHS = {"timestamp": 20, "batch_id": 22, "customer": 12, "old_line": 15, "change": 15, "new_line": 15,
+                "reason": 36, "requester": 12, "approver": 12, "recorder": 12, "request_date": 12,
+                "approval_date": 12, "override_reason": 30, "prev_hash": 18, "hash": 18}
+AUDIT_FORMATS = {"money": MONEY, "date": DATE}
+
+
 def build_audit(ctx: Ctx, sh: Sheet) -> None:
-    sh.header(1, 1, [c.label for c in rs.AUDIT_COLUMNS])
-    for i in range(len(rs.AUDIT_COLUMNS)):
-        sh.widths({get_column_letter(i + 1): 16})
+    layout.header(sh, 1, 1, [c.heading for c in rs.AUDIT_COLUMNS])
+    for i, col in enumerate(rs.AUDIT_COLUMNS, start=1):
+        letter = get_column_letter(i)
+        sh.widths({letter: AUDIT_WIDTHS.get(col.key, 14)})
+        # the rows the workflow appends take the column's look: amounts, dates, reasons wrapped
+        dim = sh.ws.column_dimensions[letter]
+        if col.kind in AUDIT_FORMATS:
+            dim.number_format = AUDIT_FORMATS[col.kind]
+        if col.key in ("reason", "override_reason"):
+            dim.alignment = workbook_sheet.WRAP_TOP
     sh.ws.freeze_panes = "A2"
+    layout.print_setup(sh, landscape=True, title_rows="1:1", footer=footer(ctx))
     sh.protect()
 
 
@@ -762,6 +919,7 @@ def about_values(ctx: Ctx) -> dict[str, object]:
         "policy_label": d.review.policy_label if d else ctx.policy.label,
         "generated_at": d.generated_at if d else None,
         "review_rows": ctx.cap,
+        "signed_off": (d.signed_off if d else "") or rs.UNSIGNED,
         "ledger_rows": ctx.ledger_rows if d else None,
         "ledger_rows_on_sheet": (ctx.ledger_rows if ctx.ledger_on_sheet else 0) if d else None,
         "ledger_source": (d.source or None) if d else None,
@@ -771,15 +929,27 @@ def about_values(ctx: Ctx) -> dict[str, object]:
     }
 
 
+ABOUT_FORMATS = {"budget": MONEY, "template_version": WHOLE, "register_version": WHOLE, "budget_year": WHOLE,
+                 "review_rows": COUNT, "ledger_rows": COUNT, "ledger_rows_on_sheet": COUNT, "issues": COUNT,
+                 "rows_skipped": COUNT}
+ABOUT_WIDTHS = {"A": 22, "B": 44, "C": 60}
+
+
 def build_about(ctx: Ctx, sh: Sheet) -> None:
-    sh.header(1, 1, ["键 key", "值 value", "说明 meaning"])
-    sh.widths({"A": 20, "B": 26, "C": 50})
+    layout.header(sh, 1, 1, ["键 key", "值 value", "说明 meaning"])
+    sh.widths(ABOUT_WIDTHS)
     meanings = rs.ABOUT_KEYS | ABOUT_LEDGER_KEYS
     # audit_head is absent until the first reallocation batch writes it
     for r, (key, value) in enumerate(about_values(ctx).items(), start=2):
         sh.label(f"A{r}", key)
-        sh.value(f"B{r}", value, MONEY if key == "budget" else None)
-        sh.label(f"C{r}", meanings[key])
+        lines = max(layout.note_lines(str(value or ""), ABOUT_WIDTHS["B"]),
+                    layout.note_lines(meanings[key], ABOUT_WIDTHS["C"]))
+        if isinstance(value, str) and lines > 1:  # a long note or path: wrapped, the row as tall as it
+            layout.note(sh, f"B{r}", value, kind="body")
+        else:
+            sh.value(f"B{r}", value, ABOUT_FORMATS.get(key))
+        layout.note(sh, f"C{r}", meanings[key], kind="body", lines=lines if lines > 1 else None)
+    layout.print_setup(sh, title_rows="1:1", footer=footer(ctx))
     sh.protect()
 
 
@@ -790,9 +960,11 @@ ISSUE_HEADERS = {"source": "来源 Source", "row": "行 Row", "column": "列 Col
 def build_issues(ctx: Ctx, sh: Sheet) -> None:
     """Every problem found in the ledger, one a row (the rows `--skip-bad-rows` left out among
     them: severity error), as `crm_core.issues.issues_frame` gives them."""
-    sh.header(1, 1, list(ISSUE_HEADERS.values()))
+    layout.header(sh, 1, 1, list(ISSUE_HEADERS.values()))
     sh.widths({"A": 18, "B": 9, "C": 14, "D": 10, "E": 18, "F": 90, "H": 70})
     sh.ws.freeze_panes = "A2"
+    shown = ctx.data.issues[:min(ISSUE_ROWS, workbook_sheet.SHEET_ROWS - 1)] if ctx.filled else []
+    layout.print_setup(sh, landscape=True, title_rows="1:1", area=f"A1:F{len(shown) + 1}", footer=footer(ctx))
     if not ctx.filled:
         sh.protect()
         return
@@ -805,7 +977,7 @@ def build_issues(ctx: Ctx, sh: Sheet) -> None:
         for col, value in zip("ABCDEF", record):
             if col == "B":
                 value = None if value is None or value != value else int(value)
-            sh.value(f"{col}{r}", value if value != "" else None)
+            sh.value(f"{col}{r}", value if value != "" else None, WHOLE if col == "B" else None)
     sh.label("H1", issues_note(ctx), note=bool(issues))
     if len(shown) < len(issues):
         sh.label("H2", f"只列出前 {len(shown):,} 个，另有 {len(issues) - len(shown):,} 个未列出 / the first {len(shown):,} "

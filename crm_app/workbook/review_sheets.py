@@ -1,14 +1,31 @@
 """The review sheets and the Dashboard: collection review, credit use, debtor overlap, staff
 effort, ageing, follow-ups. Native formulas (LibreOffice-safe) recompute from the Ledger and
-the Register; green ranges are the add-in's array functions, with the core's values cached.
+the Register, each with the core's value cached. No cell calls the add-in: where a worksheet
+function (crm_*) would only repeat a native table it is left out, and the ageing, which only the
+core computes, holds its values (green) under one note saying when and how to refresh them.
 """
 from __future__ import annotations
 
+import math
+
 from openpyxl.chart import BarChart, Reference, ScatterChart, Series
+from openpyxl.chart.text import RichText, Text
+from openpyxl.chart.title import Title
+from openpyxl.drawing.spreadsheet_drawing import AnchorMarker, TwoCellAnchor
+from openpyxl.drawing.text import (
+    CharacterProperties,
+    Paragraph,
+    ParagraphProperties,
+    RegularTextRun,
+    RichTextProperties,
+)
+from openpyxl.drawing.text import Font as DrawingFont
 from openpyxl.formatting.rule import CellIsRule
 from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from crm_app.workbook import layout
 from crm_app.workbook.data import (
     migration,
     overlap_table,
@@ -23,18 +40,32 @@ from crm_app.workbook.register_sheets import (
     LEDGER_TYPES,
     Ctx,
     L,
+    about_values,
     blank_nan,
+    footer,
     issues_note,
     ledger_note,
     literal,
     net_sales_total_formula,
     rank_tier_formula,
     reg_col,
+    type_list,
     units,
 )
-from crm_app.workbook.xml_sheet import COUNT, DATE, MONEY, PERCENT, SKIP, Sheet
+from crm_app.workbook.xml_sheet import (
+    COUNT,
+    DATE,
+    DECIMAL,
+    FONT_NAME,
+    MONEY,
+    PERCENT,
+    SKIP,
+    WHOLE,
+    Sheet,
+)
 from crm_core.analysis import Receivables, aging_columns
 
+STAFF = "#,##0.0"  # staff (or hours) serving a tier: an input, possibly part-time
 RED_FILL = PatternFill("solid", fgColor="F8CBAD")
 RED_FONT = Font(color="9C0006")
 PERIOD = f'{L("date")},">="&PeriodStart,{L("date")},"<="&PeriodEnd'
@@ -55,7 +86,7 @@ def _col_values(ctx: Ctx, values) -> list:
 def _sumifs(value_key: str, types: tuple[str, ...], r: int, where: str) -> str:
     """The first type's sum less the others'."""
     who = literal(f"$A{r}")
-    parts = [f'SUMIFS({L(value_key)},{L("customer")},{who},{L("type")},"{t}",{where})' for t in types]
+    parts = [f'SUM(SUMIFS({L(value_key)},{L("customer")},{who},{L("type")},{type_list(t)},{where}))' for t in types]
     return "-".join(parts)
 
 
@@ -88,26 +119,14 @@ def _tier_formula(ctx: Ctx, cell: str) -> str:
 
 def build_collection(ctx: Ctx, sh: Sheet) -> None:
     source = "(ledger)" if ctx.ledger_on_sheet else "(加载项 add-in)"
-    sh.header(1, 1, ["客户编码 Code", f"净销售额 Net sales {source}", f"含税销售额 Gross sales {source}",
-                     f"回款额 Collections {source}", "回款率 Collection rate", "回款等级 Tier by rate",
-                     f"应收余额 Open balance {source}", "上年等级 Previous tier",
-                     "与登记表一致 Matches register", "ABC等级(加载项) Pareto tier (add-in)",
-                     "回款等级(加载项) Tier (add-in)"])
+    layout.header(sh, 1, 1, ["客户编码 Code", f"净销售额 Net sales {source}", f"含税销售额 Gross sales {source}",
+                             f"回款额 Collections {source}", "回款率 Collection rate", "回款等级 Tier by rate",
+                             f"应收余额 Open balance {source}", "上年等级 Previous tier",
+                             "与登记表一致 Matches register", "ABC等级 Pareto tier"])
     if not ctx.ledger_on_sheet:
         sh.label("T1", ledger_note(ctx), note=True)
-    sh.widths({c: 15 for c in "ABCDEFGHIJK"})
     d = ctx.data
-    facts = d.facts if d is not None else None
-    cached = {}
-    if facts is not None:
-        rate = [blank_nan(v) for v in facts["collection_rate"]]
-        cached = {
-            "A": facts["customer"].tolist(), "B": [units(v) for v in facts["net_sales_cents"]],
-            "C": [units(v) for v in facts["gross_sales_cents"]], "D": [units(v) for v in facts["collections_cents"]],
-            "E": rate, "F": d.register["rate_tier"].tolist(), "G": [units(v) for v in facts["open_balance_cents"]],
-            "I": ["OK"] * ctx.n,
-        }
-        cached = {k: _col_values(ctx, v) for k, v in cached.items()}
+    cached = _collection_cached(ctx) if d is not None else {}
     last = ctx.cap + 1
     for r in ctx.rows():
         i = r - 2
@@ -124,21 +143,45 @@ def build_collection(ctx: Ctx, sh: Sheet) -> None:
                             f'ROUND(B{r}-N(Register!${reg_col("net_sales")}${r}),2)=0,'
                             f'ROUND(D{r}-N(Register!${reg_col("collections")}${r}),2)=0,'
                             f'ROUND(G{r}-N(Register!${reg_col("open_balance")}${r}),2)=0),"OK","≠"))', get("I"))
-    pareto = [[t] for t in _col_values(ctx, d.register["pareto_tier"])] if d is not None else None
-    tiers = [[t] for t in _col_values(ctx, d.register["rate_tier"])] if d is not None else None
-    sh.array(f"J2:J{last}", "crm_pareto_tier(Reg_net_sales,,,PolicyTable)", pareto)
-    sh.array(f"K2:K{last}", "crm_tier(Reg_collection_rate,,,,PolicyTable)", tiers)
+        # the core's Pareto tier, as the Register holds it (sales ranks need every customer's sales)
+        sh.formula(f"J{r}", _mirror("pareto_tier", r), get("J"))
     _collection_summary(ctx, sh, last)
+    layout.fit_widths(sh, least={**{c: 15 for c in "BCDG"}, **{c: 15 for c in "OPQ"}, "M": 12},
+                      fixed={"L": 3, **({} if ctx.ledger_on_sheet else {"T": 120})}, skip=_collection_texts(ctx),
+                      most=30)
     sh.ws.freeze_panes = "B2"
+    # the customers' rows (none in the template: its 500 rows of formulas print blank) and the summary
+    summary_end = 3 + 2 * len(tier_labels(ctx.policy)) + 6
+    layout.print_setup(sh, landscape=True, title_rows="1:1", area=f"A1:R{max(ctx.n + 1, summary_end)}",
+                       footer=footer(ctx))
     sh.protect()
+
+
+def _collection_cached(ctx: Ctx) -> dict[str, list]:
+    """Each column's cached values, per mirror row ('' past the last customer)."""
+    d, facts = ctx.data, ctx.data.facts
+    cached = {
+        "A": facts["customer"].tolist(), "B": [units(v) for v in facts["net_sales_cents"]],
+        "C": [units(v) for v in facts["gross_sales_cents"]], "D": [units(v) for v in facts["collections_cents"]],
+        "E": [blank_nan(v) for v in facts["collection_rate"]], "F": d.register["rate_tier"].tolist(),
+        "G": [units(v) for v in facts["open_balance_cents"]], "I": ["OK"] * ctx.n,
+        "J": d.register["pareto_tier"].tolist(),
+    }
+    return {k: _col_values(ctx, v) for k, v in cached.items()}
+
+
+def _collection_texts(ctx: Ctx) -> list[str]:
+    """The summary area's titles and sentences in column M, which run on to the right (not measured)."""
+    top = 3 + len(tier_labels(ctx.policy)) + 3
+    return ["M1", f"M{top - 1}", f"M{top + len(tier_labels(ctx.policy)) + 2}", "T1"]
 
 
 def _collection_summary(ctx: Ctx, sh: Sheet, last: int) -> None:
     labels = tier_labels(ctx.policy)
     summary = tier_summary(ctx.data) if ctx.filled else None
     sh.label("M1", "按回款等级汇总 By tier (from the ledger)", title=True)
-    sh.header(2, 13, ["等级 Tier", "客户数 Customers", "净销售额 Net sales", "含税销售额 Gross sales",
-                      "回款额 Collections", "回款率 Rate"])
+    layout.header(sh, 2, 13, ["等级 Tier", "客户数 Customers", "净销售额 Net sales", "含税销售额 Gross sales",
+                              "回款额 Collections", "回款率 Rate"])
     rng = {c: f"${c}$2:${c}${last}" for c in "BCDFH"}
     for i, tier in enumerate(labels):
         r = 3 + i
@@ -161,6 +204,8 @@ def _collection_summary(ctx: Ctx, sh: Sheet, last: int) -> None:
 
 
 def _migration(ctx: Ctx, sh: Sheet, top: int, last: int, labels: list[str]) -> None:
+    """Previous year's tier (rows) against this year's (columns), counted natively; the add-in's
+    crm_tier_migration gives the same table (not repeated here as values)."""
     sh.label(f"M{top - 1}", "等级迁移 Tier migration: previous year (rows) -> this year (columns)")
     matrix = migration(ctx.data) if ctx.filled else None
     sh.label(f"M{top}", "上年\\本年 prev \\ new", head=True)
@@ -180,23 +225,14 @@ def _migration(ctx: Ctx, sh: Sheet, top: int, last: int, labels: list[str]) -> N
         prev, new = ctx.data.previous_tiers, ctx.data.register["rate_tier"].to_numpy()
         moved = int(((prev != "") & (prev != new)).sum())
     sh.formula(f"P{r}", f'=SUMPRODUCT(($H$2:$H${last}<>"")*($H$2:$H${last}<>$F$2:$F${last}))', moved, COUNT)
-    top = r + 2
-    sh.label(f"M{top}", "加载项 Add-in (crm_tier_migration)")
-    values = None
-    if matrix is not None:
-        values = [["old \\ new / 原\\新"] + labels] + [[old] + [float(v) for v in matrix.loc[old]] for old in labels]
-    end_col = chr(ord("M") + len(labels))
-    sh.array(f"M{top + 1}:{end_col}{top + 1 + len(labels)}",
-             f"crm_tier_migration($H$2:$H${last},$F$2:$F${last},RateTiers)", values)
 
 
 # ----------------------------------------------------------------------------- Credit use
 def build_credit_use(ctx: Ctx, sh: Sheet) -> None:
     sh.label("A1", "额度使用 Credit use by tier: exposure against line", title=True)
-    sh.header(3, 1, ["等级 Tier", "客户数 Customers", "赊销额度 Credit lines", "应收余额 Open balance",
-                     "使用率 Utilisation", "超额客户 Over limit", "额度闲置 Line far above use",
-                     "年度分配 Yearly allocation", "偏离 Drift"])
-    sh.widths({c: 16 for c in "ABCDEFGHI"})
+    layout.header(sh, 3, 1, ["等级 Tier", "客户数 Customers", "赊销额度 Credit lines", "应收余额 Open balance",
+                             "使用率 Utilisation", "超额客户 Over limit", "额度闲置 Line far above use",
+                             "年度分配 Yearly allocation", "偏离 Drift"])
     labels = tier_labels(ctx.policy)
     summary = tier_summary(ctx.data) if ctx.filled else None
     t, ln, bal = "Reg_rate_tier", "Reg_credit_line", "Reg_open_balance"
@@ -224,6 +260,8 @@ def build_credit_use(ctx: Ctx, sh: Sheet) -> None:
                    "H": "allocated_cents"}.get(col)
             value = 0.0 if key is None else (units(summary[key].sum()) if fmt == MONEY else int(summary[key].sum()))
         sh.formula(f"{col}{tot}", f"=SUM({col}4:{col}{tot - 1})", value, fmt)
+    layout.fit_widths(sh, least={"A": 10, **{c: 16 for c in "CDHI"}}, skip=[1])
+    layout.print_setup(sh, landscape=True, one_page=True, footer=footer(ctx))
     sh.protect()
 
 
@@ -235,12 +273,12 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
     sh.label("A1", "欠款重叠 Debtor overlap: top-N debtors vs key customers (top-N by sales)", title=True)
     top_n = ctx.policy.overlap_top_n
     sh.label("A3", "N (前N名 top N: Policy overlap_top_n)")
-    sh.formula("B3", "=TopN", ctx.cached(top_n), "0")  # the Policy sheet's value (defined name TopN)
-    sh.widths({"A": 44, "B": 14, "C": 18, "D": 12, "E": 12, "F": 44, "G": 12, "H": 18, "I": 12})
+    sh.formula("B3", "=TopN", ctx.cached(top_n), COUNT)  # the Policy sheet's value (defined name TopN)
     h, first = OVERLAP_ROWS, OVERLAP_ROWS + 1
     last = h + ctx.cap
-    sh.header(h, 1, ["客户编码 Code", "净销售额 Net sales", "应收余额 Open balance", "重点客户 Key (1/0)",
-                     "大额欠款 Top debtor (1/0)"])
+    sh.label(f"A{h - 1}", "客户明细 Per customer (helper rows for the table above; not printed)")
+    layout.header(sh, h, 1, ["客户编码 Code", "净销售额 Net sales", "应收余额 Open balance", "重点客户 Key (1/0)",
+                             "大额欠款 Top debtor (1/0)"])
     table = overlap_table(ctx.data) if ctx.filled else None
     reg = ctx.data.register if ctx.filled else None
     key = debtor = codes = sales = balances = None
@@ -262,9 +300,9 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
         sh.formula(f"C{r}", f'=IF($A{r}="","",N(Register!${reg_col("open_balance")}${src}))',
                    balances[i] if have else blank, MONEY)
         sh.formula(f"D{r}", f'=IF($A{r}="","",IF(AND(B{r}>0,COUNTIF($B${first}:$B${last},">"&B{r})<TopN),1,0))',
-                   int(key[i]) if have else blank, "0")
+                   int(key[i]) if have else blank, WHOLE)
         sh.formula(f"E{r}", f'=IF($A{r}="","",IF(AND(C{r}>0,COUNTIF($C${first}:$C${last},">"&C{r})<TopN),1,0))',
-                   int(debtor[i]) if have else blank, "0")
+                   int(debtor[i]) if have else blank, WHOLE)
     rng = {c: f"${c}${first}:${c}${last}" for c in "ACDE"}
     a, c, dd, e = rng["A"], rng["C"], rng["D"], rng["E"]
     groups = [
@@ -274,7 +312,7 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
         (f"=COUNTIF({e},0)", f'=SUMIFS({c},{e},0,{c},">0")'),
         (f'=COUNTIF({a},"?*")', f'=SUMIF({c},">0")'),
     ]
-    sh.header(5, 1, ["组别 Group", "客户数 Customers", "应收账款 Receivables owed (debit balances)", "占比 Share"])
+    layout.header(sh, 5, 1, ["组别 Group", "客户数 Customers", "应收账款 Receivables owed (debit balances)", "占比 Share"])
     names = list(table["group"]) if table is not None else [
         "top debtors that are key customers / 大额欠款且为重点客户", "top debtors that are not key customers / 大额欠款非重点客户",
         "all top debtors / 前N大欠款客户", "other customers / 其他客户", "all customers / 全部客户"]
@@ -285,12 +323,10 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
         sh.formula(f"B{r}", count_f, int(row["customers"]) if row is not None else SKIP, COUNT)
         sh.formula(f"C{r}", sum_f, units(row["receivables_cents"]) if row is not None else SKIP, MONEY)
         sh.formula(f"D{r}", f"=IF($C$10>0,C{r}/$C$10,0)", float(row["share"]) if row is not None else SKIP, PERCENT)
-    sh.label("F4", "加载项 Add-in (crm_overlap)")
-    values = None
-    if table is not None:
-        values = [["group / 分组", "customers / 客户数", "receivables owed / 应收账款", "share / 占比"]] + [
-            [g, int(n), units(cents), float(s)] for g, n, cents, s in table.itertuples(index=False)]
-    sh.array("F5:I10", "crm_overlap(Reg_customer,Reg_net_sales,Reg_open_balance,TopN)", values)
+    # the add-in's crm_overlap gives this same table: it is not repeated here as values
+    layout.fit_widths(sh, least={"A": 40, "B": 12, "C": 18, "D": 12, "E": 12}, skip=[1, 3, h - 1], most=56)
+    layout.print_setup(sh, one_page=True, area="A1:D10",
+                       footer=footer(ctx) + " · 客户明细未打印 / the per-customer rows are not printed")
     sh.protect()
 
 
@@ -298,9 +334,8 @@ def build_overlap(ctx: Ctx, sh: Sheet) -> None:
 def build_effort(ctx: Ctx, sh: Sheet) -> None:
     sh.label("A1", "人力投入与销售贡献 Staff effort vs sales share by Pareto tier", title=True)
     sh.label("A2", "销售人员数 (黄色) is an input: staff (or hours) serving each tier")
-    sh.header(3, 1, ["ABC等级 Pareto tier", "客户数 Customers", "客户占比 Customer share", "净销售额 Net sales",
-                     "销售占比 Sales share", "销售人员 Staff", "人员占比 Staff share", "人员/销售 Effort vs sales"])
-    sh.widths({c: 16 for c in "ABCDEFGH"})
+    layout.header(sh, 3, 1, ["ABC等级 Pareto tier", "客户数 Customers", "客户占比 Customer share", "净销售额 Net sales",
+                             "销售占比 Sales share", "销售人员 Staff", "人员占比 Staff share", "人员/销售 Effort vs sales"])
     labels = pareto_labels(ctx.policy)
     summary = pareto_summary(ctx.data) if ctx.filled else None
     first, last = 4, 3 + len(labels)
@@ -318,51 +353,81 @@ def build_effort(ctx: Ctx, sh: Sheet) -> None:
         sh.formula(f"D{r}", f"=SUMIF(Reg_pareto_tier,A{r},Reg_net_sales)", get(units(sales)), MONEY)
         sh.formula(f"E{r}", f"=IF(SUM($D${first}:$D${last})>0,D{r}/SUM($D${first}:$D${last}),0)",
                    get(sales / total_s if total_s else 0), PERCENT)
-        sh.value(f"F{r}", None, "0", unlocked=True)
+        sh.value(f"F{r}", None, STAFF, unlocked=True)
         sh.formula(f"G{r}", f'=IF(SUM($F${first}:$F${last})>0,F{r}/SUM($F${first}:$F${last}),"")', get(""), PERCENT)
-        sh.formula(f"H{r}", f'=IF(AND(G{r}<>"",E{r}>0),G{r}/E{r},"")', get(""), "0.00")
+        sh.formula(f"H{r}", f'=IF(AND(G{r}<>"",E{r}>0),G{r}/E{r},"")', get(""), DECIMAL)
     ctx.validate("Effort", f"F{first}:F{last}", DataValidation(type="decimal", operator="greaterThanOrEqual",
                                                                formula1="0", allow_blank=True,
                                                                showErrorMessage=True, error="A number >= 0"))
+    layout.fit_widths(sh, least={"A": 12, **{c: 14 for c in "BCDEFGH"}, "D": 16}, skip=[1, 2])
+    layout.print_setup(sh, landscape=True, one_page=True, footer=footer(ctx))
     sh.protect()
 
 
 # ----------------------------------------------------------------------------- Ageing
+AGEING_TOP = 3  # the table's header row; the add-in's note is above it
+AGEING_FUNCTION = "=crm_aging(tblLedger[#All],AsOf,,PolicyTable)"
+
+
 def build_ageing(ctx: Ctx, sh: Sheet) -> None:
-    sh.label("A1", "账龄 Receivables ageing by days past due (add-in: crm_aging; as of the Credit sheet's date)",
-             title=True)
-    buckets = ctx.policy.aging_buckets
-    width = len(aging_columns(buckets)) + 2  # customer, current, each bucket, 90+, credit, total
-    values = None
+    """The ageing needs each document's due date and what paid it: the core computes it (no
+    native formula would be short enough), so a filled register holds its values, green, under
+    one note saying when and how to refresh; the template holds the note alone."""
+    sh.label("A1", "账龄 Receivables ageing by days past due (as of the Credit sheet's date)", title=True)
+    columns = aging_columns(ctx.policy.aging_buckets)
+    layout.header(sh, AGEING_TOP, 1, ["客户编码 Code", *(_ageing_heading(c) for c in columns), "合计 Total"])
+    last_col = get_column_letter(len(columns) + 2)
+    layout.note(sh, "A2", addin_note(ctx, AGEING_FUNCTION if ctx.ledger_on_sheet else None), kind="addin", lines=2,
+                wrap=False)
+    rows = 0
     if ctx.filled:
-        table = ctx.data.aging
-        header = ["customer / 客户"] + [str(c) for c in table.columns[1:]]
-        values = [header] + [[rec[0]] + [units(v) for v in rec[1:]] for rec in table.itertuples(index=False)]
-    rows = len(values) if values is not None else ctx.cap + 1
-    end_col = chr(ord("A") + width - 1)
-    if ctx.ledger_on_sheet:
-        sh.array(f"A3:{end_col}{rows + 2}", "crm_aging(tblLedger[#All],AsOf,,PolicyTable)", values, MONEY)
-    else:  # crm_aging over the Ledger sheet would see none of the ledger: the add-in's values, said so
-        sh.label("A2", ledger_note(ctx), note=True)
-        _values_table(sh, 3, values, MONEY)
-    sh.widths({chr(ord("A") + i): 14 for i in range(width)})
+        values = [[rec[0]] + [units(v) for v in rec[1:]] for rec in ctx.data.aging.itertuples(index=False)]
+        _values_table(sh, AGEING_TOP + 1, values, MONEY)
+        rows = len(values)
+    ctx.name("Addin_Ageing", "Ageing", f"$A${AGEING_TOP + 1}:${last_col}${AGEING_TOP + max(rows, 1)}")
+    layout.fit_widths(sh, least={"A": 12, **{get_column_letter(c): 14 for c in range(2, len(columns) + 3)}},
+                      skip=[1, 2])
+    sh.ws.freeze_panes = f"B{AGEING_TOP + 1}"
+    layout.print_setup(sh, title_rows=f"{AGEING_TOP}:{AGEING_TOP}", footer=footer(ctx))
     sh.protect()
+
+
+def _ageing_heading(column: str) -> str:
+    """'current / 未到期' -> '未到期 current'; a bucket '1-30' -> '逾期 1-30 天 1-30 days late'."""
+    if " / " in column:
+        en, zh = column.split(" / ", 1)
+        return f"{zh}\n{en}"
+    return f"逾期 {column} 天\n{column} days late"
+
+
+def addin_note(ctx: Ctx, function: str | None) -> str:
+    """The one note over a block of values the add-in computed: when, and how to refresh them;
+    in the template, that the block needs the add-in. `function`: the worksheet function that
+    gives the same table, for who has the add-in (None where it would not: the ledger is elsewhere)."""
+    how = f"\n函数 function: {function}" if function else ""
+    if not ctx.filled:
+        return f"需要 crm-addin 加载项：运行 Build review 生成 / needs the crm-addin add-in: run Build review{how}"
+    when = ctx.data.generated_at or "the review"
+    text = (f"由 crm-addin 计算（生成于 {when}），不随本表重算；刷新：运行 Build review / computed by crm-addin at "
+            f"{when}, not recalculated with the sheet; refresh with Build review{how}")
+    note = None if ctx.ledger_on_sheet else ledger_note(ctx)
+    return f"{text}\n{note}" if note else text
 
 
 def _values_table(sh: Sheet, top: int, values: list[list], fmt: str) -> None:
     """A table of the add-in's values from column A, row `top` (green: computed by Python)."""
     for i, row in enumerate(values):
         for j, value in enumerate(row):
-            sh.value(f"{chr(ord('A') + j)}{top + i}", value, fmt if isinstance(value, (int, float)) else None,
+            sh.value(f"{get_column_letter(j + 1)}{top + i}", value, fmt if isinstance(value, (int, float)) else None,
                      fill="addin")
 
 
 # ----------------------------------------------------------------------------- Follow-ups
 def build_follow_ups(ctx: Ctx, sh: Sheet) -> None:
-    sh.header(1, 1, ["客户编码 Code", "客户名称 Name", "负责人 Owner", "阶段等级 Stage tier", "最近跟进 Last contact",
-                     "下次跟进 Next due", "逾期天数 Days overdue", "下次跟进(加载项) Next due (add-in)",
-                     "逾期天数(加载项) Days overdue (add-in)"])
-    sh.widths({"A": 12, "B": 22, "C": 12, "D": 10, "E": 12, "F": 12, "G": 10, "H": 14, "I": 12, "K": 26, "L": 10})
+    """Who is due for a follow-up, natively from the Register's stage tier and last contact (the
+    add-in's crm_follow_up_due gives the same two columns: not repeated here)."""
+    layout.header(sh, 1, 1, ["客户编码 Code", "客户名称 Name", "负责人 Owner", "阶段等级 Stage tier",
+                             "最近跟进 Last contact", "下次跟进 Next due", "逾期天数 Days overdue"])
     reg = ctx.data.register if ctx.filled else None
     reviewed = ctx.data.review.period.end.to_pydatetime() if ctx.filled else None
     codes = reg["customer"].tolist() if reg is not None else None
@@ -378,42 +443,96 @@ def build_follow_ups(ctx: Ctx, sh: Sheet) -> None:
         sh.formula(f"E{r}", _mirror("last_reviewed", r), reviewed if have else blank, DATE)
         sh.formula(f"F{r}", f'=IF(OR($A{r}="",$D{r}="",$E{r}=""),"",IFERROR($E{r}+INDEX(FollowDays,MATCH($D{r},FollowTier,0)),""))',
                    blank, DATE)
-        sh.formula(f"G{r}", f'=IF($F{r}="","",MAX(0,AsOf-$F{r}))', blank, "0")
+        sh.formula(f"G{r}", f'=IF($F{r}="","",MAX(0,AsOf-$F{r}))', blank, COUNT)
     last = ctx.cap + 1
-    values = [["", ""]] * ctx.cap if ctx.filled else None
-    sh.array(f"H2:I{last}", f"crm_follow_up_due(D2:D{last},E2:E{last},AsOf,PolicyTable)", values)
-    for r in ctx.rows():
-        sh.style(f"H{r}", fmt=DATE)
     sh.label("K1", "逾期跟进 Overdue follow-ups")
     sh.formula("L1", f'=COUNTIF(G2:G{last},">0")', ctx.cached(0), COUNT)
     sh.ws.conditional_formatting.add(f"G2:G{last}", CellIsRule(operator="greaterThan", formula=["0"],
                                                                fill=RED_FILL, font=RED_FONT))
+    layout.fit_widths(sh, least={"A": 12, "B": 20, "C": 10, "E": 12, "F": 12, "G": 10, "K": 28, "L": 8}, most=40)
     sh.ws.freeze_panes = "B2"
+    layout.print_setup(sh, title_rows="1:1", area=f"A1:L{max(ctx.n, 1) + 1}", footer=footer(ctx))
     sh.protect()
 
 
 # ----------------------------------------------------------------------------- Dashboard
+DASH_TOP = 3  # header row of the figures, the tier table and the Pareto table
+TIER_COLUMNS = "DEFGH"  # tier, customers, lines and balances in 10k (万元), use
+PARETO_COLUMNS = "JK"
+CHART_ROW = 27  # charts below the tables, side by side: the Dashboard prints on one page
+NOTES_END = "H"  # the notes under the figures span A:H, left of the Pareto points
+RATE_NOTE = "回款率=回款额/含税销售额 · the rate uses sales including VAT"
+MACROS_NOTE = ("宏 Macros: VBA editor > File > Import vba/Register.bas and vba/Reallocation.bas; xlwings ribbon > "
+               "Import Functions (UDF module crm_addin). 黄色=输入 yellow = input, 绿色=加载项 green = computed by crm-addin")
+
+
 def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
-    d = ctx.data
     sh.label("A1", "客户分级与赊销额度 Customer tiers and credit lines", title=True)
-    sh.widths({"A": 34, "B": 18, "C": 3, "D": 12, "E": 12, "F": 3, "G": 14, "H": 16, "I": 3, "J": 12})
+    layout.header(sh, DASH_TOP, 1, ["指标 Measure", "数值 Value"])
+    r = DASH_TOP + 1
+    for label, f, value, fmt in _dashboard_figures(ctx, collection_last):
+        if f is None:  # a sentence under the figure it explains
+            layout.note(sh, f"A{r}", label, kind="body", lines=layout.note_lines(label, DASH_WIDTHS["A"] + DASH_WIDTHS["B"]))
+            layout.merge(sh, f"A{r}:B{r}")
+        else:
+            sh.formula(f"B{r}", f, ctx.cached(value), fmt)
+            if _figure_label(sh, f"A{r}", label):
+                layout.restyle(sh, f"B{r}", align="top")  # level with the label's first line
+        r += 1
+    _dashboard_notes(ctx, sh, r + 1)
+    _tier_table(ctx, sh)
+    _pareto_table(ctx, sh)
+    _charts(ctx, sh, len(tier_labels(ctx.policy)))
+    sh.widths(DASH_WIDTHS)
+    layout.print_setup(sh, landscape=True, one_page=True, area=f"A1:K{CHART_ROW + 15}", footer=footer(ctx))
+    sh.protect()
+
+
+DASH_WIDTHS = {"A": 46, "B": 18, "C": 2, "D": 9, "E": 11, "F": 14, "G": 15, "H": 10, "I": 2, "J": 19, "K": 15}
+
+
+def _figure_label(sh: Sheet, ref: str, text: str) -> bool:
+    """A figure's name; one too long for column A wraps, its row as tall as the lines (True)."""
+    lines = layout.note_lines(text, DASH_WIDTHS["A"])
+    if lines > 1:
+        layout.note(sh, ref, text, kind="body", lines=lines)
+    else:
+        sh.label(ref, text)
+    return lines > 1
+
+
+def _dashboard_figures(ctx: Ctx, collection_last: int) -> list[tuple[str, str | None, object, str | None]]:
+    """(label, formula, cached value, format) per row; formula None: a note on the row above."""
+    d = ctx.data
     reg = d.register if d is not None else None
     summary = tier_summary(d) if d is not None else None
     # The review sheets mirror the register's first `cap` rows: beyond that their sums would
     # quietly leave customers out, so the overall rate refuses and a check says why.
     beyond = f'COUNTIF(Reg_customer,"?*")>{ctx.cap}'
+    gross = f"SUM(Collection!$C$2:$C${collection_last})"
     owed = Receivables.of(reg["open_balance_cents"]) if d else None
-    kpis = [
+    gross_cents = int(d.facts["gross_sales_cents"].sum()) if d else 0
+    about_policy = 2 + list(about_values(ctx)).index("policy_label")
+    about_signed = 2 + list(about_values(ctx)).index("signed_off")
+    return [
+        ("期间开始 Period start", "=PeriodStart", d and d.review.period.start.to_pydatetime(), DATE),
+        ("期间结束 Period end", "=PeriodEnd", d and d.review.period.end.to_pydatetime(), DATE),
+        ("政策 Policy (as on the About sheet)", f"=About!$B${about_policy}",
+         d.review.policy_label if d else ctx.policy.label, None),
+        ("签字确认 Credit standard signed off (as on the About sheet)", f"=About!$B${about_signed}",
+         about_values(ctx)["signed_off"], None),
         ("客户数 Customers", '=COUNTIF(Reg_customer,"?*")', len(reg) if d else 0, COUNT),
-        ("净销售额 Net sales", "=SUM(Reg_net_sales)", units(reg["net_sales_cents"].sum()) if d else 0, MONEY),
-        ("回款额 Collections", "=SUM(Reg_collections)", units(reg["collections_cents"].sum()) if d else 0, MONEY),
+        ("净销售额 Net sales (excl. VAT)", "=SUM(Reg_net_sales)", units(reg["net_sales_cents"].sum()) if d else 0, MONEY),
+        ("含税销售额 Gross sales = net x (1 + VAT)", f"={gross}", units(gross_cents) if d else 0, MONEY),
+        ("回款额 Collections (incl. VAT)", "=SUM(Reg_collections)", units(reg["collections_cents"].sum()) if d else 0,
+         MONEY),
         ("总体回款率 Overall collection rate",
-         f'=IF({beyond},"≠",IF(SUM(Collection!$C$2:$C${collection_last})>0,'
-         f'SUM(Reg_collections)/SUM(Collection!$C$2:$C${collection_last}),""))',
-         _ratio(reg["collections_cents"].sum(), d.facts["gross_sales_cents"].sum()) if d else "", PERCENT),
-        ("应收账款 Receivables owed (customers with a debit balance)", '=SUMIF(Reg_open_balance,">0")',
+         f'=IF({beyond},"≠",IF({gross}>0,SUM(Reg_collections)/{gross},""))',
+         _ratio(reg["collections_cents"].sum(), gross_cents) if d else "", PERCENT),
+        (RATE_NOTE, None, None, None),
+        ("应收账款 Receivables owed (debit balances)", '=SUMIF(Reg_open_balance,">0")',
          units(owed.owed_cents) if d else 0, MONEY),
-        ("贷方余额 Customers in credit (prepaid or overpaid)", '=SUMIF(Reg_open_balance,"<0")',
+        ("贷方余额 Customers in credit (prepaid)", '=SUMIF(Reg_open_balance,"<0")',
          units(owed.in_credit_cents) if d else 0, MONEY),
         ("应收净额 Net open balance", "=SUM(Reg_open_balance)", units(owed.net_cents) if d else 0, MONEY),
         ("赊销额度预算 Credit budget", "=Budget", units(d.review.budget_cents) if d else 0, MONEY),
@@ -421,31 +540,46 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
         ("超额客户 Customers over limit", "=SUMPRODUCT((Reg_credit_line>0)*(Reg_open_balance>Reg_credit_line))",
          int(summary["over"].sum()) if d else 0, COUNT),
         ("逾期跟进 Follow-ups overdue", "=FollowUps!$L$1", 0, COUNT),
-        ("台账核对 Register matches the ledger" + ("" if ctx.ledger_on_sheet else
-                                                   " (加载项数值 add-in values: the ledger is not on the Ledger sheet)"),
+        ("台账核对 Register matches the ledger" + ("" if ctx.ledger_on_sheet else " (add-in values)"),
          f'=IF(COUNTIF(Collection!$I$2:$I${collection_last},"≠")=0,"OK","≠")', "OK", None),
         (f"复核表覆盖 Review sheets cover all customers (rows 2-{ctx.cap + 1}; else run BuildReview)",
          f'=IF({beyond},"≠","OK")', "OK", None),
     ]
-    for r, (label, f, value, fmt) in enumerate(kpis, start=3):
-        sh.label(f"A{r}", label)
-        sh.formula(f"B{r}", f, ctx.cached(value), fmt)
-    sh.label("A16", "宏 Macros: VBA editor > File > Import vba/Register.bas and vba/Reallocation.bas; "
-                    "xlwings ribbon > Import Functions (UDF module crm_addin). 黄色=输入 yellow = input, "
-                    "绿色=加载项 green = add-in")
-    for ref, note in (("A17", ledger_note(ctx)), ("A18", issues_note(ctx))):
-        if note:  # where the ledger's rows are, and what was left out of it
-            sh.label(ref, note, note=not ctx.ledger_on_sheet if ref == "A17" else bool(d.issues))
-    labels = tier_labels(ctx.policy)
-    sh.header(3, 4, ["等级 Tier", "客户数 Customers"])
-    for i, tier in enumerate(labels):
-        r = 4 + i
-        sh.formula(f"D{r}", f"=Lists!$A${i + 2}", ctx.cached(tier))
-        sh.formula(f"E{r}", f"=COUNTIF(Reg_rate_tier,D{r})",
-                   ctx.cached(int(summary.loc[tier, "customers"]) if d else 0), COUNT)
-    _pareto_table(ctx, sh)
-    _charts(ctx, sh, len(labels))
-    sh.protect()
+
+
+def _dashboard_notes(ctx: Ctx, sh: Sheet, top: int) -> None:
+    """How to add the macros, where the ledger's rows are, and what was left out of it: one merged,
+    wrapped line each, across the figures and the tier table (the Pareto points go on beside them)."""
+    notes = [(MACROS_NOTE, "body"), (ledger_note(ctx), "note" if not ctx.ledger_on_sheet else "body"),
+             (issues_note(ctx), "note" if ctx.filled and ctx.data.issues else "body")]
+    width = sum(w for c, w in DASH_WIDTHS.items() if c <= NOTES_END)
+    for r, (text, kind) in enumerate([n for n in notes if n[0]], start=top):
+        layout.note(sh, f"A{r}", text, kind=kind, lines=layout.note_lines(text, width))
+        layout.merge(sh, f"A{r}:{NOTES_END}{r}")
+
+
+def _tier_table(ctx: Ctx, sh: Sheet) -> None:
+    """Per rate tier: customers, credit lines and open balances in 万元 (10,000s: what the chart
+    shows), and use; natively from the Register."""
+    d = ctx.data
+    summary = tier_summary(d) if d is not None else None
+    t, c, ln, bal, use = TIER_COLUMNS
+    layout.header(sh, DASH_TOP, 4, ["等级 Tier", "客户数 Customers", "额度 (万元) Lines (10k)",
+                                    "余额 (万元) Balance (10k)", "使用率 Use"])
+    for i, tier in enumerate(tier_labels(ctx.policy)):
+        r = DASH_TOP + 1 + i
+        s = summary.loc[tier] if summary is not None else None
+        line = units(int(s["line_cents"])) if s is not None else 0.0
+        owed = units(int(s["open_balance_cents"])) if s is not None else 0.0
+        sh.formula(f"{t}{r}", f"=Lists!$A${i + 2}", ctx.cached(tier))
+        sh.formula(f"{c}{r}", f"=COUNTIF(Reg_rate_tier,{t}{r})", ctx.cached(int(s["customers"]) if d else 0), COUNT)
+        sh.formula(f"{ln}{r}", f"=SUMIF(Reg_rate_tier,{t}{r},Reg_credit_line)/10000", ctx.cached(line / 10000), TEN_K)
+        sh.formula(f"{bal}{r}", f"=SUMIF(Reg_rate_tier,{t}{r},Reg_open_balance)/10000", ctx.cached(owed / 10000), TEN_K)
+        sh.formula(f"{use}{r}", f'=IF({ln}{r}>0,{bal}{r}/{ln}{r},"")', ctx.cached(owed / line if line > 0 else ""),
+                   PERCENT)
+
+
+TEN_K = "#,##0.0"  # amounts in 万元 (10,000s), one decimal
 
 
 def _ratio(part, whole) -> object:
@@ -454,40 +588,115 @@ def _ratio(part, whole) -> object:
 
 
 def _pareto_table(ctx: Ctx, sh: Sheet, points: int = 20) -> None:
-    sh.header(3, 7, ["客户占比 Customers", "销售累计占比 Sales share"])
+    """The Pareto curve's points: the origin, then the top 5%, 10%, ... 100% of customers."""
+    x, y = PARETO_COLUMNS
+    layout.header(sh, DASH_TOP, 10, ["客户占比 Share of customers", "销售累计占比 Share of sales"])
     curve = pareto_points(ctx.data.register["net_sales_cents"].to_numpy()) if ctx.filled else None
+    sh.value(f"{x}{DASH_TOP + 1}", 0.0, "0%")
+    sh.value(f"{y}{DASH_TOP + 1}", 0.0, "0.0%")
     for i in range(points):
-        r = 4 + i
-        sh.value(f"G{r}", (i + 1) / points, "0%")
-        sh.formula(f"H{r}", f'=IF(SUM(Reg_net_sales)<=0,0,SUMIF(Reg_net_sales,">="&LARGE(Reg_net_sales,'
-                            f'MAX(1,ROUNDUP(G{r}*COUNT(Reg_net_sales),0))),Reg_net_sales)/SUM(Reg_net_sales))',
-                   ctx.cached(curve[i][1] if curve else 0), PERCENT)
+        r = DASH_TOP + 2 + i
+        sh.value(f"{x}{r}", (i + 1) / points, "0%")
+        sh.formula(f"{y}{r}", f'=IF(SUM(Reg_net_sales)<=0,0,SUMIF(Reg_net_sales,">="&LARGE(Reg_net_sales,'
+                              f'MAX(1,ROUNDUP({x}{r}*COUNT(Reg_net_sales),0))),Reg_net_sales)/SUM(Reg_net_sales))',
+                   ctx.cached(curve[i][1] if curve else 0), "0.0%")
+
+
+# ----------------------------------------------------------------------------- charts
+CHART_ROWS = 15
+# The charts' column spans on the Dashboard: tier counts under the figures, credit use under the
+# tier table, the Pareto curve under its points.
+CHART_SPANS = {"counts": (0, 1), "use": (1, 7), "pareto": (7, 11)}
+GAP = 60_000  # EMU (about 1.7 mm) between two charts
 
 
 def _charts(ctx: Ctx, sh: Sheet, tiers: int) -> None:
-    ws = sh.ws
-    bar = BarChart()
-    bar.title, bar.y_axis.title = "客户等级分布 Tier distribution", "customers"
-    bar.add_data(Reference(ws, min_col=5, min_row=3, max_row=3 + tiers), titles_from_data=True)
-    bar.set_categories(Reference(ws, min_col=4, min_row=4, max_row=3 + tiers))
-    bar.height, bar.width = 7, 12
-    ws.add_chart(bar, "A21")
-    curve = ScatterChart()
-    curve.title, curve.style = "帕累托曲线 Pareto curve", 13
-    curve.scatterStyle = "lineMarker"  # required by the schema; openpyxl leaves it out unless set
-    curve.x_axis.title, curve.y_axis.title = "share of customers", "share of sales"
-    xs = Reference(ws, min_col=7, min_row=4, max_row=23)
-    series = Series(Reference(ws, min_col=8, min_row=3, max_row=23), xs, title_from_data=True)
-    curve.series.append(series)
-    curve.height, curve.width = 7, 12
-    ws.add_chart(curve, "G28")
+    ws, first, last = sh.ws, DASH_TOP + 1, DASH_TOP + tiers
+    counts = BarChart()
+    counts.add_data(Reference(ws, min_col=5, min_row=DASH_TOP, max_row=last), titles_from_data=True)
+    counts.set_categories(Reference(ws, min_col=4, min_row=first, max_row=last))
+    counts.legend = None
+    _look(counts, "客户等级分布 Customers by tier", "回款等级 Tier", "客户数 Customers")
+    _value_axis(counts.y_axis, _scale(_tier_counts(ctx), whole=True))
     use = BarChart()
-    use.title = "额度使用 Credit use by tier"
-    credit_use = ctx.sheets["CreditUse"].ws
-    use.add_data(Reference(credit_use, min_col=3, max_col=4, min_row=3, max_row=3 + tiers), titles_from_data=True)
-    use.set_categories(Reference(credit_use, min_col=1, min_row=4, max_row=3 + tiers))
-    use.height, use.width = 7, 12
-    ws.add_chart(use, "A37")
+    use.add_data(Reference(ws, min_col=6, max_col=7, min_row=DASH_TOP, max_row=last), titles_from_data=True)
+    use.set_categories(Reference(ws, min_col=4, min_row=first, max_row=last))
+    use.legend.position = "b"
+    _look(use, "额度使用 Credit lines and open balances by tier", "回款等级 Tier", "万元 (10,000s)")
+    _value_axis(use.y_axis, _scale(_tier_amounts(ctx)))
+    curve = ScatterChart()
+    curve.scatterStyle = "lineMarker"  # required by the schema; openpyxl leaves it out unless set
+    xs = Reference(ws, min_col=10, min_row=first, max_row=first + 20)
+    curve.series.append(Series(Reference(ws, min_col=11, min_row=DASH_TOP, max_row=first + 20), xs,
+                               title_from_data=True))
+    curve.legend = None
+    _look(curve, "帕累托曲线 Pareto curve", "客户占比 Share of customers", "销售占比 Share of sales")
+    for axis in (curve.x_axis, curve.y_axis):  # shares: 0% to 100%, never beyond
+        _value_axis(axis, (0.0, 1.0, 0.2), "0%")
+    for name, chart in (("counts", counts), ("use", use), ("pareto", curve)):
+        _place(ws, chart, *CHART_SPANS[name])
+
+
+def _tier_counts(ctx: Ctx) -> float:
+    return float(tier_summary(ctx.data)["customers"].max()) if ctx.filled else 0.0
+
+
+def _tier_amounts(ctx: Ctx) -> float:
+    """The largest line or balance of a tier, in 万元."""
+    if not ctx.filled:
+        return 0.0
+    summary = tier_summary(ctx.data)
+    return max(int(summary["line_cents"].max()), int(summary["open_balance_cents"].max()), 0) / 1_000_000
+
+
+def _scale(top: float, whole: bool = False) -> tuple[float, float, float]:
+    """(min, max, major unit) of a value axis from 0 to just above `top`, in about five steps of
+    1, 2 or 5 x 10^k (whole numbers for counts); 0 to 10 by 2 with no data (the template)."""
+    if top <= 0:
+        return 0.0, 10.0, 2.0
+    raw = top / 5
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    step = max(step, 1.0) if whole else step
+    return 0.0, math.ceil(top / step) * step, step
+
+
+def _value_axis(axis, scale: tuple[float, float, float], fmt: str | None = None) -> None:
+    low, high, step = scale
+    axis.scaling.min, axis.scaling.max, axis.majorUnit = low, high, step
+    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
+    axis.number_format = fmt or ("#,##0." + "0" * decimals if decimals else "#,##0")
+
+
+def _look(chart, title: str, x_title: str, y_title: str) -> None:
+    """Bilingual titles in the workbook's font, axes shown, labels level (never rotated)."""
+    chart.title = _rich_title(title, 1100)
+    chart.x_axis.title, chart.y_axis.title = _rich_title(x_title, 900), _rich_title(y_title, 900)
+    for axis in (chart.x_axis, chart.y_axis):
+        axis.delete = False  # openpyxl 3.1 would leave the axes out
+        axis.txPr = RichText(bodyPr=RichTextProperties(rot=0, vert="horz"),
+                             p=[Paragraph(pPr=ParagraphProperties(defRPr=_chars(800)), endParaRPr=_chars(800))])
+    chart.height, chart.width = 7.5, 9
+
+
+def _chars(size: int, bold: bool = False) -> CharacterProperties:
+    face = DrawingFont(typeface=FONT_NAME)
+    return CharacterProperties(sz=size, b=bold, latin=face, ea=face)
+
+
+def _rich_title(text: str, size: int) -> Title:
+    run = RegularTextRun(rPr=_chars(size, bold=True), t=text)
+    body = RichText(bodyPr=RichTextProperties(rot=0, vert="horz"),
+                    p=[Paragraph(pPr=ParagraphProperties(defRPr=_chars(size, bold=True)), r=[run])])
+    return Title(tx=Text(rich=body), overlay=False)
+
+
+def _place(ws, chart, first_col: int, end_col: int) -> None:
+    """Anchor a chart over columns [first_col, end_col) of the chart rows (0-based columns)."""
+    start = AnchorMarker(col=first_col, colOff=GAP if first_col else 0, row=CHART_ROW - 1, rowOff=0)
+    end = AnchorMarker(col=end_col, colOff=0, row=CHART_ROW - 1 + CHART_ROWS, rowOff=0)
+    chart.anchor = TwoCellAnchor(_from=start, to=end)
+    ws.add_chart(chart)
 
 
 def conditional_red(ws, rng: str, formula: str) -> None:

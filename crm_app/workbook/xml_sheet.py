@@ -6,43 +6,58 @@ cells as small lists and writes the sheet's rows (`<sheetData>`) itself in one p
 each formula with the value Python computed for it (Excel's cached `<v>`), so the file shows
 numbers even where nothing recalculates. openpyxl still writes the rest of the sheet (column
 widths, protection, validations, tables, charts) and the styles, from the style ids `Styles`
-registers with it; `workbook_cache.fill_sheets` puts the rendered rows into the saved package.
+registers with it; `package.fill_sheets` puts the rendered rows and their shared strings into
+the saved package.
 
-Text is always written as text, even when it starts with '=' (no formula injection from data).
+Text is always written as a shared string, even when it starts with '=' (no formula injection from data).
 """
 from __future__ import annotations
 
 import math
 import re
 from datetime import date, datetime
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import column_index_from_string, get_column_letter, range_boundaries
 
-from crm_app.workbook.cached_values import ERRORS, value_xml
 from crm_core.issues import check_invariant
 
 MONEY = "#,##0.00"
 PERCENT = "0.00%"
 DATE = "yyyy-mm-dd"
 COUNT = "#,##0"
-HEAD_FONT = Font(bold=True, color="FFFFFF")
+WHOLE = "0"  # a year, a day count shown without a thousands separator
+DECIMAL = "0.00"  # a weight, a ratio that is not a share
+# Microsoft YaHei (微软雅黑) is on every Windows since Vista whatever its language (DengXian is an
+# optional feature outside Chinese Windows) and comes with Office for Mac; charset 134 (GB2312)
+# and family 2 (sans serif) let Excel pick a CJK sans font where it is missing. LibreOffice
+# falls back to the installed CJK sans (WenQuanYi Micro Hei, Noto Sans CJK).
+FONT_NAME = "Microsoft YaHei"
+FONT_SIZE = 10
+LINE_POINTS = 14  # height of one line of 10-point YaHei text in a row
+BODY_FONT = Font(name=FONT_NAME, size=FONT_SIZE, family=2, charset=134)  # the workbook's default font
+HEAD_FONT = Font(name=FONT_NAME, size=FONT_SIZE, family=2, charset=134, bold=True, color="FFFFFF")
 HEAD_FILL = PatternFill("solid", fgColor="305496")
-TITLE_FONT = Font(bold=True, size=14)
-NOTE_FONT = Font(bold=True, color="9C0006")  # a plain warning: the sheet is not the whole story
+TITLE_FONT = Font(name=FONT_NAME, size=14, family=2, charset=134, bold=True)
+# a plain warning: the sheet is not the whole story
+NOTE_FONT = Font(name=FONT_NAME, size=FONT_SIZE, family=2, charset=134, bold=True, color="9C0006")
+# what the add-in computed and when: a remark, not a warning
+ADDIN_NOTE_FONT = Font(name=FONT_NAME, size=9, family=2, charset=134, italic=True, color="375623")
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")  # inputs are yellow
 ADDIN_FILL = PatternFill("solid", fgColor="E2EFDA")  # add-in (Python) results are green
 UNLOCKED = Protection(locked=False)
 WRAP_TOP = Alignment(wrap_text=True, vertical="top")
+HEAD_ALIGN = Alignment(wrap_text=True, vertical="center", horizontal="center")  # "中文\nEnglish"
 SKIP = object()  # no cached value
 # Rows of a worksheet in Excel and LibreOffice; read when used, so tests can pretend sheets are short.
 SHEET_ROWS = 1_048_576
 
-FONTS = {"head": HEAD_FONT, "title": TITLE_FONT, "note": NOTE_FONT}
+FONTS = {"head": HEAD_FONT, "title": TITLE_FONT, "note": NOTE_FONT, "addin": ADDIN_NOTE_FONT, "body": BODY_FONT}
 FILLS = {"head": HEAD_FILL, "input": INPUT_FILL, "addin": ADDIN_FILL}
-ALIGNS = {"wrap": WRAP_TOP}
+# "wrap" is the headers' (Sheet.label(head=True)): centred, wrapped; "top": long text, wrapped
+ALIGNS = {"wrap": HEAD_ALIGN, "top": WRAP_TOP}
 _FILL_KEYS = {id(v): k for k, v in FILLS.items()}
 # style key: (number format, font, fill, alignment, unlocked)
 PLAIN = (None, None, None, None, False)
@@ -50,6 +65,8 @@ _REF = re.compile(r"([A-Z]{1,3})([0-9]+)$")
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # not XML, or not UTF-8
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 _COLUMNS: dict[str, int] = {}
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+ERRORS = ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A")
 
 
 def xml_text(text: str) -> str:
@@ -70,10 +87,39 @@ def xml_escape(text: str) -> str:
     return text
 
 
-def inline_string(ref: str, style: str, text: str) -> str:
-    """A text cell as openpyxl writes it (inline, whitespace kept)."""
-    space = ' xml:space="preserve"' if text != text.strip() else ""
-    return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{xml_text(text)}</t></is></c>'
+class SharedStrings:
+    """The workbook's shared-strings table (xl/sharedStrings.xml): every distinct text once, cells
+    refer to it by index, as Excel stores text (a file of inline strings Excel rewrites on its
+    first save)."""
+
+    def __init__(self) -> None:
+        self._index: dict[str, int] = {}
+        self.references = 0
+
+    def index(self, text: str) -> int:
+        """The table index of `text` (added when new); counts one more cell referring to it."""
+        self.references += 1
+        i = self._index.get(text)
+        if i is None:
+            i = self._index[text] = len(self._index)
+        return i
+
+    def cell(self, text: str) -> str:
+        """A text cell's type and value: ' t="s"><v>n</v>' (the part after its reference and style)."""
+        return f' t="s"><v>{self.index(text)}</v>'
+
+    def xml(self) -> Iterator[bytes]:
+        """The part's bytes: texts in index order, leading or trailing spaces kept."""
+        yield (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{MAIN_NS}" '
+               f'count="{self.references}" uniqueCount="{len(self._index)}">').encode()
+        batch = []
+        for text in self._index:
+            space = ' xml:space="preserve"' if text != text.strip() else ""
+            batch.append(f"<si><t{space}>{xml_text(text)}</t></si>")
+            if len(batch) == 10_000:
+                yield "".join(batch).encode("utf-8")
+                batch = []
+        yield ("".join(batch) + "</sst>").encode("utf-8")
 
 
 def split_ref(ref: str) -> tuple[str, int, int]:
@@ -95,14 +141,14 @@ def excel_serial(value: date | datetime) -> float | int:
     return days.days if not days.seconds and not days.microseconds else days.total_seconds() / 86400
 
 
-def value_cell(ref: str, style: str, value: object) -> str | None:
+def value_cell(ref: str, style: str, value: object, strings: SharedStrings) -> str | None:
     """A constant cell's XML; None for an empty one (None or '', as openpyxl writes them)."""
     if type(value) is float:
         return f'<c r="{ref}"{style}><v>{value!r}</v></c>' if math.isfinite(value) else None
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        return inline_string(ref, style, value)
+        return f'<c r="{ref}"{style}{strings.cell(value)}</c>'
     if isinstance(value, bool):
         return f'<c r="{ref}"{style} t="b"><v>{int(value)}</v></c>'
     if isinstance(value, (datetime, date)):
@@ -111,7 +157,21 @@ def value_cell(ref: str, style: str, value: object) -> str | None:
         return f'<c r="{ref}"{style}><v>{value!r}</v></c>' if math.isfinite(value) else None
     if isinstance(value, int):
         return f'<c r="{ref}"{style}><v>{int(value)}</v></c>'
-    return inline_string(ref, style, str(value))
+    return f'<c r="{ref}"{style}{strings.cell(str(value))}</c>'
+
+
+def value_xml(value: object) -> tuple[str, str]:
+    """(type attribute, <v> text) of a cached value, as Excel writes them."""
+    if isinstance(value, bool):
+        return ' t="b"', "1" if value else "0"
+    if isinstance(value, (datetime, date)):
+        day = datetime(value.year, value.month, value.day)
+        return "", repr(float((day - _EXCEL_EPOCH).days))
+    if isinstance(value, (int, float)) and not (isinstance(value, float) and not math.isfinite(value)):
+        return "", repr(float(value)) if isinstance(value, float) else str(int(value))
+    if isinstance(value, str) and value in ERRORS:
+        return ' t="e"', value
+    return ' t="str"', xml_text("" if value is None else str(value))
 
 
 def cached_xml(value: object) -> tuple[str, str]:
@@ -161,11 +221,13 @@ class Styles:
 class Sheet:
     """One sheet's cells: `value`, `label`, `formula`, `array`, then `render` them once."""
 
-    def __init__(self, ws, styles: Styles | None = None):
+    def __init__(self, ws, styles: Styles | None = None, strings: SharedStrings | None = None):
         self.ws = ws
         self.styles = styles or Styles(ws.parent)
+        self.strings = strings or SharedStrings()  # the workbook's: one table for all its sheets
         self._rows: dict[int, dict[int, list]] = {}  # row -> column -> [letters, kind, a, b, style]
         self._blocks: list[tuple[int, int, int, Iterable[str | bytes]]] = []  # first, last row, last col, XML
+        self._heights: dict[int, float] = {}  # row -> height in points (rows are written here, not by openpyxl)
 
     @property
     def title(self) -> str:
@@ -242,6 +304,10 @@ class Sheet:
         rows): no cell of this sheet may fall among them."""
         self._blocks.append((first, last, last_col, rows))
 
+    def height(self, row: int, points: float) -> None:
+        """A row's height in points, e.g. for a two-line header (15 points a line of 11-point text)."""
+        self._heights[row] = points
+
     def widths(self, widths: dict[str, float]) -> None:
         for col, width in widths.items():
             self.ws.column_dimensions[col].width = width
@@ -294,7 +360,8 @@ class Sheet:
     def _row_xml(self, r: int) -> str:
         cells = self._rows[r]
         attrs, attr = self.styles.attrs, self.styles.attr
-        out = [f'<row r="{r}">']
+        height = self._heights.get(r)
+        out = [f'<row r="{r}" ht="{height:g}" customHeight="1">' if height else f'<row r="{r}">']
         add = out.append
         for c in sorted(cells):
             letters, kind, a, b, style = cells[c]
@@ -303,7 +370,7 @@ class Sheet:
             if s is None:
                 s = attr(style)
             if kind == "v":
-                xml = value_cell(ref, s, a)
+                xml = value_cell(ref, s, a, self.strings)
                 if xml is not None:
                     add(xml)
                 elif s:

@@ -38,6 +38,7 @@ def test_review_a_gb18030_csv_with_a_policy_file(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "1,000.00 x 50% x (1 + 17%) = 585.00" in text
     frame = pd.read_excel(out, sheet_name="Register")
+    frame.columns = [" ".join(str(c).split()) for c in frame.columns]  # headers in two lines: "中文\nEnglish"
     assert frame["客户编码 Code"][0] == "甲公司" and frame["回款率 Collection rate"][0] == 1.0
 
 

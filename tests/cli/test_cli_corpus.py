@@ -127,6 +127,8 @@ ROLES_OF_FILES = [
     Role("verify REGISTER", lambda f, g: ["verify", f], ".xlsx"),
     Role("suggest REGISTER", lambda f, g: ["suggest", f, "--amount", "1万"], ".xlsx"),
     Role("reallocate REGISTER", lambda f, g: ["reallocate", f, "--request", g.request, *ROLES, "--dry-run"], ".xlsx"),
+    Role("sign-off REGISTER", lambda f, g: ["sign-off", f, "--ceo", "Chen", "--cfo", "Liu", "--sales-director", "Wang"],
+         ".xlsx"),
     Role("reallocate --request", lambda f, g: ["reallocate", g.register, "--request", f, *ROLES, "--dry-run"]),
     Role("demo --out", lambda f, g: ["demo", "--out", f, "--quiet"]),
     Role("build-vba --check", lambda f, g: ["build-vba", "--check", "--out", f], ".bas", check=True),
@@ -308,8 +310,8 @@ def subparsers(parser):
 def test_every_command_has_a_description_and_every_option_bilingual_help():
     parser = cli.build_parser()
     commands = subparsers(parser)
-    assert set(commands) == {"demo", "review", "review-file", "reallocate", "suggest", "verify", "policy",
-                             "build-workbooks", "build-vba"}
+    assert set(commands) == {"demo", "review", "review-file", "sign-off", "reallocate", "suggest", "verify",
+                             "policy", "build-workbooks", "build-vba"}
     for name, command in [("crm-addin", parser), *commands.items()]:
         assert command.description and len(command.description) > 20, name
         for action in command._actions:

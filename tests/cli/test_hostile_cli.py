@@ -20,6 +20,7 @@ from crm_app.register.load import load_register, read_request_csv
 from crm_app.register.schema import AUDIT
 from crm_app.register.workflow import verify
 from tests.support.registers import ROLES, build_register
+from tests.support.signing import sign, signed_register
 
 HEADER = ["date", "customer", "type", "amount"]
 WAN_HEADER = ["日期", "客户", "类型", "金额(万元)"]
@@ -87,7 +88,8 @@ def write_csv(path: Path, header, rows) -> Path:
 
 
 def register_totals(path: Path) -> dict:
-    frame = pd.read_excel(path, sheet_name="Register", dtype={"客户编码 Code": str}, keep_default_na=False)
+    frame = pd.read_excel(path, sheet_name="Register", converters={0: str}, keep_default_na=False)
+    frame.columns = [" ".join(str(c).split()) for c in frame.columns]  # headers in two lines: "中文\nEnglish"
     return {r["客户编码 Code"]: (r["净销售额 Net sales"], r["回款额 Collections"]) for _, r in frame.iterrows()}
 
 
@@ -164,7 +166,7 @@ def test_xlsx_ledger_catalogue(case, tmp_path, capsys):
 
 @pytest.fixture
 def register(tmp_path) -> Path:
-    return build_register(tmp_path / "register.xlsx")
+    return signed_register(tmp_path / "register.xlsx")
 
 
 def request_file(tmp_path: Path, text: str, name: str = "request.csv") -> Path:
@@ -259,10 +261,11 @@ def test_formula_like_reason_and_roles_are_stored_as_given(register, tmp_path, c
                             "--batch-id", "H2"], capsys)
     assert status == 0, out + err
     audit = load_register(register).audit
+    audit = audit.iloc[1:]  # below the sign-off
     assert list(audit["reason"]) == [reason, "=cmd|' /C calc'!A0"]
     assert set(audit["requester"]) == {"@SUM(1,2)"} and set(audit["recorder"]) == {"-Finance"}
     cells = openpyxl.load_workbook(register)[AUDIT]
-    assert all(c.data_type == "s" for row in cells.iter_rows(min_row=2, min_col=7, max_col=10) for c in row)
+    assert all(c.data_type == "s" for row in cells.iter_rows(min_row=3, min_col=7, max_col=10) for c in row)
     assert verify(register) == []
 
 
@@ -285,6 +288,7 @@ def test_suggested_request_csv_is_defused_and_reads_back_unchanged(tmp_path, cap
     """A spreadsheet opening the CSV sees text; crm-addin reading it back sees the customer's own code."""
     register = build_register(tmp_path / "register.xlsx")
     rename_customers(register, HOSTILE_CODES)
+    sign(register)
     out = tmp_path / "request.csv"
     status, _, err = run(["suggest", register, "--amount", "5万", "--for", "=A1+1", "--out", out], capsys)
     assert status == 0, err
@@ -438,7 +442,7 @@ def test_a_request_with_chinese_headers_applies(register, tmp_path, capsys, head
     assert status == 0, out + err
     lines = load_register(register).register.set_index("customer")["credit_line_cents"]
     assert lines["C7"] == 90_000_000 and lines["D24"] == 20_000_000
-    assert list(load_register(register).audit["reason"]) == ["提额", "回款慢"]
+    assert list(load_register(register).audit["reason"].iloc[1:]) == ["提额", "回款慢"]
 
 
 def test_an_unquoted_thousands_comma_in_a_request_is_refused_not_read_as_1(register, tmp_path, capsys):
@@ -454,7 +458,7 @@ def test_an_unquoted_comma_in_the_reason_stays_in_the_reason(register, tmp_path,
     text = "customer,change,reason\nC7,100000,rate improved, sales growing\nD24,-100000,pays late,\n"
     status, out, err = reallocate(register, request_file(tmp_path, text), capsys)
     assert status == 0, out + err
-    assert list(load_register(register).audit["reason"]) == ["rate improved, sales growing", "pays late"]
+    assert list(load_register(register).audit["reason"].iloc[1:]) == ["rate improved, sales growing", "pays late"]
 
 
 # ---------------------------------------------------------------- row numbers as integers

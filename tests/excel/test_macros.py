@@ -16,6 +16,7 @@ from crm_app.register.load import load_register
 from crm_app.register.schema import REALLOCATION
 from crm_app.register.workflow import verify
 from tests.support.registers import REFERENCE_BATCH, ROOT, build_register
+from tests.support.signing import sign
 from udfs.macros import reallocation as macros
 
 ROLE_CELLS = {"B3": "Sales Director Wang", "B4": "GM Li", "B5": "Finance Zhao"}
@@ -70,9 +71,10 @@ class FakeBook:
 
 @pytest.fixture
 def excel(tmp_path, monkeypatch):
-    """A register whose form holds the reference batch, and the fake calling workbook."""
+    """A signed register whose form holds the reference batch, and the fake calling workbook."""
     path = build_register(tmp_path / "register.xlsx", form=REFERENCE_BATCH)
     fill_form(path, ROLE_CELLS)
+    sign(path)
     log: list[tuple[str, object]] = []
     book = FakeBook(path, log)
     monkeypatch.setattr(macros, "_caller", lambda: book)
@@ -96,8 +98,8 @@ def test_apply_macro_applies_the_form_and_reopens_the_book(excel):
     assert [kind for kind, _ in log] == ["save", "close", "open", "alert"]
     assert "applied batch" in alerts(log)[0]
     loaded = load_register(path)
-    assert loaded.stamp.version == 2 and loaded.audit["customer"].tolist() == ["C7", "B117", "C3", "D24"]
-    assert set(loaded.audit["requester"]) == {"Sales Director Wang"}
+    assert loaded.stamp.version == 3 and loaded.audit["customer"].tolist() == ["", "C7", "B117", "C3", "D24"]
+    assert set(loaded.audit["requester"].iloc[1:]) == {"Sales Director Wang"}
     assert verify(path) == []
 
 
@@ -152,8 +154,8 @@ def test_verify_macro_reports_problems(excel):
 def test_vba_module_calls_only_exported_macros():
     text = (ROOT / "vba" / "Reallocation.bas").read_text(encoding="ascii")
     called = re.findall(r'RunPython "import crm_addin; crm_addin\.(\w+)\(\)"', text)
-    assert set(called) == {"apply_reallocation", "check_reallocation_request", "suggest_reallocation_cuts",
-                           "verify_register"}
+    assert set(called) == {"apply_reallocation", "check_reallocation_request", "sign_off_register",
+                           "suggest_reallocation_cuts", "verify_register"}
     for name in called:
         assert getattr(crm_addin, name) is getattr(macros, name)
     for sub in re.findall(r"(?ms)^Sub \w+\(\)\n(.*?)^End Sub", text.replace("\r\n", "\n")):
@@ -165,7 +167,7 @@ def test_apply_macro_reports_a_register_changed_meanwhile_and_reopens(excel, mon
     real = macros.reallocate
     reached: list[str] = []
 
-    def someone_else_writes_meanwhile(p, request, approval):
+    def someone_else_writes_meanwhile(p, request, approval, **options):
         from crm_app.register import workflow
 
         def write_between_load_and_save(point):
@@ -176,7 +178,7 @@ def test_apply_macro_reports_a_register_changed_meanwhile_and_reopens(excel, mon
             reached.append(point)
 
         monkeypatch.setattr(workflow, "checkpoints", [*workflow.checkpoints, write_between_load_and_save])
-        return real(p, request, approval)
+        return real(p, request, approval, **options)
 
     monkeypatch.setattr(macros, "reallocate", someone_else_writes_meanwhile)
     assert macros.apply_reallocation() is False
@@ -184,13 +186,13 @@ def test_apply_macro_reports_a_register_changed_meanwhile_and_reopens(excel, mon
     assert "register changed since you loaded it" in alerts(log)[0]
     assert reached == ["loaded", "edited", "saved"]  # the other wrote after our load; ours stopped before renaming
     loaded = load_register(path)
-    assert loaded.stamp.version == 7 and len(loaded.audit) == 0  # theirs kept, ours not written
+    assert loaded.stamp.version == 7 and len(loaded.audit) == 1  # theirs kept (the sign-off only), ours not written
 
 
 def test_apply_macro_reopens_the_book_even_when_the_workflow_fails(excel, monkeypatch):
     path, _, log = excel
 
-    def broken(*args):
+    def broken(*args, **options):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(macros, "reallocate", broken)
@@ -203,7 +205,7 @@ def test_apply_macro_reports_a_locked_register_and_reopens(excel, monkeypatch):
     """A register another user holds open on a shared drive: a message naming the file, no traceback."""
     path, _, log = excel
 
-    def locked(*args):
+    def locked(*args, **options):
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(macros, "reallocate", locked)

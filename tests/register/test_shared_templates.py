@@ -18,6 +18,7 @@ from crm_app.register.workflow import verify
 from crm_core.issues import IssueCode
 from tests.excel.test_macros import FakeBook, alerts
 from tests.support.registers import REFERENCE_BATCH, ROLES, build_register, write_request
+from tests.support.signing import sign, signed_register
 from udfs.macros import reallocation as macros
 
 HOSTILE = ["=1+1", "+2+3", "-4+5", "@SUM(1,2)", "=HYPERLINK(\"http://evil.example\",\"x\")", "=cmd|' /C calc'!A0"]
@@ -81,7 +82,9 @@ def test_demo_output_locks_the_audit_sheet(tmp_path):
 
 
 def test_an_apply_keeps_every_sheets_protection_and_locks_the_new_audit_rows(built, tmp_path, capsys):
+    sign(built)
     before = protection_map(built)
+    assert before["SignOff"] == (True, frozenset())  # the sheet the sign-off adds is protected too
     apply_suggestion(built, tmp_path, capsys)
     assert len(load_register(built).audit) >= 2
     assert protection_map(built) == before
@@ -93,7 +96,7 @@ def test_an_apply_keeps_every_sheets_protection_and_locks_the_new_audit_rows(bui
 def test_libreoffice_sees_the_audit_protected_after_an_apply(built, tmp_path, capsys, soffice):
     from tests.support.libreoffice import recalculated_workbook
 
-    apply_suggestion(built, tmp_path, capsys)
+    apply_suggestion(sign(built), tmp_path, capsys)
     book = recalculated_workbook(built)
     assert book[AUDIT].protection.sheet and book[REGISTER].protection.sheet
     assert not book[LEDGER].protection.sheet
@@ -104,7 +107,8 @@ def test_libreoffice_sees_the_audit_protected_after_an_apply(built, tmp_path, ca
 
 @pytest.fixture
 def applied(tmp_path) -> Path:
-    path = build_register(tmp_path / "register.xlsx")
+    """A signed register (sign-off at Audit row 2) with the reference batch at rows 3-6."""
+    path = signed_register(tmp_path / "register.xlsx")
     request = write_request(tmp_path / "request.csv", REFERENCE_BATCH)
     assert main(["reallocate", str(path), "--request", str(request), *ROLES, "--batch-id", "S1",
                  "--request-date", "2026-11-01", "--approval-date", "2026-11-02"]) == 0
@@ -130,7 +134,7 @@ def test_a_forged_audit_row_appended_by_hand_is_detected(applied):
         ws.append(last)
     edit(applied, forge)
     problems = found(applied)
-    assert (WorkflowCode.HASH_MISMATCH, AUDIT, 6) in problems or (WorkflowCode.CHAIN_BROKEN, AUDIT, 6) in problems
+    assert (WorkflowCode.HASH_MISMATCH, AUDIT, 7) in problems or (WorkflowCode.CHAIN_BROKEN, AUDIT, 7) in problems
     assert main(["verify", str(applied)]) == 1
 
 
@@ -169,18 +173,18 @@ def test_edits_saved_by_libreoffice_are_detected(applied, tmp_path, soffice, whe
     from tests.support.libreoffice import recalculate
 
     change = {
-        "audit reason": lambda b: b[AUDIT].cell(row=3, column=7, value="nobody asked"),
-        "audit change": lambda b: b[AUDIT].cell(row=2, column=5, value=200_000),
-        "audit row deleted": lambda b: b[AUDIT].delete_rows(3),
+        "audit reason": lambda b: b[AUDIT].cell(row=4, column=7, value="nobody asked"),
+        "audit change": lambda b: b[AUDIT].cell(row=3, column=5, value=200_000),
+        "audit row deleted": lambda b: b[AUDIT].delete_rows(4),
         "register line": lambda b: b[REGISTER].cell(row=4, column=13, value=1_300_000),
     }[where]
     edit(applied, change)
     resaved = recalculate(applied, tmp_path / "resaved")
     problems = verify(resaved)
     assert problems, where
-    expected = {"audit reason": (WorkflowCode.HASH_MISMATCH, AUDIT, 3),
-                "audit change": (WorkflowCode.HASH_MISMATCH, AUDIT, 2),
-                "audit row deleted": (WorkflowCode.CHAIN_BROKEN, AUDIT, 3),
+    expected = {"audit reason": (WorkflowCode.HASH_MISMATCH, AUDIT, 4),
+                "audit change": (WorkflowCode.HASH_MISMATCH, AUDIT, 3),
+                "audit row deleted": (WorkflowCode.CHAIN_BROKEN, AUDIT, 4),
                 "register line": (WorkflowCode.LINE_MISMATCH, REGISTER, 4)}[where]
     assert expected in {(p.code, p.source, p.row) for p in problems}
 
@@ -252,7 +256,7 @@ def test_any_other_workbook_is_not_a_crm_addin_register(tmp_path, capsys):
 def test_formula_like_reasons_and_roles_stay_text_on_the_audit_sheet(tmp_path, capsys, soffice):
     from tests.support.libreoffice import recalculated_workbook
 
-    register = build_register(tmp_path / "register.xlsx")
+    register = signed_register(tmp_path / "register.xlsx")
     reasons = [HOSTILE[4], HOSTILE[5], HOSTILE[0], HOSTILE[2]]
     lines = [(c, ch, r) for (c, ch, _), r in zip(REFERENCE_BATCH, reasons)]
     request = tmp_path / "request.csv"
@@ -266,7 +270,7 @@ def test_formula_like_reasons_and_roles_stay_text_on_the_audit_sheet(tmp_path, c
     header = [c.value for c in ws[1]]
     col = {key: header.index(label) for key, label in (("reason", "原因 Reason"), ("requester", "申请人 Requester"),
                                                        ("approver", "审批人 Approver"), ("recorder", "记录人 Recorder"))}
-    rows = list(ws.iter_rows(min_row=2))
+    rows = list(ws.iter_rows(min_row=3))  # below the sign-off's entry
     assert [r[col["reason"]].value for r in rows] == reasons
     for key, value in roles.items():
         assert {r[col[key]].value for r in rows} == {value}

@@ -27,6 +27,7 @@ from tests.support.registers import (
     build_register,
     write_request,
 )
+from tests.support.signing import signed_register
 
 Q4 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
 ROLES3 = Roles("Sales Director Wang", "GM Li", "Finance Zhao")
@@ -34,7 +35,8 @@ ROLES3 = Roles("Sales Director Wang", "GM Li", "Finance Zhao")
 
 @pytest.fixture
 def register(tmp_path) -> Path:
-    return build_register(tmp_path / "register.xlsx")
+    """A register whose standard is signed (Audit row 2): batches start at Audit row 3."""
+    return signed_register(tmp_path / "register.xlsx")
 
 
 def lines_of(path: Path) -> dict[str, int]:
@@ -65,14 +67,14 @@ def test_reference_batch_through_the_whole_flow(register, tmp_path, capsys):
     assert (lines["C7"], lines["B117"], lines["C3"], lines["D24"]) == (90_000_000, 48_000_000, 37_000_000, 25_000_000)
     assert sum(lines.values()) == BUDGET * 100 == 936_000_000  # 936万 holds
     loaded = load_register(register)
-    assert loaded.stamp.version == 2
-    audit = loaded.audit
+    assert loaded.stamp.version == 3  # built 1, signed 2, the batch 3
+    assert loaded.audit["batch_id"].iloc[0] == "SIGNOFF-2011" and loaded.audit["prev_hash"].iloc[0] == GENESIS
+    audit = loaded.audit.iloc[1:]
     assert audit["customer"].tolist() == ["C7", "B117", "C3", "D24"]
     assert audit["change_cents"].tolist() == [10_000_000, -2_000_000, -3_000_000, -5_000_000]
     assert set(audit["batch_id"]) == {"2011Q2-01"}
     assert set(audit["approver"]) == {"GM Li"} and set(audit["recorder"]) == {"Finance Zhao"}
-    assert audit["prev_hash"].iloc[0] == GENESIS
-    assert audit["prev_hash"].iloc[1:].tolist() == audit["hash"].iloc[:-1].tolist()
+    assert audit["prev_hash"].tolist() == loaded.audit["hash"].iloc[:-1].tolist()
     assert str(audit["request_date"].iloc[0])[:10] == "2026-11-01"
     assert Path(str(register) + ".bak").read_bytes() == before
     assert main(["verify", str(register)]) == 0
@@ -89,6 +91,8 @@ def test_tier_drift_and_kinds_of_the_reference_batch(register, tmp_path):
 
 def test_unbalanced_batch_refused_and_file_unchanged(register, tmp_path, capsys):
     before = register.read_bytes()
+    backup = Path(str(register) + ".bak")
+    signed_backup = backup.read_bytes()  # the sign-off's
     lines = REFERENCE_BATCH[:3] + [("D24", "-40000", "pays late")]
     request = write_request(tmp_path / "request.csv", lines)
     status = main(["reallocate", str(register), "--request", str(request), *ROLES])
@@ -96,7 +100,7 @@ def test_unbalanced_batch_refused_and_file_unchanged(register, tmp_path, capsys)
     assert status != 0
     assert "imbalance +10,000.00" in captured.out and "nothing written" in captured.err
     assert register.read_bytes() == before
-    assert not Path(str(register) + ".bak").exists()
+    assert backup.read_bytes() == signed_backup
 
 
 def test_dry_run_writes_nothing(register, tmp_path, capsys):
@@ -121,7 +125,7 @@ def test_second_batch_in_the_same_quarter_refused(register):
 
 
 def test_same_batch_id_twice_refused(tmp_path):
-    path = build_register(tmp_path / "r.xlsx", policy={"reallocations_per_quarter": 4})
+    path = signed_register(tmp_path / "r.xlsx", policy={"reallocations_per_quarter": 4})
     assert apply(path, REFERENCE_BATCH, batch_id="B-1").written
     other = [("A1", "50000", "growth"), ("D30", "-50000", "slow payer")]
     outcome = apply(path, other, batch_id="B-1")
@@ -145,7 +149,7 @@ def test_roles_missing_or_not_distinct_refused(register, roles, code):
 
 
 def test_same_person_in_two_roles_allowed_when_policy_says_so(tmp_path):
-    path = build_register(tmp_path / "r.xlsx", policy={"distinct_roles": False})
+    path = signed_register(tmp_path / "r.xlsx", policy={"distinct_roles": False})
     assert apply(path, REFERENCE_BATCH, roles=Roles("Wang", "Wang", "Zhao")).written
 
 
@@ -160,12 +164,12 @@ def test_cut_below_open_balance_refused_by_default(register):
 
 
 def test_cut_below_open_balance_needs_override_and_reason(tmp_path):
-    path = build_register(tmp_path / "r.xlsx", policy={"cut_below_balance": "override"})
+    path = signed_register(tmp_path / "r.xlsx", policy={"cut_below_balance": "override"})
     refused = apply(path, CUT_BELOW)
     assert not refused.written and IssueCode.BELOW_BALANCE in codes(refused.report.issues)
     done = apply(path, CUT_BELOW, override_reason="customer agreed to pay down; GM Li")
     assert done.written, done.report.verdict
-    assert set(load_register(path).audit["override_reason"]) == {"customer agreed to pay down; GM Li"}
+    assert set(load_register(path).audit["override_reason"].iloc[1:]) == {"customer agreed to pay down; GM Li"}
 
 
 def test_unknown_customer_and_bad_amount_named_by_csv_row(register, tmp_path):
@@ -238,28 +242,28 @@ def edit(path: Path, change) -> None:
 
 
 def test_verify_detects_an_edited_audit_row(applied, capsys):
-    edit(applied, lambda b: b[AUDIT].cell(row=3, column=7, value="someone rewrote the reason"))
+    edit(applied, lambda b: b[AUDIT].cell(row=4, column=7, value="someone rewrote the reason"))
     problems = verify(applied)
-    assert [(p.code, p.source, p.row) for p in problems] == [(WorkflowCode.HASH_MISMATCH, AUDIT, 3)]
+    assert [(p.code, p.source, p.row) for p in problems] == [(WorkflowCode.HASH_MISMATCH, AUDIT, 4)]
     assert main(["verify", str(applied)]) == 1
     assert "Audit" in capsys.readouterr().out
 
 
 def test_verify_detects_an_edited_audit_amount(applied):
-    edit(applied, lambda b: b[AUDIT].cell(row=2, column=5, value=200000))
+    edit(applied, lambda b: b[AUDIT].cell(row=3, column=5, value=200000))
     found = {(p.code, p.row) for p in verify(applied)}
-    assert (WorkflowCode.HASH_MISMATCH, 2) in found and (WorkflowCode.ENTRY_INCONSISTENT, 2) in found
+    assert (WorkflowCode.HASH_MISMATCH, 3) in found and (WorkflowCode.ENTRY_INCONSISTENT, 3) in found
 
 
 def test_verify_detects_a_deleted_audit_row(applied):
-    edit(applied, lambda b: b[AUDIT].delete_rows(3))
+    edit(applied, lambda b: b[AUDIT].delete_rows(4))
     found = {(p.code, p.source, p.row) for p in verify(applied)}
-    assert (WorkflowCode.CHAIN_BROKEN, AUDIT, 3) in found
+    assert (WorkflowCode.CHAIN_BROKEN, AUDIT, 4) in found
     assert any(code == WorkflowCode.LINE_MISMATCH and src == REGISTER for code, src, _ in found)
 
 
 def test_verify_detects_a_deleted_last_audit_row(applied):
-    edit(applied, lambda b: b[AUDIT].delete_rows(5))
+    edit(applied, lambda b: b[AUDIT].delete_rows(6))
     found = {(p.code, p.source, p.row) for p in verify(applied)}
     assert (WorkflowCode.LINE_MISMATCH, REGISTER, 9) in found  # D24's line no longer explained
 
@@ -292,15 +296,18 @@ def test_audit_table_grows_with_new_entries(tmp_path):
     book = openpyxl.load_workbook(path)
     book[AUDIT].add_table(Table(displayName="AuditLog", ref="A1:O2"))
     book.save(path)
+    from tests.support.signing import sign
+
+    sign(path)  # the sign-off's entry: row 2
     assert apply(path, REFERENCE_BATCH).written
     table = openpyxl.load_workbook(path)[AUDIT].tables["AuditLog"]
-    assert table.ref == "A1:O5"
+    assert table.ref == "A1:O6"
     assert verify(path) == []
 
 
 def test_verify_detects_all_audit_rows_deleted_and_lines_restored(applied):
-    def wipe(book):
-        book[AUDIT].delete_rows(2, 4)
+    def wipe(book):  # every batch entry; the sign-off's (row 2) stays
+        book[AUDIT].delete_rows(3, 4)
         for row, line in ((7, 800_000), (5, 500_000), (6, 400_000), (9, 300_000)):  # C7, B117, C3, D24
             book[REGISTER].cell(row=row, column=13, value=line)
     edit(applied, wipe)

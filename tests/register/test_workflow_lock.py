@@ -20,7 +20,8 @@ from crm_app.cli.main import EXIT_CHANGED, EXIT_OK, main
 from crm_app.register import workflow
 from crm_app.register.load import load_register
 from crm_app.register.workflow import BUSY, CHECKPOINTS, verify
-from tests.support.registers import ROLES, ROOT, build_register, write_request
+from tests.support.registers import ROLES, ROOT, write_request
+from tests.support.signing import signed_register
 
 SHORT_WAIT = 0.3
 # Another process holding the lock: the library's own lock on the file beside the register, so a
@@ -31,7 +32,7 @@ HOLDER = ("import sys, filelock; lock = filelock.FileLock(sys.argv[1], fallback_
 
 @pytest.fixture
 def register(tmp_path) -> Path:
-    return build_register(tmp_path / "register.xlsx")
+    return signed_register(tmp_path / "register.xlsx")
 
 
 def reallocate_args(register: Path, batch: str = "L1") -> list[str]:
@@ -63,7 +64,7 @@ def test_a_second_writer_is_told_soon_that_the_register_is_busy(register, monkey
     assert waited < SHORT_WAIT + 10  # the whole run, load and check included: no 30 s wait
     assert register.read_bytes() == before
     assert main(reallocate_args(register)) == EXIT_OK  # free again: the same batch goes through
-    assert verify(register) == [] and load_register(register).stamp.version == 2
+    assert verify(register) == [] and load_register(register).stamp.version == 3  # built, signed, the batch
 
 
 def test_the_lock_file_is_beside_the_register(register):

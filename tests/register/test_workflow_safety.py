@@ -20,7 +20,8 @@ import pytest
 
 from crm_app.register.load import load_register
 from crm_app.register.workflow import CHECKPOINTS, verify
-from tests.support.registers import ROLES, ROOT, build_register, run_cli, write_request
+from tests.support.registers import ROLES, ROOT, run_cli, write_request
+from tests.support.signing import signed_register
 
 pytestmark = pytest.mark.slow
 HOOK_POINTS = ["loaded", "edited", "saved", "before_rename", "renamed"]
@@ -62,14 +63,14 @@ def assert_old_or_new(register: Path, old: bytes) -> str:
         return "old"
     assert verify(register) == [], "a new register that does not verify"
     loaded = load_register(register)
-    assert loaded.stamp.version == 2 and len(loaded.audit) == 4
+    assert loaded.stamp.version == 3 and len(loaded.audit) == 5  # signed (version 2, one entry), then the batch
     assert int(loaded.register["credit_line_cents"].sum()) == 936_000_000
     return "new"
 
 
 @pytest.fixture
 def pristine(tmp_path) -> tuple[Path, Path, bytes]:
-    register = build_register(tmp_path / "register.xlsx")
+    register = signed_register(tmp_path / "register.xlsx")
     return register, write_request(tmp_path / "request.csv"), register.read_bytes()
 
 
@@ -108,7 +109,7 @@ def test_killed_at_random_moments_leaves_old_or_new(pristine):
 
 
 def test_two_writers_at_once_one_wins_the_other_is_told(tmp_path):
-    register = build_register(tmp_path / "register.xlsx", policy={"reallocations_per_quarter": 4})
+    register = signed_register(tmp_path / "register.xlsx", policy={"reallocations_per_quarter": 4})
     first = write_request(tmp_path / "first.csv")
     second = write_request(tmp_path / "second.csv", OTHER_BATCH)
     # both load the same version before either writes
@@ -122,15 +123,16 @@ def test_two_writers_at_once_one_wins_the_other_is_told(tmp_path):
     assert "register changed since you loaded it" in loser[2] and "登记表已被他人修改" in loser[2]
     assert verify(register) == []
     loaded = load_register(register)
-    assert loaded.stamp.version == 2 and loaded.audit["batch_id"].nunique() == 1
+    batches = loaded.audit["batch_id"].iloc[1:]  # below the sign-off
+    assert loaded.stamp.version == 3 and batches.nunique() == 1
     # nothing lost: the loser re-runs on the new version and both batches are in the log
-    lost = (first, "P1") if loaded.audit["batch_id"].iloc[0] == "P2" else (second, "P2")
+    lost = (first, "P1") if batches.iloc[0] == "P2" else (second, "P2")
     assert subprocess.run(cli_args(register, *lost), cwd=ROOT, capture_output=True).returncode == 0
-    assert set(load_register(register).audit["batch_id"]) == {"P1", "P2"} and verify(register) == []
+    assert set(load_register(register).audit["batch_id"].iloc[1:]) == {"P1", "P2"} and verify(register) == []
 
 
 def test_many_writers_racing_never_lose_or_mix(tmp_path):
-    register = build_register(tmp_path / "register.xlsx", policy={"reallocations_per_quarter": 10})
+    register = signed_register(tmp_path / "register.xlsx", policy={"reallocations_per_quarter": 10})
     batches = {f"M{n}": [("A1", str(10000 * (n + 1)), "race"), ("C9", str(-10000 * (n + 1)), "race")]
                for n in range(4)}
     procs = {b: subprocess.Popen(cli_args(register, write_request(tmp_path / f"{b}.csv", lines), b), cwd=ROOT,
@@ -142,7 +144,7 @@ def test_many_writers_racing_never_lose_or_mix(tmp_path):
     assert verify(register) == []
     loaded = load_register(register)
     won = {b for b, s in status.items() if s == 0}
-    assert set(loaded.audit["batch_id"]) == won and loaded.stamp.version == 1 + len(won)
+    assert set(loaded.audit["batch_id"].iloc[1:]) == won and loaded.stamp.version == 2 + len(won)
 
 
 def test_backup_is_the_previous_version(pristine):
@@ -152,4 +154,4 @@ def test_backup_is_the_previous_version(pristine):
     assert backup.read_bytes() == old
     restored = register.with_name("restored.xlsx")
     shutil.copy(backup, restored)
-    assert verify(restored) == [] and load_register(restored).stamp.version == 1
+    assert verify(restored) == [] and load_register(restored).stamp.version == 2

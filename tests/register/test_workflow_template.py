@@ -12,6 +12,7 @@ from crm_app.register.schema import REALLOCATION, REALLOCATION_FIELDS, cents_fro
 from crm_app.register.workflow import verify
 from tests.excel.test_macros import FakeBook
 from tests.support.registers import ROLES, run_cli
+from tests.support.signing import SIGN_ARGS, sign
 from udfs.macros import reallocation as macros
 
 pytestmark = pytest.mark.slow
@@ -43,7 +44,7 @@ def parts(path: Path) -> list[str]:
 def test_suggest_apply_verify_on_the_built_register(demo_data, tmp_path, suffix):
     register = built(demo_data, tmp_path / f"register.{suffix}")
     assert verify(register) == []
-    before = load_register(register)
+    before = load_register(sign(register))
     kept = parts(register)
     raise_to = before.register["customer"].iloc[1]
     request = tmp_path / "request.csv"
@@ -55,13 +56,13 @@ def test_suggest_apply_verify_on_the_built_register(demo_data, tmp_path, suffix)
     after = load_register(register)
     assert after.stamp.version == before.stamp.version + 1
     assert int(after.register["credit_line_cents"].sum()) == cents_from_cell(after.about["budget"])
-    assert len(after.audit) == len(read_request_csv(request).lines)
+    assert len(after.audit) == 1 + len(read_request_csv(request).lines)  # the sign-off, the batch
     assert parts(register) == kept  # VBA project and charts survive the rewrite
     assert run_cli("verify", register).returncode == 0
 
 
 def test_apply_macro_on_the_built_register(demo_data, tmp_path, monkeypatch):
-    register = built(demo_data, tmp_path / "register.xlsm")
+    register = sign(built(demo_data, tmp_path / "register.xlsm"))
     reg = load_register(register).register
     roomy = reg.loc[reg["credit_line_cents"] - reg["open_balance_cents"] >= 1_500_000, "customer"].tolist()
     book = openpyxl.load_workbook(register, keep_vba=True)
@@ -84,7 +85,7 @@ def test_apply_macro_on_the_built_register(demo_data, tmp_path, monkeypatch):
     report = macros.check_reallocation_request()
     assert report is not None and report.ok, log
     assert macros.apply_reallocation() is True, log
-    audit = load_register(register).audit
+    audit = load_register(register).audit.iloc[1:]  # below the sign-off
     assert audit["customer"].tolist() == [c for c, _, _ in lines]
     assert set(audit["approver"]) == {"GM Li"}
     assert verify(register) == []
@@ -96,7 +97,7 @@ def test_formulas_recalculate_on_the_new_lines(demo_data, tmp_path, soffice):
     from crm_app.register.schema import REGISTER, REGISTER_COLUMNS
     from tests.support.libreoffice import recalculated_workbook
 
-    register = built(demo_data, tmp_path / "register.xlsx")
+    register = sign(built(demo_data, tmp_path / "register.xlsx"))
     errors_before = formula_errors(recalculated_workbook(register))
     reg = load_register(register).register
     roomy = reg.loc[reg["credit_line_cents"] - reg["open_balance_cents"] >= 1_500_000, "customer"].tolist()
@@ -121,6 +122,7 @@ def test_full_flow_on_the_demo_command_output(tmp_path):
     assert run_cli("demo", "--out", tmp_path, "--quiet").returncode == 0
     (register,) = [p for p in tmp_path.glob("demo_register.*") if p.suffix in (".xlsx", ".xlsm")]
     assert run_cli("verify", register).returncode == 0
+    assert run_cli("sign-off", register, *SIGN_ARGS).returncode == 0  # the walkthrough starts with the sign-off
     raise_to = load_register(register).register["customer"].iloc[0]
     request = tmp_path / "request.csv"
     assert run_cli("suggest", register, "--amount", "10万", "--for", raise_to, "--out", request).returncode == 0

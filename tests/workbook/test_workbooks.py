@@ -18,7 +18,8 @@ from crm_app.workbook.builder import (
     quickstart_template,
     write_register,
 )
-from crm_app.workbook.data import register_data
+from crm_app.workbook.data import register_data, tier_labels
+from crm_app.workbook.register_sheets import Ctx
 from crm_core.demo import demo_ledger
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
@@ -91,8 +92,9 @@ def test_template_follows_the_register_contract():
     for sheet in (rs.REGISTER, rs.LEDGER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT, rs.DASHBOARD, rs.ABOUT):
         assert sheet in wb.sheetnames
     header = [c.value for c in wb[rs.REGISTER][1]][:len(rs.REGISTER_COLUMNS)]
-    assert header == [c.label for c in rs.REGISTER_COLUMNS]
-    assert [c.value for c in wb[rs.AUDIT][1]] == [c.label for c in rs.AUDIT_COLUMNS]
+    assert header == [c.heading for c in rs.REGISTER_COLUMNS]  # "中文\nEnglish", shown in two lines
+    assert [" ".join(h.split()) for h in header] == [c.label for c in rs.REGISTER_COLUMNS]
+    assert [c.value for c in wb[rs.AUDIT][1]] == [c.heading for c in rs.AUDIT_COLUMNS]
     assert wb[rs.AUDIT].max_row == 1
     about = rs.read_about(wb[rs.ABOUT])
     assert set(rs.ABOUT_KEYS) - {"audit_head"} <= set(about) and about["template_version"] == rs.TEMPLATE_VERSION
@@ -122,7 +124,8 @@ def test_demo_register_is_a_valid_workflow_input(demo_path, data):
     assert len(loaded.audit) == 0
     assert verify(demo_path) == []
     request, fields = read_request_form(openpyxl.load_workbook(demo_path))
-    assert request.lines.empty and set(fields) == {c.key for c in rs.REALLOCATION_FIELDS}
+    # the form's fields, and beside them the end date of a temporary batch
+    assert request.lines.empty and set(fields) == {c.key for c in rs.REALLOCATION_FIELDS} | {"until"}
 
 
 def test_demo_register_reallocation_applies(demo_path, tmp_path, data):
@@ -134,9 +137,11 @@ def test_demo_register_reallocation_applies(demo_path, tmp_path, data):
     from crm_app.register.load import Approval, Request
     from crm_app.register.workflow import reallocate, verify
     from crm_core.reallocation import Roles
+    from tests.support.signing import sign
 
     path = tmp_path / "r.xlsm"
     shutil.copy(demo_path, path)
+    sign(path)  # reallocations wait for the year's sign-off
     headroom = data.register["credit_line_cents"] - data.register["open_balance_cents"]
     reg = data.register.assign(headroom=headroom).sort_values("headroom", ascending=False)
     down1, down2, up = reg["customer"].iloc[:3]
@@ -194,14 +199,13 @@ def test_demo_caches_values_for_every_formula(demo_path, data):
     """Every formula cell carries its value (Excel's <v>), so the file shows numbers anywhere."""
     import re
 
-    from crm_app.workbook.cached_values import _sheet_paths
+    from crm_app.workbook.package import sheet_parts
 
     with zipfile.ZipFile(demo_path) as z:
         files = {n: z.read(n) for n in z.namelist()}
     empty = re.compile(r'<c r="([A-Z]+[0-9]+)"[^>]*><f[^>]*>[^<]*</f><v\s*/></c>')
-    uncached = {sheet: empty.findall(files[part].decode("utf-8")) for sheet, part in _sheet_paths(files).items()}
-    # only the add-in's reallocation check over the (empty) request form has nothing to show
-    assert {s: refs for s, refs in uncached.items() if refs} == {rs.REALLOCATION: ["H13"]}
+    uncached = {sheet: empty.findall(files[part].decode("utf-8")) for sheet, part in sheet_parts(files).items()}
+    assert {s: refs for s, refs in uncached.items() if refs} == {}
     values = openpyxl.load_workbook(demo_path, data_only=True)
     assert values[rs.CREDIT]["C10"].value == data.review.budget_cents / 100  # the budget, readable without Python
 
@@ -250,20 +254,26 @@ def test_register_bas_calls_python_for_the_data_macros():
     assert callable(crm_addin.refresh_register) and callable(crm_addin.build_review)
 
 
-def test_udf_names_in_formulas_exist_in_the_udf_module():
+def test_template_calls_no_add_in_function_and_names_only_real_ones():
+    """No formula of the template calls the add-in (no #NAME? without it); the functions its notes
+    name (the ageing's: run it with the add-in) exist in the UDF module."""
     import re
 
     import crm_addin
 
     wb = openpyxl.load_workbook(TEMPLATE)
-    used = set()
+    named, calls = set(), []
     for ws in wb.worksheets:
         for row in ws.iter_rows():
             for c in row:
                 text = c.value.text if isinstance(c.value, ArrayFormula) else c.value
-                if isinstance(text, str):
-                    used |= set(re.findall(r"\b(crm_[a-z_]+)\(", text))
-    assert used and all(callable(getattr(crm_addin, name, None)) for name in used), used
+                if isinstance(text, str) and text.startswith("=") and "crm_" in text:
+                    calls.append(f"{ws.title}!{c.coordinate}")
+                elif isinstance(text, str):
+                    named |= set(re.findall(r"\b(crm_[a-z_]+)\(", text))
+    assert calls == []
+    assert "crm_aging" in named and all(callable(getattr(crm_addin, name, None)) for name in named), named
+    assert "needs the crm-addin add-in" in wb["Ageing"]["A2"].value
 
 
 # ----------------------------------------------------------------------------- Python macros, offline
@@ -361,6 +371,36 @@ def test_awkward_ledger_recalculates_to_the_cached_values(soffice, tmp_path):
     assert (cell.value, cell.data_type) == ("=HYPERLINK(1)", "s")  # text, not a formula
 
 
+@pytest.mark.libreoffice
+def test_a_ledger_typed_in_the_readers_other_words_sums_as_the_review_does(soffice, tmp_path):
+    """The Ledger sheet's list offers every word the reader takes (发票, 回款, 红字, 期初余额, 核销,
+    ...): rows typed so count in the sheet's own sums, gross column and budget exactly as the review
+    counts them, recalculated in LibreOffice."""
+    import pandas as pd
+
+    from crm_core.ledger import TYPE_WORDS
+
+    raw = pd.DataFrame({
+        "date": ["2024-01-01", "2024-03-01", "2024-04-01", "2024-05-02", "2024-06-01", "2024-07-01"],
+        "customer": ["A1", "A1", "A1", "A1", "B2", "B2"],
+        "type": ["opening_balance", "invoice", "receipt", "credit_note", "invoice", "write_off"],
+        "amount": [500, 1000.01, 800, 10, 250.5, 20],
+    })
+    data = register_data(normalize_ledger(raw, source="words"), year=2024)
+    path = write_register(data, tmp_path / "words.xlsm")
+    book = openpyxl.load_workbook(path, keep_vba=True)
+    ledger = book[rs.LEDGER]
+    chinese = {kind: next(w for w, k in TYPE_WORDS.items() if k == kind and not w.isascii())
+               for kind in set(TYPE_WORDS.values())}
+    for r in range(2, len(raw) + 2):
+        ledger[f"D{r}"].value = chinese[ledger[f"D{r}"].value]
+    book.save(path)
+    computed = _recalculated(path, tmp_path)
+    _native_totals_equal_the_core(computed, data)
+    gross = [_cents(computed[rs.LEDGER][f"I{r}"].value) for r in range(2, len(raw) + 2)]
+    assert gross == [int(c) for c in data.gross_cents]
+
+
 def _cache_differences(path: Path, computed) -> list[str]:
     formulas = openpyxl.load_workbook(path)
     cached = openpyxl.load_workbook(path, data_only=True)
@@ -385,6 +425,22 @@ def _cents(value) -> int:
     return round(value * 100)
 
 
+def _figure_row(dash, english: str) -> int:
+    """The Dashboard row whose figure is named `english` (the labels read "中文 English ...")."""
+    rows = [c.row for c in dash["A"] if isinstance(c.value, str) and english in c.value]
+    assert len(rows) == 1, f"{english!r} labels rows {rows}"
+    return rows[0]
+
+
+def figure(dash, english: str):
+    """The value of a Dashboard figure, found by its English name."""
+    return dash.cell(row=_figure_row(dash, english), column=2).value
+
+
+def figure_label(dash, english: str) -> str:
+    return dash.cell(row=_figure_row(dash, english), column=1).value
+
+
 def _native_totals_equal_the_core(computed, data) -> None:
     review, facts = data.review, data.facts
     credit = computed[rs.CREDIT]
@@ -400,13 +456,16 @@ def _native_totals_equal_the_core(computed, data) -> None:
     assert [col[f"F{r}"].value for r in range(2, n + 2)] == review.register["rate_tier"].tolist()
     assert all(col[f"I{r}"].value == "OK" for r in range(2, n + 2))
     dash = computed[rs.DASHBOARD]
-    assert _cents(dash["B4"].value) == review.net_sales_cents
-    assert _cents(dash["B11"].value) == review.budget_cents
+    assert _cents(figure(dash, "Net sales")) == review.net_sales_cents
+    assert _cents(figure(dash, "Gross sales")) == int(facts["gross_sales_cents"].sum())
+    assert _cents(figure(dash, "Credit lines")) == review.budget_cents
     owed = review.register["open_balance_cents"]
-    assert (_cents(dash["B7"].value), _cents(dash["B8"].value), _cents(dash["B9"].value)) == (
-        owed[owed > 0].sum(), owed[owed < 0].sum(), owed.sum())  # receivables owed, in credit, net
-    assert dash["B14"].value == "OK"
-    assert dash["B15"].value == "OK"  # the review sheets cover every customer
+    assert (_cents(figure(dash, "Receivables owed")), _cents(figure(dash, "Customers in credit")),
+            _cents(figure(dash, "Net open balance"))) == (owed[owed > 0].sum(), owed[owed < 0].sum(), owed.sum())
+    assert figure(dash, "Register matches the ledger") == "OK"
+    assert figure(dash, "Review sheets cover all customers") == "OK"
+    assert figure(dash, "Policy") == review.policy_label  # as the About sheet has it
+    assert figure(dash, "Period start").date() == review.period.start.date()
     overlap = computed["Overlap"]
     from crm_app.workbook.data import overlap_table
 
@@ -427,7 +486,7 @@ def test_register_bas_checks_run_in_libreoffice(tmp_path, small):
     plain = tmp_path / "plain.xlsx"
     wb = openpyxl.load_workbook(io.BytesIO(build_workbook(data, macros=False)))
     form = wb[rs.REALLOCATION]
-    header = next(r for r in range(1, 40) if form[f"B{r}"].value == "调整额 Change")
+    header = next(r for r in range(1, 40) if " ".join(str(form[f"B{r}"].value).split()) == "调整额 Change")
     for i, change in enumerate((100_000, -20_000, -30_000, -50_000)):
         form[f"A{header + 1 + i}"] = data.register["customer"].iloc[i]
         form[f"B{header + 1 + i}"] = change
@@ -543,8 +602,9 @@ def test_a_register_grown_past_its_review_sheets_says_so_in_the_spreadsheet(soff
     refresh_register_file(path)
     (tmp_path / "out").mkdir()
     dash = _recalculated(path, tmp_path / "out")[rs.DASHBOARD]
-    assert "BuildReview" in dash["A15"].value
-    assert dash["B15"].value == "≠" and dash["B6"].value == "≠"  # not a rate that leaves N001 out
+    assert "BuildReview" in figure_label(dash, "Review sheets cover all customers")
+    assert figure(dash, "Review sheets cover all customers") == "≠"
+    assert figure(dash, "Overall collection rate") == "≠"  # not a rate that leaves N001 out
 
 
 # ----------------------------------------------------------------------------- add-in columns
@@ -593,37 +653,203 @@ def _same(mine, theirs) -> bool:
     return (mine if mine not in ("", None) else None) == (theirs if theirs not in ("", None) else None)
 
 
-def test_add_in_columns_cache_what_the_worksheet_functions_return(small, tmp_path):
-    """Each green (add-in) range holds exactly what its crm_* function returns when xlwings
-    calls it with the workbook's own ranges, so the cached file and a live Excel agree."""
+def _same_tables(values, sheet: str, top_left: str, table) -> list[str]:
+    """Where the cached cells from `top_left` differ from `table` (rows of values)."""
+    from openpyxl.utils import column_index_from_string
+    from openpyxl.utils.cell import coordinate_from_string, get_column_letter
+
+    letters, row = coordinate_from_string(top_left)
+    col, wrong = column_index_from_string(letters), []
+    for i, out_row in enumerate(table):
+        for j, theirs in enumerate(out_row):
+            mine = values[sheet].cell(row=row + i, column=col + j).value
+            if not _same(mine, theirs):
+                wrong.append(f"{sheet}!{get_column_letter(col + j)}{row + i}: cached {mine!r}, add-in {theirs!r}")
+    return wrong
+
+
+def test_no_cell_calls_the_add_in_and_its_functions_give_the_sheets_values(small, tmp_path):
+    """A filled register holds no crm_* formula (no #NAME? where the add-in is missing): the
+    ageing, which only the core computes, holds the values its worksheet function returns (named
+    in the block's note), and every other crm_* function returns, from the workbook's own
+    ranges, exactly the table a native formula shows: so a live Excel with the add-in agrees."""
     from openpyxl.utils import range_boundaries
 
+    from crm_app.workbook.register_sheets import credit_lines_header_row
     from tests.support.xlwings_offline import call_like_excel
     from tools import build_vba
 
     addin = build_vba.load_addin()
     path = write_register(small, tmp_path / "small.xlsx")
     formulas, values = openpyxl.load_workbook(path), openpyxl.load_workbook(path, data_only=True)
+    calls = [c.coordinate for ws in formulas.worksheets for row in ws.iter_rows() for c in row
+             if isinstance(c.value, ArrayFormula) or (isinstance(c.value, str) and c.value.startswith("=crm_"))]
+    assert calls == []
     names = {k: v.attr_text for k, v in formulas.defined_names.items()}
-    checked, wrong = [], []
-    for ws in formulas.worksheets:
+    n, last = len(small.register), len(small.register) + 1
+    ageing_call = values["Ageing"]["A2"].value.split("function: ")[1].split("\n")[0]
+    ageing_top = names["Addin_Ageing"].split("!")[1].split(":")[0].replace("$", "")
+    lines_top = credit_lines_header_row(Ctx(small.policy, small, n)) + 1
+    migration_top = 3 + len(tier_labels(small.policy)) + 4  # the native matrix's first tier row
+    checks = [  # (sheet the call is made on, call, top-left of the table it must equal, header rows to drop)
+        ("Ageing", ageing_call, ageing_top, 1),
+        ("Overlap", "=crm_overlap(Reg_customer,Reg_net_sales,Reg_open_balance,TopN)", "A6", 1),
+        ("Collection", f"=crm_tier_migration($H$2:$H${last},$F$2:$F${last},RateTiers)", f"M{migration_top}", 1),
+        ("Collection", "=crm_pareto_tier(Reg_net_sales,,,PolicyTable)", "J2", 0),
+        ("Collection", "=crm_tier(Reg_collection_rate,,,,PolicyTable)", "F2", 0),
+        ("Credit", "=crm_allocate_credit(Reg_customer,Reg_rate_tier,Reg_net_sales,Budget,,,PolicyTable)",
+         f"E{lines_top}", 0),
+        ("Credit", "=crm_credit_budget(NetSalesTotal,BudgetRatio,BudgetVat)", "C10", 0),
+        ("FollowUps", f"=crm_follow_up_due(D2:D{last},E2:E{last},AsOf,PolicyTable)", "F2", 0),
+    ]
+    wrong = []
+    for sheet, call, top_left, header in checks:
+        name, args = _addin_arguments(call)
+        got = call_like_excel(getattr(addin, name), *[_argument(a, values, names, sheet, n) for a in args])
+        got = got if isinstance(got, list) else [[got]]
+        assert len(got) > header, (call, got)
+        wrong += [f"{name}: {w}" for w in _same_tables(values, sheet, top_left, got[header:])]
+    assert wrong[:40] == [], "\n".join(wrong[:40])
+    min_col, min_row, max_col, max_row = range_boundaries(names["Addin_Ageing"].split("!")[1].replace("$", ""))
+    assert max_row - min_row + 1 == len(small.aging)  # the named block is the ageing's rows
+
+
+# ----------------------------------------------------------------------------- legible, print-ready
+def test_headers_are_two_lines_and_old_one_line_registers_still_read(demo_path, tmp_path):
+    """Headers read "中文\\nEnglish" in a row tall enough for both lines; a register written before
+    (one-line "中文 English" headers) still loads, verifies and takes a request."""
+    import shutil
+
+    from crm_app.register.load import load_register, read_request_form
+    from crm_app.register.workflow import verify
+
+    wb = openpyxl.load_workbook(demo_path)
+    reg = wb[rs.REGISTER]
+    assert reg["D1"].value == "回款等级\nTier by rate" and reg.row_dimensions[1].height >= 30
+    assert wb[rs.AUDIT]["A1"].value == "时间\nTimestamp"
+    old = tmp_path / "old.xlsm"
+    shutil.copy(demo_path, old)
+    book = openpyxl.load_workbook(old, keep_vba=True)
+    for ws in (book[rs.REGISTER], book[rs.AUDIT], book[rs.REALLOCATION]):
         for row in ws.iter_rows():
             for c in row:
-                text = c.value.text if isinstance(c.value, ArrayFormula) else c.value
-                if not (isinstance(text, str) and text.startswith("=crm_")) or ws.title == rs.REALLOCATION:
-                    continue
-                name, args = _addin_arguments(text)
-                got = call_like_excel(getattr(addin, name),
-                                      *[_argument(a, values, names, ws.title, len(small.register)) for a in args])
-                got = got if isinstance(got, list) else [[got]]
-                ref = c.value.ref if isinstance(c.value, ArrayFormula) else c.coordinate
-                min_col, min_row, _, _ = range_boundaries(ref)
-                for i, out_row in enumerate(got):
-                    for j, theirs in enumerate(out_row):
-                        mine = values[ws.title].cell(row=min_row + i, column=min_col + j).value
-                        if not _same(mine, theirs):
-                            wrong.append(f"{ws.title}!{c.coordinate} {name} [{i}][{j}]: cached {mine!r}, add-in {theirs!r}")
-                checked.append(name)
-    assert wrong[:40] == [], "\n".join(wrong[:40])
-    assert {"crm_pareto_tier", "crm_tier", "crm_allocate_credit", "crm_credit_budget", "crm_overlap",
-            "crm_aging", "crm_follow_up_due", "crm_tier_migration"} <= set(checked)
+                if isinstance(c.value, str) and "\n" in c.value and not c.value.startswith("="):
+                    c.value = " ".join(c.value.split())
+    book.save(old)
+    assert openpyxl.load_workbook(old)[rs.REGISTER]["D1"].value == "回款等级 Tier by rate"
+    loaded = load_register(old)
+    assert loaded.issues == [] and len(loaded.register) == len(load_register(demo_path).register)
+    assert verify(old) == []
+    request, fields = read_request_form(openpyxl.load_workbook(old))
+    # the form's fields, and beside them the end date of a temporary batch
+    assert request.lines.empty and set(fields) == {c.key for c in rs.REALLOCATION_FIELDS} | {"until"}
+
+
+def test_every_figure_has_a_number_format(demo_path):
+    """No number shows in General: money, rates, counts and dates each have their format."""
+    wb = openpyxl.load_workbook(demo_path, data_only=True)
+    general = [f"{ws.title}!{c.coordinate}" for ws in wb.worksheets if ws.title != "xlwings.conf"
+               for row in ws.iter_rows() for c in row
+               if isinstance(c.value, (int, float)) and not isinstance(c.value, bool) and c.number_format == "General"]
+    assert general == []
+
+
+def test_policy_sheet_shows_values_by_kind_and_says_what_each_key_means():
+    from crm_core.policy import KEY_NOTES
+
+    ws = openpyxl.load_workbook(TEMPLATE)[rs.POLICY]
+    rows = {ws[f"A{r}"].value: r for r in range(2, ws.max_row + 1)}
+    fmt = {key: ws[f"B{r}"].number_format for key, r in rows.items()}
+    assert fmt["credit_ratio"] == fmt["vat.2019-04-01"] == "0.00%"
+    assert fmt["overlap_top_n"] == fmt["payment_terms_days"] == fmt["follow_up_days.A"] == "#,##0"
+    assert fmt["credit_rounding"] == "#,##0.00" and fmt["tier_weight.A"] == "0.00"
+    meaning = ws[f"C{rows['credit_ratio']}"].value
+    assert meaning.startswith(KEY_NOTES["credit_ratio"]) and meaning.endswith("默认 default: 20%")
+    assert ws[f"C{rows['rate_cutoff.A']}"].value.startswith(KEY_NOTES["rate_cutoff"])
+    assert ws[f"C{rows['overlap_top_n']}"].value.endswith("默认 default: 100")
+    assert " ".join(ws["C1"].value.split()) == "说明 Meaning (默认 default)"
+
+
+def test_ledger_type_list_offers_every_word_the_reader_accepts_on_whole_columns():
+    from crm_app.workbook import xml_sheet
+    from crm_app.workbook.register_sheets import ledger_type_words
+    from crm_core.ledger import TYPE_WORDS, TYPES
+
+    wb = openpyxl.load_workbook(TEMPLATE)
+    ref = wb.defined_names["LedgerTypes"].attr_text
+    sheet, cells = ref.split("!")
+    offered = [c.value for row in wb[sheet][cells.replace("$", "")] for c in row]
+    assert offered == ledger_type_words() and offered[:len(TYPES)] == list(TYPES)
+    assert set(offered) == set(TYPE_WORDS) | set(TYPES) and {"发票", "回款", "红字"} <= set(offered)
+    validations = {str(dv.sqref): dv for dv in wb[rs.LEDGER].data_validations.dataValidation}
+    last = xml_sheet.SHEET_ROWS
+    assert validations[f"D2:D{last}"].formula1 == "LedgerTypes"
+    assert {f"A2:A{last}", f"G2:G{last}", f"E2:E{last}"} <= set(validations)  # dates, amounts: as it grows
+    raw = [{"date": "2024-01-01", "customer": "K", "type": word, "amount": 1} for word in offered]
+    import pandas as pd
+
+    assert normalize_ledger(pd.DataFrame(raw)).errors == []  # every word offered is read
+
+
+def test_every_sheet_prints_to_the_page_width_with_its_name_period_and_page(demo_path):
+    wb = openpyxl.load_workbook(demo_path)
+    for ws in wb.worksheets:
+        if ws.title == "xlwings.conf":
+            continue
+        setup = ws.page_setup
+        assert (setup.fitToWidth, ws.sheet_properties.pageSetUpPr.fitToPage) == (1, True), ws.title
+        assert ws.oddFooter.left.text == "&A" and ws.oddFooter.right.text == "&P / &N", ws.title
+        assert "Period 2025-01-01..2025-12-31" in ws.oddFooter.center.text, ws.title
+    dash = wb[rs.DASHBOARD]
+    assert (dash.page_setup.fitToHeight, dash.page_setup.orientation) == (1, "landscape")
+    for name in (rs.REGISTER, rs.AUDIT, "Collection", "FollowUps", rs.POLICY, rs.ABOUT):
+        assert wb[name].print_title_rows == "$1:$1", name
+    ledger = wb[rs.LEDGER]  # thousands of rows: only the first 40 print, and the foot says so
+    assert ledger.print_area.endswith("$A$1:$I$41") and "first 40 of" in ledger.oddFooter.center.text
+
+
+def _chart_xml(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as z:
+        return [z.read(n).decode("utf-8") for n in sorted(z.namelist()) if n.startswith("xl/charts/chart")]
+
+
+def test_charts_start_at_zero_in_readable_units_and_both_languages(demo_path):
+    import re
+
+    charts = _chart_xml(demo_path)
+    pareto = next(c for c in charts if "scatterChart" in c)
+    assert '<scatterStyle val="lineMarker"/>' in pareto
+    for axis in re.findall(r"<valAx>.*?</valAx>", pareto):  # shares: 0% to 100%, none to 120%
+        assert '<max val="1"/>' in axis and '<min val="0"/>' in axis and 'formatCode="0%"' in axis
+    counts = next(c for c in charts if "Customers by tier" in c)
+    unit = float(re.search(r'<majorUnit val="([0-9.]+)"/>', counts).group(1))
+    assert unit == int(unit) and 'formatCode="#,##0"' in counts and '<min val="0"/>' in counts
+    use = next(c for c in charts if "Credit lines and open balances" in c)
+    assert "万元 (10,000s)" in use and '<min val="0"/>' in use
+    for chart in charts:  # bilingual titles, level labels
+        assert re.search(r"<a:t>[\u4e00-\u9fff]+.* [A-Za-z]", chart)
+        assert 'rot="-' not in chart
+    # the template has no data: fixed axes (0 to 10 by 2), never "0, 1, 1"
+    empty = next(c for c in _chart_xml(TEMPLATE) if "Customers by tier" in c)
+    assert '<max val="10"/>' in empty and '<majorUnit val="2"/>' in empty
+
+
+def test_the_ageing_holds_the_cores_values_under_one_note(demo_path, data):
+    formulas, values = openpyxl.load_workbook(demo_path), openpyxl.load_workbook(demo_path, data_only=True)
+    ageing = values["Ageing"]
+    note = ageing["A2"].value
+    assert "computed by crm-addin at 2026-01-01T00:00:00+00:00" in note and "Build review" in note
+    assert not [c for row in formulas["Ageing"].iter_rows() for c in row
+                if isinstance(c.value, str) and c.value.startswith("=")]
+    first = ageing["A4"]
+    assert first.value == data.aging["customer"].iloc[0] and first.fill.fgColor.rgb.endswith("E2EFDA")
+    assert ageing["A4"].value is not None and ageing[f"A{3 + len(data.aging)}"].value is not None
+
+
+def test_two_line_headers_and_widths_count_wide_characters():
+    from crm_app.workbook.layout import text_width, two_lines
+
+    assert two_lines("净销售额 Net sales (ledger)") == "净销售额\nNet sales (ledger)"
+    assert two_lines("余额 (万元) Balance (10k)") == "余额 (万元)\nBalance (10k)"
+    assert two_lines("already\ntwo") == "already\ntwo" and two_lines("Code") == "Code"
+    assert text_width("回款率 Rate") == 11

@@ -8,22 +8,22 @@ Both work on the saved file, like the reallocation macros: no business rule live
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import openpyxl
 
-from crm_app.io.files import atomic_path, file_problem, read_table
+from crm_app.io.files import atomic_path, file_problem
 from crm_app.register import schema as rs
 from crm_app.register.cells import set_text
 from crm_app.register.workflow import register_lock
 from crm_app.workbook.builder import review_register_data, write_register
 from crm_app.workbook.data import RegisterData, register_data
 from crm_app.workbook.register_sheets import register_flags
-from crm_core.issues import CrmInputError, Issue, IssueCode
-from crm_core.ledger import normalize_ledger
-from crm_core.policy import Policy
+from crm_app.workbook.stored_values import rebuild_sheets, review_inputs, save_rewritten
+from crm_core.issues import CrmInputError
 from crm_core.values import units
 
 TITLE = "crm-addin 客户登记表"
@@ -50,30 +50,6 @@ class RefreshResult:
         return text
 
 
-def _review_inputs(book, path: Path) -> tuple[object, Policy, int | None]:
-    pairs = [(k, v) for k, v, *_ in book[rs.POLICY].iter_rows(min_row=2, max_col=2, values_only=True)
-             if k is not None]
-    policy = Policy.from_pairs(pairs, source=rs.POLICY)
-    _ledger_is_on_the_sheet(book)
-    ledger = normalize_ledger(read_table(path, sheet=rs.LEDGER), policy, source=rs.LEDGER)
-    if ledger.errors:
-        raise CrmInputError(ledger.errors)
-    year = book[rs.CREDIT]["C3"].value if rs.CREDIT in book.sheetnames else None
-    return ledger, policy, int(year) if isinstance(year, (int, float)) and not isinstance(year, bool) else None
-
-
-def _ledger_is_on_the_sheet(book) -> None:
-    """A register whose ledger was longer than a sheet holds it in its file, not on the Ledger
-    sheet: refreshing from the sheet would review nothing, so say where the rows are."""
-    about = rs.read_about(book[rs.ABOUT]) if rs.ABOUT in book.sheetnames else {}
-    rows, on_sheet = about.get("ledger_rows"), about.get("ledger_rows_on_sheet")
-    if isinstance(rows, (int, float)) and isinstance(on_sheet, (int, float)) and on_sheet < rows:
-        where = about.get("ledger_source") or "its file"
-        raise CrmInputError([Issue(IssueCode.EMPTY, f"the ledger ({int(rows):,} rows) is not on the Ledger sheet but in "
-                                   f"{where}: review it there with crm-addin review or review-file / 台账不在台账表中",
-                                   source=rs.LEDGER)])
-
-
 def _columns(ws) -> dict[str, int]:
     lookup = rs.header_lookup(rs.REGISTER_COLUMNS)
     header = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
@@ -93,7 +69,9 @@ def refresh_register_file(path: str | Path) -> RefreshResult:
     path = Path(path)
     with register_lock(path):
         book = openpyxl.load_workbook(path, keep_vba=path.suffix.lower() == ".xlsm")
-        ledger, policy, year = _review_inputs(book, path)
+        # the values it stores, read from bytes: a read-only workbook keeps its file open otherwise
+        before = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
+        ledger, policy, year = review_inputs(book, path)
         data = register_data(ledger, policy, year)
         ws = book[rs.REGISTER]
         cols = _columns(ws)
@@ -118,7 +96,7 @@ def refresh_register_file(path: str | Path) -> RefreshResult:
         version = _bump_version(book)
         review_rows = rs.read_about(book[rs.ABOUT]).get("review_rows")
         with atomic_path(path) as tmp:
-            book.save(tmp)
+            save_rewritten(book, tmp, before, lambda: rebuild_sheets(book, path))
     return RefreshResult(updated, added, version, data, customers=len(found) + added,
                          review_rows=int(review_rows) if isinstance(review_rows, (int, float)) else None)
 
@@ -149,7 +127,7 @@ def build_review_file(path: str | Path) -> Path:
     """Write the yearly review of the saved workbook's ledger as a new register beside it."""
     path = Path(path)
     book = openpyxl.load_workbook(path, read_only=True)
-    ledger, policy, year = _review_inputs(book, path)
+    ledger, policy, year = review_inputs(book, path)
     data = review_register_data(ledger, policy, year)
     target = path.with_name(f"{path.stem}_review_{data.review.budget_year}{path.suffix}")
     return write_register(data, target)
