@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import openpyxl
+from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.workbook.defined_name import DefinedName
 
 from crm_app.io.files import atomic_path
@@ -49,7 +50,7 @@ from crm_app.workbook.review_sheets import (
     build_follow_ups,
     build_overlap,
 )
-from crm_app.workbook.xml_sheet import SharedStrings, Sheet, Styles
+from crm_app.workbook.xml_sheet import BODY_FONT, SharedStrings, Sheet, Styles
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.policy import Policy
 
@@ -76,8 +77,8 @@ def _new_book(macros: bool) -> openpyxl.Workbook:
     if not macros:
         wb = openpyxl.Workbook()
         wb.active.title = rs.DASHBOARD
-        return wb
-    wb = openpyxl.load_workbook(quickstart_template(), keep_vba=True)
+        return _in_body_font(wb)
+    wb = _in_body_font(openpyxl.load_workbook(quickstart_template(), keep_vba=True))
     first, conf = wb.worksheets[0], wb.worksheets[1]
     first.title = rs.DASHBOARD  # keeps its VBA code name (Sheet1)
     conf.title = XLWINGS_CONF
@@ -87,6 +88,14 @@ def _new_book(macros: bool) -> openpyxl.Workbook:
             row[1].value = UDF_MODULE
         elif row[0].value == "Interpreter_Win":
             row[1].value = None  # use the add-in's interpreter setting
+    return wb
+
+
+def _in_body_font(wb: openpyxl.Workbook) -> openpyxl.Workbook:
+    """Plain cells in the register's font (one Excel on Chinese Windows has, for Latin and CJK
+    text alike), not the Calibri of a new workbook: the default font is the first one."""
+    wb._fonts = IndexedList([BODY_FONT, *list(wb._fonts)[1:]])
+    wb._named_styles["Normal"].font = BODY_FONT
     return wb
 
 
