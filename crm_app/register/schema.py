@@ -32,6 +32,15 @@ ABOUT = "About"
 # The register's columns (REGISTER_COLUMNS, of Column records) are declared in crm_core.schema,
 # with the review's frame and the review workbook's Register sheet derived from them.
 
+# After them, the workflow's own columns: the temporary part of a line still in force (the sum
+# of the customer's temporary batches not yet reversed) and the first of their end dates. A review
+# does not compute them, so readers do not require them: a register written before has none, and
+# the first temporary batch adds them (crm_app.register.temporary).
+TEMPORARY_COLUMNS = [
+    Column("temporary_part", "临时额度", "Temporary part", MONEY),
+    Column("temporary_until", "临时额度截止", "Temporary until", "date"),
+]
+
 AUDIT_COLUMNS = [
     Column("timestamp", "时间", "Timestamp"),
     Column("batch_id", "批次号", "Batch id"),

@@ -5,7 +5,9 @@ A temporary batch's entries carry its end date in their override reason, as `unt
 sheet already has a column for, covered by the entry's hash, so old registers read and verify
 as before. On or after the end date the next write (a reallocation or a sign-off) first
 reverses the batch as its own batch EXPIRE-<batch>: each customer's change taken back, so it
-sums to zero both ways. The Temporary sheet lists the temporary parts still in force.
+sums to zero both ways. The Temporary sheet lists the temporary parts still in force, batch by
+batch; the Register shows, on each line that carries one, the temporary part and its first end
+date (TEMPORARY_COLUMNS). verify checks both against the Audit log.
 """
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ from openpyxl.styles import Font
 
 from crm_app.register.audit import EXPIRE_PREFIX, WorkflowCode, is_expiry, is_standard
 from crm_app.register.cells import set_text
-from crm_app.register.schema import AUDIT, cents_from_cell
+from crm_app.register.schema import AUDIT, REGISTER, REGISTER_COLUMNS, TEMPORARY_COLUMNS, cents_from_cell, header_lookup
 from crm_core.issues import Issue
+from crm_core.schema import DATE
 from crm_core.values import normalize_text, units
 
 TEMPORARY = "Temporary"
@@ -171,3 +174,93 @@ def temporary_notes(audit: pd.DataFrame) -> list[str]:
     """One line per temporary part in force, for verify's report."""
     return [f"{p['customer']}: {units(p['change_cents']):+,.2f} until {p['until']} (batch {p['batch_id']}) "
             f"/ 临时额度" for p in temporary_parts(audit).to_dict("records")]
+
+
+# ---- the Register's temporary columns -------------------------------------------------------------
+
+def parts_by_customer(parts: pd.DataFrame) -> dict[str, tuple[int, date]]:
+    """Per customer: the temporary part of the line in force (all its batches) and the first end date."""
+    if not len(parts):
+        return {}
+    grouped = parts.groupby("customer", sort=False).agg(change_cents=("change_cents", "sum"), until=("until", "min"))
+    return {customer: (int(rec.change_cents), rec.until) for customer, rec in grouped.iterrows()}
+
+
+def write_register_columns(book, customer_rows: dict[str, int], before: pd.DataFrame, after: pd.DataFrame) -> None:
+    """Show the temporary parts in force on the Register: clear the lines that carried one
+    (`before`), fill the lines that carry one now (`after`). A register without the columns gets
+    them after its last column with its first temporary batch."""
+    shown = parts_by_customer(after)
+    ws = book[REGISTER]
+    columns = _register_columns(ws, add=bool(shown))
+    if columns is None:
+        return
+    part_col, until_col = columns
+    for customer in set(parts_by_customer(before)) - set(shown):
+        for col in (part_col, until_col):
+            ws.cell(row=customer_rows[customer], column=col).value = None
+    for customer, (cents, until) in shown.items():
+        row = customer_rows[customer]
+        ws.cell(row=row, column=part_col, value=units(cents)).number_format = "#,##0.00"
+        ws.cell(row=row, column=until_col, value=datetime(until.year, until.month, until.day)).number_format = "yyyy-mm-dd"
+
+
+def _register_columns(ws, add: bool) -> tuple[int, int] | None:
+    found = _header_positions(ws, TEMPORARY_COLUMNS)
+    if len(found) == len(TEMPORARY_COLUMNS):
+        return found["temporary_part"], found["temporary_until"]
+    if not add:
+        return None
+    last = max((c.column for c in next(ws.iter_rows(min_row=1, max_row=1)) if c.value is not None), default=0)
+    for k, col in enumerate(TEMPORARY_COLUMNS, start=last + 1):
+        set_text(ws.cell(row=1, column=k), col.heading)
+        ws.cell(row=1, column=k).font = Font(bold=True)
+    return last + 1, last + 2
+
+
+def _header_positions(ws, columns) -> dict[str, int]:
+    lookup = header_lookup(columns)
+    header = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
+    return {lookup[k]: i + 1 for i, h in enumerate(header)
+            if h is not None and (k := normalize_text(h).lower()) in lookup}
+
+
+def register_column_issues(values_book, audit: pd.DataFrame) -> list[Issue]:
+    """The Register's temporary columns, when it has them, show exactly what the Audit log holds
+    in force: each line that differs is named by its row and column."""
+    ws = values_book[REGISTER]
+    positions = _header_positions(ws, [REGISTER_COLUMNS[0], *TEMPORARY_COLUMNS])
+    if len(positions) < 1 + len(TEMPORARY_COLUMNS):
+        return []
+    logged = parts_by_customer(temporary_parts(audit))
+    issues = []
+    for r, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+        customer = normalize_text(_at(values, positions["customer"]))
+        if not customer:
+            continue
+        cents, until = logged.get(customer, (None, None))
+        raw = (_at(values, positions["temporary_part"]), _at(values, positions["temporary_until"]))
+        shown = (_cents(raw[0]), _day(raw[1]))
+        for col, want, got, cell in zip(TEMPORARY_COLUMNS, (cents, until), shown, raw):
+            if want != got:
+                found = _shown(got, col) if got is not None or cell is None else repr(cell)
+                issues.append(Issue(WorkflowCode.TEMPORARY, f"{customer}: {col.label} shows {found}, the "
+                                    f"Audit log holds {_shown(want, col)} in force: it was edited / 与审计记录不符",
+                                    row=r, column=col.label, source=REGISTER))
+    return issues
+
+
+def _at(values: tuple, position: int) -> object:
+    return values[position - 1] if position - 1 < len(values) else None
+
+
+def _day(value: object) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    return value if isinstance(value, date) else None
+
+
+def _shown(value: object, column) -> str:
+    if value is None:
+        return "nothing"
+    return value.isoformat() if column.kind == DATE else f"{units(value):,.2f}"

@@ -81,10 +81,12 @@ from crm_app.register.temporary import (
     Expiry,
     below_zero,
     pending_expiry,
+    register_column_issues,
     temporary_notes,
     temporary_parts,
     temporary_sheet_issues,
     until_text,
+    write_register_columns,
     write_temporary_sheet,
 )
 from crm_app.workbook.stored_values import rebuild_sheets, save_rewritten
@@ -359,7 +361,8 @@ def inspect_register(loaded: LoadedRegister, key: AuditKey | None = None, *, wri
     if not signed or loaded.signed is None:
         issues += _line_issues(loaded.register, loaded.audit)
     issues += _register_issues(loaded.register, loaded.audit) + _budget_issues(loaded)
-    issues += temporary_sheet_issues(loaded.values, loaded.audit) if loaded.values is not None else []
+    if loaded.values is not None:
+        issues += temporary_sheet_issues(loaded.values, loaded.audit) + register_column_issues(loaded.values, loaded.audit)
     return VerifyReport(issues, loaded.signed, signed, checked.state, recorded or (key.key_id if key else ""),
                         temporary_notes(loaded.audit))
 
@@ -464,7 +467,10 @@ def commit(loaded: LoadedRegister, entries: list[dict[str, object]], lines: dict
     entries = chain(entries, last_hash(loaded.audit), key)
     _write_lines(loaded, lines)
     _append_audit(loaded, entries)
-    write_temporary_sheet(loaded.book, temporary_parts(_with_entries(loaded.audit, entries)))
+    parts = temporary_parts(_with_entries(loaded.audit, entries))
+    write_temporary_sheet(loaded.book, parts)
+    write_register_columns(loaded.book, dict(zip(loaded.register["customer"], loaded.register["row"])),
+                           temporary_parts(loaded.audit), parts)
     for edit in edits:
         edit(loaded.book)
     version = loaded.stamp.version + 1

@@ -196,10 +196,13 @@ REGISTER_WIDTHS = {"customer": 12, "customer_name": 22, "owner": 10, "rate_statu
 
 
 def build_register(ctx: Ctx, sh: Sheet) -> None:
-    layout.header(sh, 1, 1, [c.heading for c in rs.REGISTER_COLUMNS])
+    # the workflow fills the temporary columns (crm_app.register.temporary); a new register has none
+    shown = [*rs.REGISTER_COLUMNS, *rs.TEMPORARY_COLUMNS]
+    layout.header(sh, 1, 1, [c.heading for c in shown])
     if ctx.filled:
         write_register_rows(ctx, sh)
-    least = {reg_col(c.key): REGISTER_WIDTHS.get(c.key, KIND_WIDTHS.get(c.kind, 8)) for c in rs.REGISTER_COLUMNS}
+    least = {get_column_letter(i): REGISTER_WIDTHS.get(c.key, KIND_WIDTHS.get(c.kind, 8))
+             for i, c in enumerate(shown, start=1)}
     layout.fit_widths(sh, least=least, most=40)
     last = max(ctx.cap, TEMPLATE_ROWS) + 1
     for col in rs.REGISTER_COLUMNS:
@@ -223,7 +226,7 @@ def build_register(ctx: Ctx, sh: Sheet) -> None:
                  DataValidation(type="date", operator="greaterThan", formula1="1", allow_blank=True,
                                 error="A date / 日期", showErrorMessage=True))
     sh.ws.freeze_panes = "C2"
-    sh.ws.auto_filter.ref = f"A1:{reg_col('flags')}{max(ctx.n + 1, 2)}"
+    sh.ws.auto_filter.ref = f"A1:{get_column_letter(len(shown))}{max(ctx.n + 1, 2)}"
     layout.print_setup(sh, landscape=True, title_rows="1:1", footer=footer(ctx))
     sh.protect()
 

@@ -18,8 +18,10 @@ from crm_app.register.audit import WorkflowCode, customer_entries
 from crm_app.register.load import Approval, load_register, read_request_csv
 from crm_app.register.signoff import sign_off
 from crm_app.register.standard import standard_entries
+from crm_app.register.schema import REGISTER, TEMPORARY_COLUMNS
 from crm_app.register.temporary import TEMPORARY, end_date, until_text
 from crm_app.register.workflow import batches_in_quarter, reallocate, verify, verify_report
+from crm_core.values import normalize_text
 from tests.support.registers import BUDGET, CUSTOMERS, write_request
 from tests.support.signing import SIGNERS, signed_register
 
@@ -104,6 +106,59 @@ def test_an_amendment_on_the_end_date_reverses_the_temporary_batch_first(signed)
     assert outcome.expired == [load_register(signed).audit["batch_id"].iloc[1]]
     assert dict(outcome.standard.lines)["C7"] == 80_000_000  # signed without the ended temporary part
     assert verify(signed) == []
+
+
+def register_temporary(path: Path) -> dict[str, tuple]:
+    """The Register's temporary columns, by customer, for the lines that show something."""
+    ws = openpyxl.load_workbook(path)[REGISTER]
+    header = [normalize_text(h) for h in next(ws.iter_rows(max_row=1, values_only=True))]
+    if normalize_text(TEMPORARY_COLUMNS[0].heading) not in header:
+        return {}
+    part, until = (header.index(normalize_text(c.heading)) for c in TEMPORARY_COLUMNS)
+    return {row[0]: (row[part], row[until].date() if row[until] else None)
+            for row in ws.iter_rows(min_row=2, values_only=True)
+            if row[0] and (row[part] is not None or row[until] is not None)}
+
+
+def test_the_register_shows_each_line_s_temporary_part_until_it_is_reversed(signed):
+    assert apply(signed, [("C7", "100000", "peak"), ("D24", "-100000", "x")], NOV, until="2026-12-31").written
+    assert apply(signed, [("C7", "50000", "more"), ("A1", "-50000", "x")], NOV.replace(day=3), until="2026-12-15").written
+    assert register_temporary(signed) == {"C7": (150_000, date(2026, 12, 15)), "A1": (-50_000, date(2026, 12, 15)),
+                                          "D24": (-100_000, date(2026, 12, 31))}
+    assert verify(signed) == []
+    # the first write after 15 December takes back the second batch: C7 keeps the first part only
+    later = apply(signed, [("A2", "1000", "x"), ("B5", "-1000", "y")], datetime(2026, 12, 16, tzinfo=timezone.utc))
+    assert later.written, later.report.verdict
+    assert register_temporary(signed) == {"C7": (100_000, date(2026, 12, 31)), "D24": (-100_000, date(2026, 12, 31))}
+    assert apply(signed, [("A2", "-1000", "x"), ("B5", "1000", "y")], datetime(2026, 12, 31, tzinfo=timezone.utc)).written
+    assert register_temporary(signed) == {} and verify(signed) == []
+
+
+def test_a_register_without_the_columns_gets_them_with_its_first_temporary_batch(signed):
+    def headers() -> list[str]:
+        ws = openpyxl.load_workbook(signed)[REGISTER]
+        return [normalize_text(h) for h in next(ws.iter_rows(max_row=1, values_only=True))]
+
+    assert normalize_text(TEMPORARY_COLUMNS[0].heading) not in headers()  # as registers written before them
+    assert apply(signed, [("A1", "1000", "x"), ("A2", "-1000", "y")], NOV).written
+    assert normalize_text(TEMPORARY_COLUMNS[0].heading) not in headers()  # a lasting batch adds nothing
+    assert apply(signed, [("C7", "100000", "peak"), ("D24", "-100000", "x")], NOV, until="2026-12-31").written
+    assert register_temporary(signed) == {"C7": (100_000, date(2026, 12, 31)), "D24": (-100_000, date(2026, 12, 31))}
+    assert headers()[-2:] == [normalize_text(c.heading) for c in TEMPORARY_COLUMNS] and verify(signed) == []
+
+
+def test_verify_names_the_row_and_column_of_an_edited_temporary_cell(signed):
+    assert apply(signed, [("C7", "100000", "peak"), ("D24", "-100000", "x")], NOV, until="2026-12-31").written
+    book = openpyxl.load_workbook(signed)
+    ws = book[REGISTER]
+    header = [normalize_text(h) for h in next(ws.iter_rows(max_row=1, values_only=True))]
+    until = header.index(normalize_text(TEMPORARY_COLUMNS[1].heading)) + 1
+    row = next(r for r in range(2, ws.max_row + 1) if ws.cell(row=r, column=1).value == "C7")
+    ws.cell(row=row, column=until).value = datetime(2027, 6, 30)  # the end date moved by hand
+    book.save(signed)
+    issues = verify(signed)
+    assert [(i.row, i.column, i.source) for i in issues] == [(row, TEMPORARY_COLUMNS[1].label, REGISTER)]
+    assert "2027-06-30" in issues[0].message and "2026-12-31" in issues[0].message
 
 
 # ---- the property ----------------------------------------------------------------------------
