@@ -1,16 +1,17 @@
-"""Review views around the core: receivable ageing, tier migration, debtor/customer overlap."""
+"""Review views around the core: receivable ageing as ERPs offer it, tier migration, debtor/customer overlap."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .collection import balance_signs, gross_cents
+from .issues import WARNING, CrmInputError, Issue, IssueCode
 from .ledger import OPENING_BALANCE
-from .policy import Policy
+from .policy import Policy, aging_bucket_problems
 from .values import normalize_text
 
 CURRENT = "current / 未到期"
@@ -18,37 +19,66 @@ CREDIT = "credit / 未核销"
 
 
 def aging(rows: pd.DataFrame, as_of: pd.Timestamp, policy: Policy | None = None,
-          buckets: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """Open receivables per customer by days past due (账龄) on `as_of`, in int cents.
+          buckets: Mapping[str, float] | None = None, basis: str | None = None) -> pd.DataFrame:
+    """Open receivables per customer by days past due (账龄) on `as_of`, in int cents: the table
+    of `aging_report` (which also returns the notes on receipts naming unknown invoices)."""
+    return aging_report(rows, as_of, policy, buckets, basis).table
 
-    Documents dated after `as_of` are left out. Receipts, credit notes and write-offs settle the
-    oldest debts first (invoices and balances brought forward, by due date), so what is still open
-    is the newest. A debt without a due date is due `payment_terms_days` after its date (a balance
-    brought forward: on its date). Columns: customer, current (not yet due), one per bucket of days
-    past due (1-30, 31-60, 61-90, 90+ by default), credit (an overpayment, negative), total: the
-    buckets add up to each customer's open balance.
+
+@dataclass(frozen=True)
+class Ageing:
+    """An ageing table (customer, current, one column per bucket, credit, total; int cents) and
+    the issues met on the way (receipts naming an invoice the ledger does not hold)."""
+
+    table: pd.DataFrame
+    issues: list[Issue] = field(default_factory=list)
+    basis: str = "due_date"
+
+
+def aging_report(rows: pd.DataFrame, as_of: pd.Timestamp, policy: Policy | None = None,
+                 buckets: Mapping[str, float] | None = None, basis: str | None = None) -> Ageing:
+    """Open receivables per customer on `as_of` as ERPs age them (应收账龄), in int cents.
+
+    Documents dated after `as_of` are left out, receipts included. A receipt, credit note or
+    write-off whose `applies_to` names an invoice of the same customer settles that invoice first
+    (up to its amount; the rest of it settles like any other); everything else settles the oldest
+    debts first (invoices and balances brought forward, by due date), so what is still open is the
+    newest. A name the ledger does not hold (up to `as_of`) is settled oldest first, with a warning.
+    A debt without a due date is due `payment_terms_days` after its date (a balance brought
+    forward: on its date). `basis` (default: the policy's `aging_basis`): "due_date" counts days
+    past due, "document_date" days since the document's date; 0 days or fewer is the current
+    column. Columns: customer, current, one per bucket (1-30, 31-60, 61-90, 90+ by default; any
+    number), credit (an overpayment, negative), total: the buckets add up to each customer's
+    open balance.
     """
     policy = policy or Policy()
-    buckets = dict(buckets or policy.aging_buckets)
-    as_of = np.datetime64(pd.Timestamp(as_of).normalize())
+    buckets = checked_buckets(buckets or policy.aging_buckets)
+    basis = checked_basis(basis or policy.aging_basis)
+    day = pd.Timestamp(as_of).normalize()
+    as_of = np.datetime64(day)
     rows = rows[rows["date"].to_numpy() <= as_of]
     signed = gross_cents(rows, policy) * balance_signs(rows["type"])
     customers = rows["customer"].to_numpy()
     open_total = pd.Series(signed).groupby(customers).sum()
-    debt = pd.DataFrame({"customer": customers, "due": _due_dates(rows, policy), "gross": signed})
-    debt = debt[debt["gross"] > 0].sort_values(["customer", "due"], ascending=[True, False])
+    named, issues = _named_settlement(rows, signed, day)
+    due = _due_dates(rows, policy)
+    counted_from = due if basis == "due_date" else rows["date"].to_numpy()
+    debt = pd.DataFrame({"customer": customers, "due": due, "from": counted_from, "gross": signed - named})
+    debt = debt[signed > 0].sort_values(["customer", "due"], ascending=[True, False], kind="stable")
     newer = debt.groupby("customer")["gross"].cumsum() - debt["gross"]  # open money on newer debts
     owed = debt["customer"].map(open_total.clip(lower=0)).to_numpy()
     debt["open"] = np.clip(owed - newer.to_numpy(), 0, debt["gross"].to_numpy())
-    days = (as_of - debt["due"].to_numpy()).astype("timedelta64[D]").astype("int64")
+    days = (as_of - debt["from"].to_numpy()).astype("timedelta64[D]").astype("int64")
     labels = aging_columns(buckets)
-    edges = np.array([0, *sorted(buckets.values())])  # 0 days or fewer past due: not yet due
+    edges = np.array([0, *sorted(buckets.values())])  # 0 days or fewer: current
     debt["bucket"] = np.array(labels[:-1], dtype=object)[np.searchsorted(edges, days, side="left")]
-    table = debt.pivot_table(index="customer", columns="bucket", values="open", aggfunc="sum", fill_value=0)
+    table = debt.pivot_table(index="customer", columns="bucket", values="open", aggfunc="sum", fill_value=0,
+                             observed=True)
     table = table.reindex(columns=labels, fill_value=0).reindex(open_total.index, fill_value=0).astype("int64")
     table[CREDIT] = open_total.clip(upper=0).to_numpy()
     table["total"] = table.sum(axis=1)
-    return table.reset_index().rename(columns={"index": "customer"})
+    table.columns.name = None
+    return Ageing(table.reset_index().rename(columns={"index": "customer"}), issues, basis)
 
 
 def aging_columns(buckets: Mapping[str, float]) -> list[str]:
@@ -56,6 +86,70 @@ def aging_columns(buckets: Mapping[str, float]) -> list[str]:
     last bucket, credit."""
     ordered = sorted(buckets, key=buckets.get)
     return [CURRENT, *ordered, f"{int(max(buckets.values()))}+", CREDIT]
+
+
+def buckets_from_limits(limits: Sequence[float]) -> dict[str, float]:
+    """Bucket upper days (30, 60, 90, in any order) -> labelled buckets {1-30: 30, 31-60: 60,
+    61-90: 90}; past the last, the open-ended 90+ follows. Nine slabs to 720 days are as good."""
+    days = sorted(int(d) if float(d).is_integer() else d for d in limits)
+    buckets = checked_buckets({str(d): float(d) for d in days}, "buckets")
+    ends = [int(d) for d in sorted(buckets.values())]
+    starts = [1] + [d + 1 for d in ends[:-1]]
+    return {f"{a}-{b}": float(b) for a, b in zip(starts, ends)}
+
+
+def checked_buckets(buckets: Mapping[str, float], name: str = "aging_bucket") -> dict[str, float]:
+    """The buckets as a dict, or every reason they cannot be used (the policy's own rule)."""
+    buckets = {str(k): float(v) for k, v in dict(buckets).items()}
+    problems = aging_bucket_problems(buckets, name)
+    if problems:
+        raise CrmInputError([Issue(IssueCode.BAD_NUMBER, p, column=name) for p in problems])
+    return buckets
+
+
+def checked_basis(basis: str) -> str:
+    """'due_date' or 'document_date' (also 'due', 'document', 到期日, 单据日期)."""
+    word = normalize_text(basis).lower().replace("-", "_").replace(" ", "_")
+    found = _BASIS_WORDS.get(word)
+    if found is None:
+        raise CrmInputError([Issue(IssueCode.BAD_POLICY, f"aging_basis {basis!r} is not due_date or document_date "
+                                   "/ 账龄起算应为 due_date（到期日）或 document_date（单据日期）", column="aging_basis")])
+    return found
+
+
+_BASIS_WORDS = {**dict.fromkeys(("due_date", "due", "到期日", "到期日期"), "due_date"),
+                **dict.fromkeys(("document_date", "document", "invoice_date", "单据日期", "开票日期"), "document_date")}
+
+
+def _named_settlement(rows: pd.DataFrame, signed: np.ndarray, as_of: pd.Timestamp) -> tuple[np.ndarray, list[Issue]]:
+    """Per row, the part of a debt settled by the credits whose `applies_to` names its invoice
+    number (never more than the debt), and a warning for each name that matches no debt of the
+    same customer: that credit is settled oldest first instead."""
+    settled = np.zeros(len(rows), dtype="int64")
+    if "applies_to" not in rows or not len(rows):
+        return settled, []
+    names = rows["applies_to"].to_numpy(dtype=object)
+    naming = np.flatnonzero((signed < 0) & (names != ""))
+    if not len(naming):
+        return settled, []
+    numbers = rows["invoice_no"].to_numpy(dtype=object)
+    debts = np.flatnonzero((signed > 0) & (numbers != ""))
+    position = pd.Series(debts, index=numbers[debts])
+    position = position[~position.index.duplicated(keep="first")]
+    target = position.reindex(names[naming]).to_numpy(dtype="float64")
+    customers = rows["customer"].to_numpy(dtype=object)
+    found = ~np.isnan(target)
+    found[found] = customers[target[found].astype("int64")] == customers[naming[found]]
+    claims = pd.Series(-signed[naming[found]]).groupby(target[found].astype("int64")).sum()
+    at = claims.index.to_numpy()
+    settled[at] = np.minimum(claims.to_numpy(), signed[at])
+    rownums = rows["row"].to_numpy()
+    issues = [Issue(IssueCode.UNKNOWN_INVOICE,
+                    f"applies_to {names[pos]!r}: customer {customers[pos]!r} has no invoice of that number up "
+                    f"to {as_of:%Y-%m-%d}; settled against the oldest debts instead / 未找到核销发票，按账龄先后核销",
+                    row=int(rownums[pos]), column="applies_to", severity=WARNING)
+              for pos in naming[~found]]
+    return settled, issues
 
 
 def _due_dates(rows: pd.DataFrame, policy: Policy) -> np.ndarray:

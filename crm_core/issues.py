@@ -34,6 +34,7 @@ class IssueCode(str, Enum):
     NOT_ENOUGH_HEADROOM = "not_enough_headroom"
     BAD_SHAPE = "bad_shape"
     ROUNDED = "rounded"
+    UNKNOWN_INVOICE = "unknown_invoice"  # a receipt names an invoice the ledger does not hold
 
 
 ERROR = "error"

@@ -1,5 +1,6 @@
 """Receivables KPIs as the credit profession defines them (the Credit Research Foundation's
-definitions, domain.md section 9): DSO, countback DSO, best possible DSO, ADD and CEI.
+definitions, domain.md section 9): DSO, countback DSO, best possible DSO, ADD, CEI, % current,
+turnover and the bad-debt ratio. The same figures per customer from a ledger: crm_core.receivables.
 
 Credit sales include VAT, as the CRF counts taxes in credit sales (and as the collection rate
 grosses sales up); "current" receivables are those not yet due. Inputs are plain numbers in
@@ -78,6 +79,24 @@ def collection_effectiveness(opening_receivables: float, credit_sales: float, cl
         raise _problem("closing_current", "nothing was collectible in the period (opening + sales/N <= current) "
                        "/ 本期无可回收款项")
     return (collectible - closing_receivables) / denominator
+
+
+def current_share(current_receivables: float, receivables: float) -> float:
+    """% current 未到期占比 = current (not yet due) receivables / receivables (4,000 / 15,000 = 26.67%)."""
+    _require_positive("receivables", receivables)
+    return current_receivables / receivables
+
+
+def receivables_turnover(credit_sales: float, receivables: float) -> float:
+    """Receivables turnover 应收账款周转率 = credit sales / closing receivables (10,000 / 15,000 = 0.67 in the period)."""
+    _require_positive("receivables", receivables)
+    return credit_sales / receivables
+
+
+def bad_debt_ratio(written_off: float, credit_sales: float) -> float:
+    """Bad-debt ratio 坏账率 = bad debts written off / credit sales (11,700 / 117,000 = 10%)."""
+    _require_positive("credit_sales", credit_sales)
+    return written_off / credit_sales
 
 
 def _require_positive(name: str, value: float) -> None:

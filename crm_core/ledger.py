@@ -58,7 +58,8 @@ def type_words(kind: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Ledger:
-    """Clean rows: row, date, customer, type, amount_cents, invoice_no, due_date, vat_rate, customer_name."""
+    """Clean rows: row, date, customer, type, amount_cents, invoice_no, due_date, vat_rate, customer_name
+    (and applies_to, the invoice a receipt settles, when the ledger has that column)."""
 
     rows: pd.DataFrame
     issues: list[Issue] = field(default_factory=list)
@@ -240,6 +241,8 @@ def _optional_columns(raw, rownums, source, issues, report) -> dict[str, object]
         out["invoice_no"] = normalize_text_column(raw["invoice_no"])
     else:
         out["invoice_no"] = np.full(n, "", dtype=object)
+    if "applies_to" in raw:  # optional, and kept only when given: no column of blanks for 10^7 rows
+        out["applies_to"] = normalize_text_column(raw["applies_to"])
     if "due_date" in raw and pd.api.types.is_datetime64_any_dtype(raw["due_date"].dtype):
         out["due_date"], bad = datetime_days(raw["due_date"])  # blanks stay NaT
         report("due_date", bad, "due_date")

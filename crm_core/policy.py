@@ -22,6 +22,10 @@ import pandas as pd
 from .issues import CrmInputError, Issue, IssueCode
 from .values import parse_money_cents, units
 
+# The dates an ageing may count days from (policy `aging_basis`).
+AGING_BASES = ("due_date", "document_date")
+KPI_MONTHS_LIMIT = 120  # ten years of monthly sales: beyond that a KPI period is surely a typing slip
+
 # Sections whose keys are labels (tier letters, dates) rather than field names.
 _MAPS = {
     "vat": "vat_table",
@@ -65,6 +69,15 @@ class Policy:
     cut_low_use: float = 0.5
     cut_low_rate: float = 0.85
     overlap_top_n: int = 100  # the debtor overlap compares the top N debtors with the top N customers
+    aging_basis: str = "due_date"  # or "document_date": the date an ageing counts days from
+    kpi_months: int = 12  # receivables KPIs: months of credit sales up to the as-of date
+    # raise candidates: the rate must rise by more than this (rate points), sales grow by more than this share
+    raise_rate_gain: float = 0.0
+    raise_sales_growth: float = 0.0
+    long_standing_years: int = 3  # customers trading this many years or more (from their first trade)
+    # recency: no invoice for more than this many days is sleeping, for more than lost_after_days lost
+    sleeping_after_days: int = 90
+    lost_after_days: int = 365
 
     # ---- derived views -------------------------------------------------------------
     @property
@@ -163,7 +176,8 @@ class Policy:
 _SCALARS = ["name", "credit_ratio", "tier_mode", "lowest_tier", "unrated_label", "pareto_rest",
             "credit_rounding", "payment_terms_days", "reallocations_per_quarter",
             "cut_below_balance", "distinct_roles", "negative_amounts", "cut_low_use", "cut_low_rate",
-            "overlap_top_n"]
+            "overlap_top_n", "raise_rate_gain", "raise_sales_growth", "long_standing_years",
+            "sleeping_after_days", "lost_after_days", "aging_basis", "kpi_months"]
 # What each key (and section) means, in both languages: the comments `to_toml` writes (the shipped
 # default_policy.toml is Policy().to_toml(), so `crm-addin policy` shows them too).
 KEY_NOTES = {
@@ -186,6 +200,20 @@ KEY_NOTES = {
     "cut_low_rate": "suggested cuts: a collection rate below this is named low / 建议调减：回款率低于此值时注明“回款率低”",
     "overlap_top_n": "debtor overlap: how many top debtors are compared with as many top customers by sales / "
                      "欠款重叠分析：比较前 N 大欠款客户与前 N 大销售客户",
+    "aging_basis": "ageing counts days past the due date (due_date) or since the document date (document_date) / "
+                   "账龄起算：due_date 按到期日（逾期天数），document_date 按单据日期",
+    "kpi_months": "receivables KPIs (DSO, CEI...): months of credit sales up to the as-of date / "
+                  "应收指标（DSO、CEI 等）统计截止日前的月数",
+    "raise_rate_gain": "raise candidates: the collection rate must rise by more than this (0.05 = 5 points) / "
+                       "调增候选：回款率须提高超过此值（0.05 = 5 个百分点）",
+    "raise_sales_growth": "raise candidates: sales must grow by more than this share of last year's (0.1 = 10%) / "
+                          "调增候选：销售额须比上年增长超过此比例（0.1 = 10%）",
+    "long_standing_years": "customers trading this many years or more since their first trade are long-standing / "
+                           "自首次交易起满此年数的客户为老客户",
+    "sleeping_after_days": "a customer without an invoice for more than this many days is sleeping / "
+                           "超过此天数无发票（购货）的客户为沉睡客户",
+    "lost_after_days": "a customer without an invoice for more than this many days is lost / "
+                       "超过此天数无发票（购货）的客户为流失客户",
     "vat": "VAT rate in force from each date / 各日期起适用的增值税率",
     "rate_cutoff": "lowest collection rate of each tier, inclusive / 各等级回款率下限（含）",
     "rank_share": "shares of customers by rank in rank mode, adding up to 1 / 排名分级时各级客户占比，合计为 1",
@@ -193,10 +221,11 @@ KEY_NOTES = {
     "tier_weight": "weight of a tier's sales in the credit split; 0 = cash on delivery / 额度分配权重，0 = 现款现货",
     "stage_months": "sales-stage horizon of each tier in months (D beyond, E no need) / 销售阶段各级成交期限（月）",
     "follow_up_days": "follow-up cadence of each stage tier in days (E none) / 各阶段等级的跟进周期（天）",
-    "aging_bucket": "upper days past due of each ageing bucket (the last is open-ended) / 账龄区间逾期天数上限",
+    "aging_bucket": "upper days of each ageing bucket, past due or since the document date (aging_basis); any "
+                    "number of buckets, the last open-ended / 账龄区间天数上限（逾期天数或单据天数），区间数不限",
 }
 _CHOICES = {"tier_mode": {"cutoff", "rank"}, "cut_below_balance": {"forbid", "allow", "override"},
-            "negative_amounts": {"reject", "allow"}}
+            "negative_amounts": {"reject", "allow"}, "aging_basis": set(AGING_BASES)}
 
 
 def default_policy() -> Policy:
@@ -279,11 +308,12 @@ def _coerce_one(name: str, value: object) -> object:
             return {str(pd.Timestamp(str(k)).date()): _number(v) for k, v in value.items()}
         return {str(k): _number(v) for k, v in value.items()}
     if name in ("name", "tier_mode", "lowest_tier", "unrated_label", "pareto_rest",
-                "cut_below_balance", "negative_amounts"):
+                "cut_below_balance", "negative_amounts", "aging_basis"):
         return str(value).strip()
     if name == "distinct_roles":
         return _as_bool(value)
-    if name in ("payment_terms_days", "reallocations_per_quarter", "overlap_top_n"):
+    if name in ("payment_terms_days", "reallocations_per_quarter", "overlap_top_n", "long_standing_years",
+                "sleeping_after_days", "lost_after_days", "kpi_months"):
         return int(float(value))
     return _number(value)
 
@@ -318,6 +348,10 @@ def _policy_problems(p: Policy):
         yield "credit_rounding must be a positive amount in whole cents"
     if p.overlap_top_n < 1:
         yield f"overlap_top_n: {p.overlap_top_n} must be 1 or more / 应至少为 1"
+    yield from _recency_problems(p)
+    if not 1 <= p.kpi_months <= KPI_MONTHS_LIMIT:
+        yield f"kpi_months: {p.kpi_months} must be from 1 to {KPI_MONTHS_LIMIT} / 应为 1 到 {KPI_MONTHS_LIMIT} 个月"
+    yield from aging_bucket_problems(p.aging_buckets)
     if abs(sum(p.rank_shares.values()) - 1) > SHARES_TOLERANCE:
         yield "rank shares must add up to 1"
     if sorted(p.pareto_cutoffs.values()) != list(p.pareto_cutoffs.values()):
@@ -327,6 +361,30 @@ def _policy_problems(p: Policy):
             yield f"{name} must be one of {', '.join(sorted(allowed))}"
     if p.lowest_tier in p.rate_cutoffs:
         yield "lowest_tier must not also have a cut-off"
+
+
+def _recency_problems(p: Policy):
+    for name in ("long_standing_years", "sleeping_after_days", "lost_after_days"):
+        if getattr(p, name) < 1:
+            yield f"{name}: {getattr(p, name)} must be 1 or more / 应至少为 1"
+    if p.lost_after_days <= p.sleeping_after_days:
+        yield (f"lost_after_days ({p.lost_after_days}) must be more than sleeping_after_days "
+               f"({p.sleeping_after_days}) / 流失天数应大于沉睡天数")
+
+
+def aging_bucket_problems(buckets: Mapping[str, float], name: str = "aging_bucket") -> list[str]:
+    """Why these ageing buckets (label -> upper days past due) cannot be used: any number of them
+    (30/60/90, or nine slabs to 720 days), each a whole number of days above 0, none twice."""
+    if not buckets:
+        return [f"{name}: give at least one bucket, e.g. 30, 60, 90 / 至少需要一个账龄区间"]
+    problems = [f"{name}.{label}: {days:g} must be a whole number of days above 0 / 应为大于 0 的整天数"
+                for label, days in buckets.items()
+                if not (math.isfinite(days) and days > 0 and float(days).is_integer())]
+    days = sorted(buckets.values())
+    twice = sorted({d for d in days if days.count(d) > 1})
+    if twice:
+        problems.append(f"{name}: {twice[0]:g} days is the end of two buckets / 账龄区间上限重复")
+    return problems
 
 
 # Policy sections holding rates or shares, checked key by key so a message names its key.
@@ -343,7 +401,8 @@ def _whole_cents(amount: float) -> bool:
 
 
 def _rate_problems(p: Policy) -> list[str]:
-    found = [fraction_problem(name, getattr(p, name)) for name in ("credit_ratio", "cut_low_use", "cut_low_rate")]
+    found = [fraction_problem(name, getattr(p, name)) for name in ("credit_ratio", "cut_low_use", "cut_low_rate",
+                                                                  "raise_rate_gain", "raise_sales_growth")]
     for prefix, attr in _FRACTION_MAPS.items():
         found += [fraction_problem(f"{prefix}.{key}", value, below_one=prefix == "vat")
                   for key, value in getattr(p, attr).items()]

@@ -13,7 +13,7 @@ from .issues import Issue, check_invariant
 from .ledger import Ledger
 from .policy import Policy
 from .schema import REVIEW_FRAME_COLUMNS
-from .tiers import pareto_tiers, rank_tiers, rate_tiers
+from .tiers import pareto_tiers, policy_rate_tiers
 from .values import units
 
 # The review frame's columns: the register columns a review computes (crm_core.schema), money in cents.
@@ -97,10 +97,7 @@ def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Is
     the review's second half, shared by whole ledgers and ledgers summed chunk by chunk."""
     facts = facts.copy()
     rates = facts["collection_rate"].to_numpy()
-    if policy.tier_mode == "rank":
-        facts["rate_tier"] = rank_tiers(rates, policy=policy)
-    else:
-        facts["rate_tier"] = rate_tiers(rates, policy=policy)
+    facts["rate_tier"] = policy_rate_tiers(rates, policy)
     facts["pareto_tier"] = pareto_tiers(facts["net_sales_cents"].to_numpy(), policy=policy)
     net_total = int(facts["net_sales_cents"].sum())
     vat = policy.vat_rate_on(pd.Timestamp(year=year + 1, month=1, day=1))

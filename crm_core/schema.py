@@ -98,6 +98,10 @@ LEDGER_COLUMNS: list[Column] = [
     Column("vat_rate", "税率", "VAT rate", RATE, ("vat_rate", "vat rate", "vat", "税率", "增值税率")),
     Column("customer_name", "客户名称", "Customer name", TEXT,
            ("customer_name", "customer name", "name", "客户名称", "名称")),
+    # optional: on a receipt or credit note, the invoice it settles (ageing settles it first)
+    Column("applies_to", "核销发票号", "Applies to invoice", TEXT,
+           ("applies_to", "applies to", "applies to invoice", "settles invoice", "核销发票号", "核销发票",
+            "对应发票号", "核销单号")),
 ]
 LEDGER_BY_KEY = {c.key: c for c in LEDGER_COLUMNS}
 # field -> accepted headers: what crm_core.ledger's reader matches a file's headers against

@@ -82,6 +82,20 @@ def rank_tiers(rates: Sequence[float] | np.ndarray, shares: Mapping[str, float] 
     return out
 
 
+def policy_rate_tiers(rates: Sequence[float] | np.ndarray, policy: Policy | None = None) -> np.ndarray:
+    """Tiers by collection rate as the review assigns them: by the cut-offs, or by rank when the
+    policy's tier_mode is rank. Every view that tiers customers by rate goes through here."""
+    policy = policy or Policy()
+    return rank_tiers(rates, policy=policy) if policy.tier_mode == "rank" else rate_tiers(rates, policy=policy)
+
+
+def rate_tier_order(policy: Policy | None = None) -> list[str]:
+    """The collection-rate tiers the policy gives, best first (rank mode: its rank shares'
+    labels); the unrated label is not among them."""
+    policy = policy or Policy()
+    return list(policy.rank_shares) if policy.tier_mode == "rank" else policy.rate_tier_labels()
+
+
 def pareto_tiers(values: Sequence[float] | np.ndarray, cutoffs: Mapping[str, float] | None = None,
                  rest: str | None = None, policy: Policy | None = None) -> np.ndarray:
     """Pareto ABC by sales: A = the largest customers making the first 70% of the total, B the

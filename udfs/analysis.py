@@ -4,7 +4,14 @@ from __future__ import annotations
 import numpy as np
 import xlwings as xw
 
-from crm_core.analysis import aging, lifetime_value, likely_duplicates, overlap, tier_migration
+from crm_core.analysis import (
+    aging,
+    buckets_from_limits,
+    lifetime_value,
+    likely_duplicates,
+    overlap,
+    tier_migration,
+)
 from crm_core.issues import CrmInputError
 from crm_core.policy import Policy
 
@@ -21,9 +28,7 @@ def _buckets(value) -> dict[str, float] | None:
         return ex.label_map(value, "buckets")
     limits, bad = ex.numbers([r[0] for r in rows], "buckets")
     ex.require(bad, "buckets")
-    limits = sorted(int(x) for x in limits if not np.isnan(x))
-    starts = [1] + [x + 1 for x in limits[:-1]]
-    return {f"{a}-{b}": float(b) for a, b in zip(starts, limits)}
+    return buckets_from_limits([x for x in limits if not np.isnan(x)])
 
 
 @xw.func(category=ex.CATEGORY)

@@ -1,12 +1,16 @@
-"""Worksheet functions for receivables KPIs: DSO, countback DSO, ADD, CEI (crm_core.kpis)."""
+"""Worksheet functions for receivables KPIs: DSO, countback DSO, ADD, CEI (crm_core.kpis), and the
+whole KPI table per customer from a ledger (crm_core.receivables)."""
 from __future__ import annotations
 
+import numpy as np
 import xlwings as xw
 
 from crm_core import kpis
+from crm_core.issues import CrmInputError
+from crm_core.receivables import KPI_HEADER, KPI_MONEY, KPI_RATIOS, checked_months, receivable_kpis
 
 from . import _excel as ex
-from .collection import RANGE
+from .collection import POLICY_DOC, RANGE, _ledger
 
 CREDIT_SALES_DOC = "Credit sales in the period, VAT included 含税赊销额"
 
@@ -73,3 +77,27 @@ def crm_cei(opening_receivables, credit_sales, closing_receivables, closing_curr
                                          _one(credit_sales, "credit_sales"),
                                          _one(closing_receivables, "closing_receivables"),
                                          _one(closing_current, "closing_current"), _one(months, "months"))
+
+
+@xw.func(category=ex.CATEGORY)
+@xw.arg("ledger", doc="Ledger range WITH header row: date, customer, type, amount, due date (optional) 台账", **RANGE)
+@xw.arg("as_of", doc="Date the KPIs are taken on (the period ends on it) 截止日", **RANGE)
+@xw.arg("months", doc="Months of credit sales up to as_of (optional; policy kpi_months, 12) 月数", **RANGE)
+@xw.arg("policy", doc=POLICY_DOC, **RANGE)
+@ex.shows_errors
+def crm_receivable_kpis(ledger, as_of, months=None, policy=None):
+    """Receivables KPIs 应收指标 per customer and in total, with header: credit sales, receivables, current, DSO, best DSO, ADD, CEI, % current, turnover, bad-debt ratio; #DIV/0! where not defined."""
+    pol = ex.read_policy(policy)
+    book = _ledger(ledger, pol)
+    if book.errors:
+        raise CrmInputError(book.errors)
+    day = ex.one_date(as_of, "as_of")
+    if day is None:
+        raise ex.arg_problem("as_of", "as_of is blank: give the date the KPIs are taken on",
+                             code=ex.IssueCode.BAD_DATE)
+    count = ex.one_number(months, "months", default=float(pol.kpi_months))
+    table = receivable_kpis(book.rows, day, checked_months(count), pol).table
+    money = [ex.units(table[f"{key}_cents"]) for key in KPI_MONEY]
+    ratios = [np.where(np.isnan(r), ex.excel_error(ex.DIV0), r) for r in (table[k].to_numpy(dtype="float64")
+                                                                          for k in KPI_RATIOS)]
+    return ex.table_out(KPI_HEADER, [table["customer"], *money, *ratios])

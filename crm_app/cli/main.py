@@ -44,7 +44,8 @@ from crm_core.policy import Policy
 from crm_core.values import FIRST_DATE, LAST_DATE, parse_money_cents
 
 # Sub-commands that live in their own modules (each offers add_parser).
-COMMAND_MODULES: list[str] = ["crm_app.cli.workflow_commands", "crm_app.workbook.builder", "crm_app.cli.review_file"]
+COMMAND_MODULES: list[str] = ["crm_app.cli.workflow_commands", "crm_app.workbook.builder", "crm_app.cli.review_file",
+                             "crm_app.cli.analytics_commands", "crm_app.cli.doctor"]
 # Commands that need the repository (its test tooling), offered only when run from a checkout.
 REPOSITORY_COMMAND_MODULES: list[str] = ["tools.build_vba"]
 
@@ -150,14 +151,22 @@ def cmd_review(args: argparse.Namespace) -> int:
     progress(f"reading {args.ledger}")
     ledger = read_ledger(args.ledger, policy, sheet=args.sheet)
     target = Path(args.out) if args.out else Path(args.ledger).with_name(Path(args.ledger).stem + "_register.xlsx")
-    if ledger.errors and (not args.skip_bad_rows or _nothing_to_keep(ledger)):
-        print_issues(ledger.issues)
-        print(f"nothing written: {_nothing_to_keep(ledger) or _SKIP_HINT} / 未写出任何文件", file=sys.stderr)
+    if refused_for_bad_rows(ledger, args.skip_bad_rows, "nothing written / 未写出任何文件"):
         return EXIT_INPUT
     return _review_and_write(ledger, policy, args.year, target, progress, source=str(Path(args.ledger).resolve()))
 
 
-_SKIP_HINT = "fix the rows above, or pass --skip-bad-rows to review the rest (they are still listed)"
+_SKIP_HINT = "fix the rows above, or pass --skip-bad-rows to use the rest (they are still listed)"
+
+
+def refused_for_bad_rows(ledger, skip_bad_rows: bool, outcome: str) -> bool:
+    """A ledger with bad rows is refused (its problems listed, then `outcome` and what to do)
+    unless --skip-bad-rows was given and some rows are usable: True when refused."""
+    if not ledger.errors or (skip_bad_rows and not _nothing_to_keep(ledger)):
+        return False
+    print_issues(ledger.issues)
+    print(f"{outcome}: {_nothing_to_keep(ledger) or _SKIP_HINT}", file=sys.stderr)
+    return True
 
 
 def _nothing_to_keep(ledger) -> str:

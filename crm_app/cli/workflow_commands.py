@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from crm_app.cli.main import money_argument
@@ -20,13 +22,19 @@ from crm_app.cli.output import (
     print_issues,
     row_text,
 )
-from crm_app.io.files import atomic_path, csv_safe
+from crm_app.io.files import atomic_path, csv_safe, read_ledger
+from crm_app.register import schema as rs
 from crm_app.register.audit import KEY_ENV, read_key
-from crm_app.register.load import Approval, read_request_csv
+from crm_app.register.load import Approval, load_register, read_request_csv
 from crm_app.register.signoff import sign_off
-from crm_app.register.standard import Signers
+from crm_app.register.standard import Signers, effective_policy
 from crm_app.register.workflow import CheckReport, reallocate, suggest_request, verify_report
+from crm_app.workbook.stored_values import ledger_is_on_the_sheet
+from crm_core.collection import Period
+from crm_core.issues import CrmInputError
 from crm_core.reallocation import Roles
+from crm_core.review import default_year
+from crm_core.trends import TwoPeriods, change_text, raise_candidates, raise_evidence, verdict_text
 from crm_core.values import units
 
 KEY_HELP = (f"key file of a keyed audit chain (default: the file ${KEY_ENV} names); the key never enters the "
@@ -47,7 +55,10 @@ def add_parser(sub) -> None:
     ve.set_defaults(func=cmd_verify)
     su = sub.add_parser("suggest", help="propose cuts to fund a raise, as a request CSV / 建议调减", description=(
         "Propose credit-line cuts (lines far above use and poor payers first, never below the open balance) "
-        "that fund AMOUNT, as a request CSV to edit and pass to reallocate. / 提出调减建议，生成调整申请CSV。"))
+        "that fund AMOUNT, as a request CSV to edit and pass to reallocate; beside it one page with the raise "
+        "evidence from the Ledger sheet (the customer's collection rate and sales in the review year and the year "
+        "before), each cut customer's rate and the other raise candidates (printed to the standard error when the "
+        "CSV goes to the standard output). / 提出调减建议，生成调整申请CSV，并列出调增依据（本年与上年回款率、销售额）。"))
     su.add_argument("register", help="register workbook (.xlsx or .xlsm) / 登记表")
     su.add_argument("--amount", required=True, type=money_argument,
                     help="amount to fund, e.g. 100000, 1,000.50, 10万 or 1亿 / 需调剂的金额")
@@ -146,18 +157,117 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
+    """The request CSV, and beside it one page for the CEO: the raise evidence and the cuts. The page
+    goes to the standard output with --out, else to the standard error, so the CSV printed stays clean."""
     exclude = [c.strip() for c in args.exclude.split(",") if c.strip()]
-    lines = suggest_request(args.register, args.amount, exclude, args.for_customer.strip())
+    for_customer = args.for_customer.strip()
+    lines = suggest_request(args.register, args.amount, exclude, for_customer)
     rows = [[csv_safe(c), f"{units(ch):.2f}", csv_safe(r)]
             for c, ch, r in zip(lines["customer"], lines["change_cents"], lines["reason"])]
+    page = suggest_page(lines, for_customer, register_evidence(args.register))
     if args.out:
         with atomic_path(args.out, backup=False) as tmp:
             with open(tmp, "w", newline="", encoding="utf-8-sig") as handle:
                 _write_csv(handle, rows)
+        print(page)
         print(f"request with {len(rows)} line(s) written to {args.out}; edit it, then run reallocate")
     else:
         _write_csv(sys.stdout, rows)
+        print(page, file=sys.stderr)
     return EXIT_OK
+
+
+@dataclass(frozen=True)
+class RegisterEvidence:
+    """The raise evidence (crm_core.trends) of a register's customers from its Ledger sheet: the
+    review year against the year before; `note` says why there is none."""
+
+    evidence: pd.DataFrame | None
+    periods: TwoPeriods | None
+    note: str = ""
+
+
+def register_evidence(path) -> RegisterEvidence:
+    """Evidence for the register's review year (About budget_year - 1; else the ledger's last complete
+    year) against the year before, from the Ledger sheet under the policy the checks use."""
+    loaded = load_register(path, for_writing=False)
+    if rs.LEDGER not in loaded.values.sheetnames:
+        return RegisterEvidence(None, None, "the register has no Ledger sheet: no raise evidence / 登记表无台账表，无调增依据")
+    try:
+        ledger_is_on_the_sheet(loaded.values)
+    except CrmInputError as exc:
+        return RegisterEvidence(None, None, f"{exc.issues[0].message}: no raise evidence here / 无调增依据")
+    policy = effective_policy(loaded)
+    ledger = read_ledger(path, policy, sheet=rs.LEDGER)
+    if ledger.errors:
+        return RegisterEvidence(None, None, f"the Ledger sheet has {len(ledger.errors)} bad row(s), first: "
+                                f"{ledger.errors[0]}; no raise evidence until they are fixed / 台账有错误行，无调增依据")
+    if ledger.rows.empty:
+        return RegisterEvidence(None, None, "the Ledger sheet is empty: no raise evidence / 台账为空，无调增依据")
+    budget_year = loaded.about.get("budget_year")
+    year = (int(budget_year) - 1 if isinstance(budget_year, (int, float)) and not isinstance(budget_year, bool)
+            else default_year(ledger.rows))
+    periods = TwoPeriods.ending_with(Period.year(year))
+    evidence = raise_evidence(ledger.rows, periods, policy)
+    in_register = evidence["customer"].isin(set(loaded.register["customer"]))  # only they hold lines to raise
+    return RegisterEvidence(evidence[in_register.to_numpy(dtype=bool)].reset_index(drop=True), periods)
+
+
+def suggest_page(lines: pd.DataFrame, for_customer: str, found: RegisterEvidence, others: int = 10) -> str:
+    """One page: the raise asked for and its evidence, the proposed cuts with each customer's rate in
+    both years, and the other raise candidates (the first `others`)."""
+    if found.evidence is None:
+        return "\n".join(["", found.note, "", "proposed cuts / 建议调减:", _cuts_table(lines, None, None)])
+    evidence = found.evidence.set_index("customer", drop=False)
+    last, this = found.periods.last.start.year, found.periods.this.start.year
+    parts = [""]
+    if for_customer:
+        raise_cents = int(lines["change_cents"].iloc[0])
+        parts += [f"raise for {_short(for_customer)}: {_money(raise_cents, True)}, funded by {len(lines) - 1} "
+                  f"cut(s) / 调增，由下列调减平衡", _customer_evidence(evidence, for_customer, last, this), ""]
+    parts += ["proposed cuts / 建议调减:", _cuts_table(lines, evidence, for_customer, (last, this))]
+    candidates = raise_candidates(found.evidence)
+    candidates = candidates[candidates["customer"] != for_customer]
+    parts += ["", f"{'other ' if for_customer else ''}raise candidates {this} against {last} / 调增候选 "
+              f"(rate improved, sales grew / 回款率提高且销售增长): {len(candidates)}"]
+    parts += [f"  {_short(c.customer)}: {change_text(c)}" for c in candidates.head(others).itertuples(index=False)]
+    if len(candidates) > others:
+        parts.append(f"  ... and {len(candidates) - others} more: crm_raise_candidates lists them all / 其余见 crm_raise_candidates")
+    return "\n".join(parts)
+
+
+def _customer_evidence(evidence: pd.DataFrame, customer: str, last: int, this: int) -> str:
+    if customer not in evidence.index:
+        return f"{_short(customer)} has no ledger rows in {last}-{this}: no evidence / 台账中无该客户记录，无调增依据"
+    row = evidence.loc[customer]
+    growth = f" ({row['sales_growth']:+.1%})" if not np.isnan(row["sales_growth"]) else ""
+    change = f"{row['rate_change'] * 100:+.1f} pts" if not np.isnan(row["rate_change"]) else "-"
+    table = pd.DataFrame({"": ["net sales / 净销售额", "collection rate / 回款率"],
+                          str(last): [_money(row["sales_last_cents"]), _rate(row["rate_last"])],
+                          str(this): [_money(row["sales_this_cents"]), _rate(row["rate_this"])],
+                          "change / 变化": [_money(row["sales_change_cents"], True) + growth, change]})
+    verdict = verdict_text(next(evidence.loc[[customer]].itertuples(index=False)))
+    return f"evidence / 调增依据 ({this} against {last}):\n{table.to_string(index=False)}\n{_short(customer)}: {verdict}"
+
+
+def _cuts_table(lines: pd.DataFrame, evidence: pd.DataFrame | None, for_customer: str | None,
+                years: tuple[int, int] = (0, 0)) -> str:
+    """The cuts with each customer's collection rate in both years (when the ledger gives them)."""
+    cuts = lines[lines["customer"] != for_customer] if for_customer else lines
+    if cuts.empty:
+        return "(none)"
+    table = pd.DataFrame({"customer": [_short(c) for c in cuts["customer"]],
+                          "change": [_money(v, True) for v in cuts["change_cents"]]})
+    if evidence is not None:
+        known = [c in evidence.index for c in cuts["customer"]]
+        for column, name in zip(("rate_last", "rate_this"), (f"rate {years[0]}", f"rate {years[1]}")):
+            table[name] = [_rate(evidence.at[c, column]) if k else "-" for c, k in zip(cuts["customer"], known)]
+    table["reason"] = [_short(r, 80) for r in cuts["reason"]]
+    return table.to_string(index=False)
+
+
+def _rate(rate: float) -> str:
+    return "-" if np.isnan(rate) else f"{rate:.1%}"
 
 
 def _write_csv(handle, rows) -> None:

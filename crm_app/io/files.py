@@ -28,7 +28,7 @@ from crm_core.values import is_blank
 LEDGER_SHEETS = ("Ledger", "台账", "ledger", "明细")
 # Read as text whatever they look like. Dates are left to Arrow: a column of ISO dates arrives
 # as dates, any other spelling stays text for the ledger's own date parser.
-_TEXT_COLUMNS = ("customer", "invoice_no", "customer_name", "type")
+_TEXT_COLUMNS = ("customer", "invoice_no", "customer_name", "type", "applies_to")
 # Columns with few distinct values are read dictionary-encoded (pandas categoricals): the ledger
 # checks and group sums then work per distinct value and on integer codes, not on every row's text.
 _CODED_COLUMNS = ("customer", "customer_name", "type")

@@ -20,7 +20,14 @@ from openpyxl.styles import Font
 
 from crm_app.register.audit import EXPIRE_PREFIX, WorkflowCode, is_expiry, is_standard
 from crm_app.register.cells import set_text
-from crm_app.register.schema import AUDIT, REGISTER, REGISTER_COLUMNS, TEMPORARY_COLUMNS, cents_from_cell, header_lookup
+from crm_app.register.schema import (
+    AUDIT,
+    REGISTER,
+    REGISTER_COLUMNS,
+    TEMPORARY_COLUMNS,
+    cents_from_cell,
+    header_lookup,
+)
 from crm_core.issues import Issue
 from crm_core.schema import DATE
 from crm_core.values import normalize_text, units

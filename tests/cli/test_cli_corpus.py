@@ -311,7 +311,7 @@ def test_every_command_has_a_description_and_every_option_bilingual_help():
     parser = cli.build_parser()
     commands = subparsers(parser)
     assert set(commands) == {"demo", "review", "review-file", "sign-off", "reallocate", "suggest", "verify",
-                             "policy", "build-workbooks", "build-vba"}
+                             "policy", "build-workbooks", "build-vba", "doctor", "kpis", "aging"}
     for name, command in [("crm-addin", parser), *commands.items()]:
         assert command.description and len(command.description) > 20, name
         for action in command._actions:

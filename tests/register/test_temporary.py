@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from crm_app.register.audit import WorkflowCode, customer_entries
 from crm_app.register.load import Approval, load_register, read_request_csv
+from crm_app.register.schema import REGISTER, TEMPORARY_COLUMNS
 from crm_app.register.signoff import sign_off
 from crm_app.register.standard import standard_entries
-from crm_app.register.schema import REGISTER, TEMPORARY_COLUMNS
 from crm_app.register.temporary import TEMPORARY, end_date, until_text
 from crm_app.register.workflow import batches_in_quarter, reallocate, verify, verify_report
 from crm_core.values import normalize_text
