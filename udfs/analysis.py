@@ -12,11 +12,10 @@ from crm_core.analysis import (
     overlap,
     tier_migration,
 )
-from crm_core.issues import CrmInputError
 from crm_core.policy import Policy
 
 from . import _excel as ex
-from .collection import POLICY_DOC, RANGE, _ledger
+from .collection import POLICY_DOC, RANGE, as_of_day, ledger_rows
 
 
 def _buckets(value) -> dict[str, float] | None:
@@ -40,14 +39,8 @@ def _buckets(value) -> dict[str, float] | None:
 def crm_aging(ledger, as_of, buckets=None, policy=None):
     """Receivable ageing 应收账龄 per customer on as_of, with header: customer, current (未到期), days past due 1-30, 31-60, 61-90, 90+, credit (未核销), total."""
     pol = ex.read_policy(policy)
-    book = _ledger(ledger, pol)
-    if book.errors:
-        raise CrmInputError(book.errors)
-    day = ex.one_date(as_of, "as_of")
-    if day is None:
-        raise ex.arg_problem("as_of", "as_of is blank: give the date the ageing is taken on",
-                             code=ex.IssueCode.BAD_DATE)
-    table = aging(book.rows, day, pol, _buckets(buckets))
+    rows, day = ledger_rows(ledger, pol), as_of_day(as_of, "the ageing is taken on")
+    table = aging(rows, day, pol, _buckets(buckets))
     money = [c for c in table.columns if c != "customer"]
     return ex.table_out(["customer / 客户"] + [str(c) for c in money],
                         [table["customer"]] + [ex.units(table[c]) for c in money])

@@ -99,6 +99,22 @@ def _ledger(ledger, policy_obj):
     return normalize_ledger(frame, policy_obj, source="ledger", first_row=2)
 
 
+def ledger_rows(ledger, policy_obj) -> pd.DataFrame:
+    """The clean rows of a ledger range; a ledger with bad rows is refused, naming the first."""
+    book = _ledger(ledger, policy_obj)
+    if book.errors:
+        raise CrmInputError(book.errors)
+    return book.rows
+
+
+def as_of_day(as_of, what: str) -> pd.Timestamp:
+    """The as-of date argument, required: `what` says what is taken on it."""
+    day = ex.one_date(as_of, "as_of")
+    if day is None:
+        raise ex.arg_problem("as_of", f"as_of is blank: give the date {what} / 请填写截止日", code=ex.IssueCode.BAD_DATE)
+    return day
+
+
 def _period(rows: pd.DataFrame, period_start, period_end) -> Period:
     start = ex.one_date(period_start, "period_start")
     end = ex.one_date(period_end, "period_end")
@@ -127,10 +143,8 @@ COLLECTIONS_HEADER = ["customer / 客户", "net sales / 净销售额", "collecti
 def crm_collections(ledger, period_start=None, period_end=None, policy=None):
     """Per-customer table with header: customer, net sales, collections, collection rate 回款率, open balance 应收余额, rate note. Refuses a ledger with bad rows, naming the first."""
     policy_obj = ex.read_policy(policy)
-    book = _ledger(ledger, policy_obj)
-    if book.errors:
-        raise CrmInputError(book.errors)
-    facts = customer_facts(book.rows, policy_obj, _period(book.rows, period_start, period_end))
+    rows = ledger_rows(ledger, policy_obj)
+    facts = customer_facts(rows, policy_obj, _period(rows, period_start, period_end))
     check_invariant(list(facts.columns) == FACT_COLUMNS, "customer facts have the columns FACT_COLUMNS",
                     ", ".join(map(str, facts.columns)))
     return collections_table(facts)

@@ -6,11 +6,10 @@ import numpy as np
 import xlwings as xw
 
 from crm_core import kpis
-from crm_core.issues import CrmInputError
 from crm_core.receivables import KPI_HEADER, KPI_MONEY, KPI_RATIOS, checked_months, receivable_kpis
 
 from . import _excel as ex
-from .collection import POLICY_DOC, RANGE, _ledger
+from .collection import POLICY_DOC, RANGE, as_of_day, ledger_rows
 
 CREDIT_SALES_DOC = "Credit sales in the period, VAT included 含税赊销额"
 
@@ -88,15 +87,9 @@ def crm_cei(opening_receivables, credit_sales, closing_receivables, closing_curr
 def crm_receivable_kpis(ledger, as_of, months=None, policy=None):
     """Receivables KPIs 应收指标 per customer and in total, with header: credit sales, receivables, current, DSO, best DSO, ADD, CEI, % current, turnover, bad-debt ratio; #DIV/0! where not defined."""
     pol = ex.read_policy(policy)
-    book = _ledger(ledger, pol)
-    if book.errors:
-        raise CrmInputError(book.errors)
-    day = ex.one_date(as_of, "as_of")
-    if day is None:
-        raise ex.arg_problem("as_of", "as_of is blank: give the date the KPIs are taken on",
-                             code=ex.IssueCode.BAD_DATE)
+    rows, day = ledger_rows(ledger, pol), as_of_day(as_of, "the KPIs are taken on")
     count = ex.one_number(months, "months", default=float(pol.kpi_months))
-    table = receivable_kpis(book.rows, day, checked_months(count), pol).table
+    table = receivable_kpis(rows, day, checked_months(count), pol).table
     money = [ex.units(table[f"{key}_cents"]) for key in KPI_MONEY]
     ratios = [np.where(np.isnan(r), ex.excel_error(ex.DIV0), r) for r in (table[k].to_numpy(dtype="float64")
                                                                           for k in KPI_RATIOS)]

@@ -5,25 +5,17 @@ from __future__ import annotations
 import xlwings as xw
 
 from crm_core.concentration import policy_tier_labels, tier_cross_table, top_n_shares
-from crm_core.issues import CrmInputError
 from crm_core.relationships import customer_recency, relationship_table
 from crm_core.trends import TwoPeriods, raise_candidates, raise_evidence
 
 from . import _excel as ex
-from .collection import POLICY_DOC, RANGE, _ledger, _period
+from .collection import POLICY_DOC, RANGE, _period, ledger_rows
 
 LEDGER_DOC = "Ledger range WITH header row: date, customer, type, amount 台账"
 THIS_START_DOC = "First day of this year's period (optional; default: last complete year in the ledger) 本期开始"
 THIS_END_DOC = "Last day of this year's period, inclusive (optional; one year after the start) 本期结束"
 LAST_START_DOC = "First day of last year's period (optional; default: this period a year earlier) 上期开始"
 LAST_END_DOC = "Last day of last year's period, inclusive (optional) 上期结束"
-
-
-def _ledger_rows(ledger, pol):
-    book = _ledger(ledger, pol)
-    if book.errors:
-        raise CrmInputError(book.errors)
-    return book.rows
 
 
 def _periods(rows, this_start, this_end, last_start, last_end) -> TwoPeriods:
@@ -62,7 +54,7 @@ def crm_raise_candidates(ledger, this_start=None, this_end=None, last_start=None
                          policy=None):
     """Raise candidates 调增候选: customers whose collection rate improved and sales grew from last year to this, with header: sales and rate in both years, changes, evidence."""
     pol = ex.read_policy(policy)
-    rows = _ledger_rows(ledger, pol)
+    rows = ledger_rows(ledger, pol)
     evidence = raise_evidence(rows, _periods(rows, this_start, this_end, last_start, last_end), pol)
     if _choice(show, "show", SHOW, "candidates") == "candidates":
         evidence = raise_candidates(evidence)
@@ -88,7 +80,7 @@ def crm_relationship_kpis(ledger, this_start=None, this_end=None, last_start=Non
                           policy=None):
     """Relationship KPIs 客户关系指标 with header: new, retained, lost, up- and downgraded customers between two periods, long-standing, active/sleeping/lost; counts and rates."""
     pol = ex.read_policy(policy)
-    rows = _ledger_rows(ledger, pol)
+    rows = ledger_rows(ledger, pol)
     table = relationship_table(rows, _periods(rows, this_start, this_end, last_start, last_end), pol,
                                ex.one_date(as_of, "as_of"))
     return ex.table_out(["measure / 指标", "customers / 客户数", "rate / 比率", "rate of / 比率基数"],
@@ -103,7 +95,7 @@ def crm_relationship_kpis(ledger, this_start=None, this_end=None, last_start=Non
 def crm_customer_recency(ledger, as_of=None, policy=None):
     """Per customer with header: first and last trade (invoice or balance brought forward), days since, years trading, long-standing, active / sleeping / lost 活跃/沉睡/流失."""
     pol = ex.read_policy(policy)
-    rows = _ledger_rows(ledger, pol)
+    rows = ledger_rows(ledger, pol)
     day = ex.one_date(as_of, "as_of", default=rows["date"].max() if len(rows) else None)
     if day is None:
         return "none / 无"

@@ -16,6 +16,7 @@ from crm_core.issues import Issue
 from crm_core.ledger import Ledger, normalize_ledger
 from crm_core.partition import LedgerSums
 from crm_core.policy import Policy
+from crm_core.receivables import KpiReport, receivable_kpis
 from crm_core.review import Review, review_ledger
 from crm_core.tiers import rate_tiers
 
@@ -37,6 +38,7 @@ class RegisterData:
     source: str = ""  # where the ledger's rows are (the file reviewed), named in the notes
     ledger_row_count: int | None = None  # rows of a ledger reviewed by an engine, none of them held here
     signed_off: str = ""  # the sign-off the file records (About signed_off); "" for a register not signed
+    kpis: KpiReport | None = None  # the review year's receivables KPIs; None without the ledger's rows
 
     @property
     def policy(self) -> Policy:
@@ -67,7 +69,13 @@ def register_data(ledger: Ledger, policy: Policy | None = None, year: int | None
     facts = facts.set_index("customer").loc[review.register["customer"]].reset_index()
     return RegisterData(review, rows, gross_cents(rows, policy), facts, _previous_tiers(ledger, review),
                         aging(rows, review.period.end, policy), review.period.end, generated_at,
-                        ledger.source if source is None else source)
+                        ledger.source if source is None else source, kpis=_year_kpis(rows, review))
+
+
+def _year_kpis(rows: pd.DataFrame, review: Review) -> KpiReport:
+    """The KPIs of the review year: the twelve months to its end, whatever the policy's kpi_months
+    (the register reviews a year; `crm-addin kpis --months` takes other periods)."""
+    return receivable_kpis(rows, review.period.end, 12, review.policy)
 
 
 def register_data_from_sums(sums: LedgerSums, review: Review, generated_at: str = "", source: str = "") -> RegisterData:

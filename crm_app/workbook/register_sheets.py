@@ -48,10 +48,13 @@ TEMPLATE_ROWS = 500  # customer rows the review sheets are laid out for (more wh
 REQUEST_ROWS = 30
 LEDGER_TABLE = "tblLedger"
 # The Ledger sheet's columns in sheet order: the ledger's fields (crm_core.schema.LEDGER_COLUMNS),
-# then the computed gross amount. (key, header): headers are the Chinese name and the key, both
-# among the headers the ledger reader accepts.
+# then the computed gross amount, then the invoice a receipt settles (核销发票号, blank when the
+# ledger names none: the ageing settles oldest first). (key, header): headers are the Chinese name
+# and the key, both among the headers the ledger reader accepts.
 LEDGER_SHEET_KEYS = ("date", "customer", "customer_name", "type", "amount", "invoice_no", "due_date", "vat_rate")
-LEDGER_COLUMNS = [(c.key, cs.sheet_header(c)) for c in [*(cs.LEDGER_BY_KEY[k] for k in LEDGER_SHEET_KEYS), cs.GROSS]]
+LEDGER_COLUMNS = [(c.key, cs.sheet_header(c))
+                  for c in [*(cs.LEDGER_BY_KEY[k] for k in LEDGER_SHEET_KEYS), cs.GROSS, cs.LEDGER_BY_KEY["applies_to"]]]
+LEDGER_LAST = get_column_letter(len(LEDGER_COLUMNS))
 LEDGER_TYPES = TYPES  # invoice, receipt, credit_note, opening_balance, write_off
 # How each type moves the open balance (gross): up for invoices and balances brought forward, down
 # for receipts, credit notes and write-offs (the core's BALANCE_SIGNS).
@@ -327,7 +330,7 @@ def build_ledger(ctx: Ctx, sh: Sheet) -> None:
     if note and not ctx.ledger_on_sheet:  # beside the table, not in it: the readers see no column
         sh.label("K1", note, note=True)
         sh.widths({"K": 120})
-    ref = f"A1:I{count + 1}"
+    ref = f"A1:{LEDGER_LAST}{count + 1}"
     table = Table(displayName=LEDGER_TABLE, ref=ref)
     table.tableStyleInfo = TableStyleInfo(name="TableStyleMedium2", showRowStripes=True)
     table._initialise_columns()
@@ -343,15 +346,17 @@ def build_ledger(ctx: Ctx, sh: Sheet) -> None:
 
 def _ledger_widths(sh: Sheet, rows: pd.DataFrame | None) -> None:
     """Widths for the header and for the widest amount, code and name the rows hold."""
-    widths = {"A": 12, "B": 13, "C": 22, "D": 14, "E": 15, "F": 16, "G": 12, "H": 10, "I": 15}
+    widths = {"A": 12, "B": 13, "C": 22, "D": 14, "E": 15, "F": 16, "G": 12, "H": 10, "I": 15, "J": 16}
     if rows is not None and len(rows):
         cents = int(np.abs(rows["amount_cents"].to_numpy(dtype="int64")).max())
         biggest = units(cents + cents // 4)  # the gross column adds VAT
         widths["E"] = widths["I"] = max(15, len(f"-{biggest:,.2f}") + 2)
-        for col, key in (("B", "customer"), ("C", "customer_name"), ("F", "invoice_no")):
+        for col, key in (("B", "customer"), ("C", "customer_name"), ("F", "invoice_no"), ("J", "applies_to")):
+            if key not in rows:
+                continue
             sample = rows[key].head(layout.SAMPLE_ROWS).astype(str)
             widths[col] = min(max(widths[col], max((layout.text_width(v) for v in sample), default=0) + 2), 40)
-    for col, (_, head) in zip("ABCDEFGHI", LEDGER_COLUMNS):
+    for col, (_, head) in zip("ABCDEFGHIJ", LEDGER_COLUMNS):
         widths[col] = max(widths[col], layout.text_width(head) + 4)  # room for the filter button
     sh.widths(widths)
 
@@ -383,7 +388,7 @@ def _ledger_print(ctx: Ctx, sh: Sheet, count: int) -> None:
     """Only the first rows print: a ledger of thousands of rows is read on screen or in its file."""
     shown, total = min(count, LEDGER_PRINTED), ctx.ledger_rows if ctx.ledger_on_sheet else 0
     extra = f" · 打印前 {shown:,} 行，共 {total:,} 行 / first {shown:,} of {total:,} rows printed" if total > shown else ""
-    layout.print_setup(sh, landscape=True, title_rows="1:1", area=f"A1:I{shown + 1}", footer=footer(ctx) + extra)
+    layout.print_setup(sh, landscape=True, title_rows="1:1", area=f"A1:{LEDGER_LAST}{shown + 1}", footer=footer(ctx) + extra)
 
 
 def _this(key: str) -> str:
@@ -419,7 +424,8 @@ def _ledger_blocks(rows: pd.DataFrame, gross_cents: np.ndarray, formula: str, da
     import pyarrow.compute as pc
 
     gross_f = f"<f>{xml_text(formula[1:])}</f>"
-    texts = {key: _text_cells(rows[key], strings) for key in ("customer", "customer_name", "type", "invoice_no")}
+    texts = {key: _text_cells(rows[key], strings) for key in ("customer", "customer_name", "type", "invoice_no",
+                                                              "applies_to") if key in rows}
     for start in range(0, len(rows), LEDGER_BLOCK_ROWS):
         block = slice(start, start + LEDGER_BLOCK_ROWS)
         part = rows.iloc[block]
@@ -438,6 +444,7 @@ def _ledger_blocks(rows: pd.DataFrame, gross_cents: np.ndarray, formula: str, da
             cell("G", date_s, pc.binary_join_element_wise("><v>", _serials(part["due_date"]), "</v>", "")),
             cell("H", "", _number_v(part["vat_rate"].to_numpy(dtype="float64"))),
             cell("I", money_s, _number_v(money_units(np.asarray(gross_cents[block], dtype="int64")), gross_f)),
+            *([cell("J", "", texts["applies_to"][block])] if "applies_to" in texts else []),
         ]
         xml = pc.binary_join_element_wise('<row r="', r, '">', *cells, "</row>", "")
         yield _string_bytes(xml)
@@ -509,9 +516,9 @@ def policy_pairs(policy: Policy) -> list[tuple[str, object]]:
 # How the Policy sheet shows each key's value: rates and shares as percentages, counts of days,
 # batches or customers as counts, an amount as money, a weight with two decimals.
 POLICY_PERCENT_KEYS = ("vat.", "rate_cutoff.", "pareto_cutoff.", "rank_share.", "cut_low_use", "cut_low_rate",
-                       "credit_ratio")
+                       "credit_ratio", "raise_rate_gain", "raise_sales_growth")
 POLICY_COUNT_KEYS = ("payment_terms_days", "reallocations_per_quarter", "overlap_top_n", "follow_up_days.",
-                     "aging_bucket.")
+                     "aging_bucket.", "kpi_months", "long_standing_years", "sleeping_after_days", "lost_after_days")
 POLICY_FORMATS = {"credit_rounding": MONEY, "tier_weight.": DECIMAL, "stage_months.": "0.0"}  # months: 1.5 is one and a half
 POLICY_WIDTHS = {"A": 28, "B": 14, "C": 80}
 

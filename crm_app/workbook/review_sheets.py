@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 from openpyxl.chart import BarChart, Reference, ScatterChart, Series
 from openpyxl.chart.text import RichText, Text
 from openpyxl.chart.title import Title
@@ -35,6 +36,8 @@ from crm_app.workbook.data import (
     tier_labels,
     tier_summary,
 )
+from crm_app.workbook.kpi_sheet import headline_figures
+from crm_app.workbook.portfolio_sheet import RELATIONSHIP_ROWS, relationship_block
 from crm_app.workbook.register_sheets import (
     BALANCE_UP,
     LEDGER_TYPES,
@@ -64,6 +67,7 @@ from crm_app.workbook.xml_sheet import (
     Sheet,
 )
 from crm_core.analysis import Receivables, aging_columns
+from crm_core.receivables import TOTAL, aging_with_total, by_tier
 
 STAFF = "#,##0.0"  # staff (or hours) serving a tier: an input, possibly part-time
 RED_FILL = PatternFill("solid", fgColor="F8CBAD")
@@ -151,7 +155,7 @@ def build_collection(ctx: Ctx, sh: Sheet) -> None:
                       most=30)
     sh.ws.freeze_panes = "B2"
     # the customers' rows (none in the template: its 500 rows of formulas print blank) and the summary
-    summary_end = 3 + 2 * len(tier_labels(ctx.policy)) + 6
+    summary_end = _relationships_top(ctx) + RELATIONSHIP_ROWS + 1
     layout.print_setup(sh, landscape=True, title_rows="1:1", area=f"A1:R{max(ctx.n + 1, summary_end)}",
                        footer=footer(ctx))
     sh.protect()
@@ -173,7 +177,14 @@ def _collection_cached(ctx: Ctx) -> dict[str, list]:
 def _collection_texts(ctx: Ctx) -> list[str]:
     """The summary area's titles and sentences in column M, which run on to the right (not measured)."""
     top = 3 + len(tier_labels(ctx.policy)) + 3
-    return ["M1", f"M{top - 1}", f"M{top + len(tier_labels(ctx.policy)) + 2}", "T1"]
+    kpis = _relationships_top(ctx)
+    return ["M1", f"M{top - 1}", f"M{top + len(tier_labels(ctx.policy)) + 2}", "T1",
+            *(f"M{r}" for r in range(kpis, kpis + RELATIONSHIP_ROWS + 2))]
+
+
+def _relationships_top(ctx: Ctx) -> int:
+    """The relationship KPIs' title row: two rows under the migration's last line."""
+    return 3 + len(tier_labels(ctx.policy)) + 3 + len(tier_labels(ctx.policy)) + 4
 
 
 def _collection_summary(ctx: Ctx, sh: Sheet, last: int) -> None:
@@ -225,6 +236,7 @@ def _migration(ctx: Ctx, sh: Sheet, top: int, last: int, labels: list[str]) -> N
         prev, new = ctx.data.previous_tiers, ctx.data.register["rate_tier"].to_numpy()
         moved = int(((prev != "") & (prev != new)).sum())
     sh.formula(f"P{r}", f'=SUMPRODUCT(($H$2:$H${last}<>"")*($H$2:$H${last}<>$F$2:$F${last}))', moved, COUNT)
+    relationship_block(ctx, sh, r + 2)
 
 
 # ----------------------------------------------------------------------------- Credit use
@@ -380,16 +392,35 @@ def build_ageing(ctx: Ctx, sh: Sheet) -> None:
     layout.note(sh, "A2", addin_note(ctx, AGEING_FUNCTION if ctx.ledger_on_sheet else None), kind="addin", lines=2,
                 wrap=False)
     rows = 0
+    tier_first = len(columns) + 4  # the by-tier table, right of the customers' after a blank column
+    layout.header(sh, AGEING_TOP, tier_first, ["等级 Tier", "客户数 Customers", *(_ageing_heading(c) for c in columns),
+                                               "合计 Total"])
     if ctx.filled:
         values = [[rec[0]] + [units(v) for v in rec[1:]] for rec in ctx.data.aging.itertuples(index=False)]
         _values_table(sh, AGEING_TOP + 1, values, MONEY)
         rows = len(values)
+        total = aging_with_total(ctx.data.aging).iloc[-1]
+        _values_table(sh, AGEING_TOP + 1 + rows, [["合计 Total", *(units(v) for v in total.iloc[1:])]], MONEY)
+        _ageing_by_tier(ctx, sh, tier_first)
     ctx.name("Addin_Ageing", "Ageing", f"$A${AGEING_TOP + 1}:${last_col}${AGEING_TOP + max(rows, 1)}")
-    layout.fit_widths(sh, least={"A": 12, **{get_column_letter(c): 14 for c in range(2, len(columns) + 3)}},
+    last_tier_col = tier_first + len(columns) + 2
+    layout.fit_widths(sh, least={"A": 12, **{get_column_letter(c): 14 for c in range(2, last_tier_col + 1)}},
                       skip=[1, 2])
     sh.ws.freeze_panes = f"B{AGEING_TOP + 1}"
     layout.print_setup(sh, title_rows=f"{AGEING_TOP}:{AGEING_TOP}", footer=footer(ctx))
     sh.protect()
+
+
+def _ageing_by_tier(ctx: Ctx, sh: Sheet, first_col: int) -> None:
+    """Each tier's ageing (the Register's tiers) and the total, beside the customers'."""
+    reg = ctx.data.register
+    tiers = pd.Series(reg["rate_tier"].to_numpy(), index=reg["customer"].to_numpy())
+    table = by_tier(ctx.data.aging, tiers, ctx.policy)
+    for i, rec in enumerate(table.itertuples(index=False), start=AGEING_TOP + 1):
+        label = "合计 Total" if rec[0] == TOTAL else rec[0]
+        cells = [(label, None), (int(rec[1]), COUNT), *((units(v), MONEY) for v in rec[2:])]
+        for j, (value, fmt) in enumerate(cells, start=first_col):
+            sh.value(f"{get_column_letter(j)}{i}", value, fmt, fill="addin")
 
 
 def _ageing_heading(column: str) -> str:
@@ -530,6 +561,7 @@ def _dashboard_figures(ctx: Ctx, collection_last: int) -> list[tuple[str, str | 
          f'=IF({beyond},"≠",IF({gross}>0,SUM(Reg_collections)/{gross},""))',
          _ratio(reg["collections_cents"].sum(), gross_cents) if d else "", PERCENT),
         (RATE_NOTE, None, None, None),
+        *headline_figures(ctx),
         ("应收账款 Receivables owed (debit balances)", '=SUMIF(Reg_open_balance,">0")',
          units(owed.owed_cents) if d else 0, MONEY),
         ("贷方余额 Customers in credit (prepaid)", '=SUMIF(Reg_open_balance,"<0")',
