@@ -237,13 +237,14 @@ def lifetime_value(monthly_revenue: float, years: float, margin: float = 1.0, re
     return value + yearly * (years - whole_years) * retention**whole_years / (1 + discount_rate) ** whole_years
 
 
-_COMPANY_SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "分公司", "公司", "集团",
-                     "co ltd", "co., ltd.", "co.,ltd.", "company limited", "limited", "ltd", "inc", "corp", "co")
+_COMPANY_SUFFIXES = ("有限责任公司", "有限責任公司", "股份有限公司", "有限公司", "总公司", "總公司", "分公司", "公司",
+                     "集团", "集團", "co ltd", "co., ltd.", "co.,ltd.", "company limited", "limited", "ltd", "inc",
+                     "corp", "co")
 
 
 def name_key(name: object) -> str:
     """A loose key for spotting one company entered under several names: case, spaces,
-    punctuation, full-width forms and common company suffixes are ignored."""
+    punctuation, full-width forms and common company suffixes (simplified or traditional) are ignored."""
     text = re.sub(r"[()\[\]]", "", normalize_text(name).lower())
     for suffix in _COMPANY_SUFFIXES:
         if text.endswith(suffix) and len(text) > len(suffix):
@@ -252,16 +253,133 @@ def name_key(name: object) -> str:
     return re.sub(r"[\W_]+", "", text)
 
 
-def likely_duplicates(customers: Sequence[str], names: Sequence[str]) -> pd.DataFrame:
-    """Groups of customer codes whose names share a `name_key` (客户重复检查)."""
+# A phone cell may hold several numbers; an extension after 转/分机/ext/x/# is not part of the line.
+_PHONE_SEPARATORS = re.compile(r"[/,;、，；]|\bor\b|或")
+_EXTENSION = re.compile(r"(转|轉|分机|分機|ext\.?|(?<=\d)\s*x(?=\s*\d)|#).*$", re.IGNORECASE)
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+MIN_PHONE_DIGITS = 7  # a shorter number is an extension or incomplete: not distinctive
+
+
+def phone_keys(phone: object) -> list[str]:
+    """The numbers in a phone cell, normalised so that one line written differently matches.
+
+    Digits only (full-width too); a country prefix +86 / 0086 (or 86 before an 11-digit mobile) is
+    dropped; a landline keeps its trunk zero: 0351-7654321, (0351) 765 4321, +86 351 7654321 and
+    3517654321 (a number cell that lost the zero: 9-11 digits, not a mobile) are all 03517654321.
+    A number without area code (7-8 digits) matches only the same number without area code, and
+    other countries keep their code (+852...). Shorter than 7 digits or one digit repeated
+    (00000000): not a number that identifies anyone, left out.
+    """
+    keys = []
+    for part in _PHONE_SEPARATORS.split(normalize_text(phone)):
+        key = _phone_key(_EXTENSION.sub("", part.strip()))
+        if key and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def _phone_key(text: str) -> str:
+    digits = re.sub(r"\D", "", text)
+    international = text.startswith("+") or digits.startswith("00")
+    digits = digits[2:] if digits.startswith("00") else digits
+    if international or (digits.startswith("86") and _MOBILE.fullmatch(digits[2:])):
+        if not digits.startswith("86"):
+            return f"+{digits}" if len(digits) >= MIN_PHONE_DIGITS else ""
+        digits = digits[2:]
+    if digits.startswith("0") and _MOBILE.fullmatch(digits[1:]):
+        digits = digits[1:]  # 0 dialled before a mobile from another city
+    if not digits.startswith("0") and not _MOBILE.fullmatch(digits) and 9 <= len(digits) <= 11:
+        digits = "0" + digits  # an area code without its trunk zero
+    if len(digits) < MIN_PHONE_DIGITS or len(set(digits)) == 1:
+        return ""
+    return digits
+
+
+_COUNTRY_WORDS = re.compile(r"^(中华人民共和国|中華人民共和國|中国|中國|china|prc)")
+# Administrative words that one clerk writes and another leaves out: 山西省太原市 = 山西太原.
+_ADMIN_WORDS = re.compile(r"[省市区區县縣]")
+MIN_ADDRESS_CHARS = 6  # "太原" or "同上" identifies nobody
+
+
+def address_key(address: object) -> str:
+    """An address normalised for comparison: full-width forms, case, spaces and punctuation
+    ignored, a leading country name dropped, 省/市/区/县 ignored (written or left out), 號 = 号;
+    '' when shorter than MIN_ADDRESS_CHARS (not distinctive). Traditional and simplified forms of
+    other characters are not matched."""
+    text = re.sub(r"[\W_]+", "", normalize_text(address).lower()).replace("號", "号")
+    text = _ADMIN_WORDS.sub("", _COUNTRY_WORDS.sub("", text))
+    return text if len(text) >= MIN_ADDRESS_CHARS else ""
+
+
+# What links two codes, in the order reasons are listed.
+DUPLICATE_REASONS = {"name": "same name / 名称相同", "phone": "same phone / 电话相同",
+                     "address": "same address / 地址相同"}
+
+
+def likely_duplicates(customers: Sequence[str], names: Sequence[str], addresses: Sequence[object] | None = None,
+                      phones: Sequence[object] | None = None) -> pd.DataFrame:
+    """Groups of customer codes that are probably one company (客户重复检查, 004: 山西煤業, 山西煤礦 and
+    山西煤產品總公司 entered as three customers).
+
+    Two codes are linked when their names share a `name_key`, their phones share a number
+    (`phone_keys`) or their addresses an `address_key`; a group is every code linked to another,
+    directly or through a third (C1 shares C2's phone, C2 shares C3's address: one group of three).
+    Columns: customers (sorted codes), names, count, reasons (each shared key with the codes that
+    share it). Groups come in the order of their first code.
+    """
     frame = pd.DataFrame({"customer": list(customers), "name": list(names)})
-    frame["key"] = frame["name"].map(name_key)
-    frame = frame[frame["key"] != ""]
-    groups = frame.groupby("key").filter(lambda g: g["customer"].nunique() > 1)
-    out = groups.groupby("key").agg(customers=("customer", lambda s: ", ".join(sorted(set(s)))),
-                                    names=("name", lambda s: " | ".join(dict.fromkeys(s))),
-                                    count=("customer", "nunique"))
-    return out.reset_index(drop=True)
+    keyed = _shared_keys(frame["customer"], {
+        "name": [[k] if k else [] for k in frame["name"].map(name_key)],
+        "phone": [phone_keys(p) for p in (phones if phones is not None else [None] * len(frame))],
+        "address": [[k] if k else [] for k in map(address_key, addresses if addresses is not None
+                                                   else [None] * len(frame))]})
+    if keyed.empty:
+        return pd.DataFrame(columns=["customers", "names", "count", "reasons"])
+    group_of = _linked_groups(keyed)
+    keyed["group"] = keyed["customer"].map(group_of)
+    frame = frame[frame["customer"].isin(group_of.index)].assign(group=lambda f: f["customer"].map(group_of))
+    out = frame.groupby("group").agg(customers=("customer", lambda s: ", ".join(sorted(set(s)))),
+                                     names=("name", lambda s: " | ".join(dict.fromkeys(str(n) for n in s if n))),
+                                     count=("customer", "nunique"))
+    out["reasons"] = _reasons(keyed)
+    return out.sort_values("customers", kind="stable").reset_index(drop=True)
+
+
+def _shared_keys(customers: pd.Series, keys: dict[str, list[list[str]]]) -> pd.DataFrame:
+    """(customer, kind, key) for every key that at least two different codes share."""
+    parts = [pd.DataFrame({"customer": customers, "kind": kind, "key": values}).explode("key")
+             for kind, values in keys.items()]
+    found = pd.concat(parts, ignore_index=True).dropna(subset=["key"]).drop_duplicates()
+    shared = found.groupby(["kind", "key"])["customer"].transform("nunique") > 1
+    return found[shared].reset_index(drop=True)
+
+
+def _linked_groups(keyed: pd.DataFrame) -> pd.Series:
+    """Each linked code's group number (its component in the graph of shared keys), by union-find."""
+    parent: dict[object, object] = {}
+
+    def root(code):
+        while parent.setdefault(code, code) != code:
+            parent[code] = parent[parent[code]]  # halve the path
+            code = parent[code]
+        return code
+
+    for members in keyed.groupby(["kind", "key"])["customer"]:
+        first, *rest = members[1].tolist()
+        for code in rest:
+            parent[root(code)] = root(first)
+    roots = pd.Series({code: root(code) for code in keyed["customer"].unique()})
+    return pd.Series(pd.factorize(roots)[0], index=roots.index)
+
+
+def _reasons(keyed: pd.DataFrame) -> pd.Series:
+    """Per group: each shared key with the codes sharing it, names first, then phones, addresses."""
+    links = keyed.groupby(["group", "kind", "key"])["customer"].agg(lambda s: ", ".join(sorted(set(s))))
+    links = links.reset_index()
+    links["order"] = links["kind"].map({kind: n for n, kind in enumerate(DUPLICATE_REASONS)})
+    links["text"] = links["kind"].map(DUPLICATE_REASONS) + " " + links["key"] + " (" + links["customer"] + ")"
+    links = links.sort_values(["group", "order", "key"], kind="stable")
+    return links.groupby("group")["text"].agg("; ".join)
 
 
 def relationship_kpis(old_tiers: pd.Series, new_tiers: pd.Series, order: Sequence[str] = "ABCD") -> dict[str, int]:

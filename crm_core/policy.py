@@ -78,6 +78,7 @@ class Policy:
     # recency: no invoice for more than this many days is sleeping, for more than lost_after_days lost
     sleeping_after_days: int = 90
     lost_after_days: int = 365
+    commission_rate: float = 0.02  # commission on collection: share of net sales (003's 2%)
 
     # ---- derived views -------------------------------------------------------------
     @property
@@ -177,7 +178,7 @@ _SCALARS = ["name", "credit_ratio", "tier_mode", "lowest_tier", "unrated_label",
             "credit_rounding", "payment_terms_days", "reallocations_per_quarter",
             "cut_below_balance", "distinct_roles", "negative_amounts", "cut_low_use", "cut_low_rate",
             "overlap_top_n", "raise_rate_gain", "raise_sales_growth", "long_standing_years",
-            "sleeping_after_days", "lost_after_days", "aging_basis", "kpi_months"]
+            "sleeping_after_days", "lost_after_days", "aging_basis", "kpi_months", "commission_rate"]
 # What each key (and section) means, in both languages: the comments `to_toml` writes (the shipped
 # default_policy.toml is Policy().to_toml(), so `crm-addin policy` shows them too).
 KEY_NOTES = {
@@ -214,6 +215,8 @@ KEY_NOTES = {
                            "超过此天数无发票（购货）的客户为沉睡客户",
     "lost_after_days": "a customer without an invoice for more than this many days is lost / "
                        "超过此天数无发票（购货）的客户为流失客户",
+    "commission_rate": "commission on collection: share of net sales earned, paid as collected net of VAT, "
+                       "clawed back on write-offs / 销售提成比例：按净销售额计提，回款（不含税）后兑现，坏账核销时扣回",
     "vat": "VAT rate in force from each date / 各日期起适用的增值税率",
     "rate_cutoff": "lowest collection rate of each tier, inclusive / 各等级回款率下限（含）",
     "rank_share": "shares of customers by rank in rank mode, adding up to 1 / 排名分级时各级客户占比，合计为 1",
@@ -402,7 +405,8 @@ def _whole_cents(amount: float) -> bool:
 
 def _rate_problems(p: Policy) -> list[str]:
     found = [fraction_problem(name, getattr(p, name)) for name in ("credit_ratio", "cut_low_use", "cut_low_rate",
-                                                                  "raise_rate_gain", "raise_sales_growth")]
+                                                                  "raise_rate_gain", "raise_sales_growth",
+                                                                  "commission_rate")]
     for prefix, attr in _FRACTION_MAPS.items():
         found += [fraction_problem(f"{prefix}.{key}", value, below_one=prefix == "vat")
                   for key, value in getattr(p, attr).items()]

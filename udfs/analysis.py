@@ -86,16 +86,20 @@ def crm_overlap(customers, sales, balances, n=None):
 @xw.func(category=ex.CATEGORY)
 @xw.arg("customers", doc="Customer codes, one column 客户编码", **RANGE)
 @xw.arg("names", doc="Customer names, same rows 客户名称", **RANGE)
+@xw.arg("addresses", doc="Addresses, same rows (optional) 地址", **RANGE)
+@xw.arg("phones", doc="Phone numbers, same rows; several in a cell split by / or ; (optional) 电话", **RANGE)
 @ex.shows_errors
-def crm_duplicate_names(customers, names):
-    """Duplicate check 客户重复检查: codes whose names are one company written differently (spaces, width, punctuation, 有限公司/Co. Ltd), with header; "none" if none."""
-    cols = ex.aligned(customers=customers, names=names)
+def crm_duplicate_names(customers, names, addresses=None, phones=None):
+    """Duplicate check 客户重复检查: codes that are one company, by name (spaces, width, 有限公司/Co. Ltd), phone or address, with header and the reason; "none" if none."""
+    cols = ex.aligned(customers=customers, names=names, addresses=addresses, phones=phones)
     table = likely_duplicates(ex.texts(cols["customers"], "customers"),
-                              ex.texts(cols["names"], "names", allow_blank=True))
-    header = ["customers / 客户编码", "names / 名称", "count / 数量"]
+                              ex.texts(cols["names"], "names", allow_blank=True),
+                              ex.texts(cols["addresses"], "addresses", allow_blank=True),
+                              ex.texts(cols["phones"], "phones", allow_blank=True))
+    header = ["customers / 客户编码", "names / 名称", "count / 数量", "reasons / 原因"]
     if table.empty:
-        return [header, ["none / 无", "", ""]]
-    return ex.table_out(header, [table["customers"], table["names"], table["count"]])
+        return [header, ["none / 无", "", "", ""]]
+    return ex.table_out(header, [table["customers"], table["names"], table["count"], table["reasons"]])
 
 
 @xw.func(category=ex.CATEGORY)

@@ -474,7 +474,7 @@ def differences(loaded: LoadedRegister, standard: Standard, standard_row: int | 
 def _policy_differences(loaded: LoadedRegister, standard: Standard) -> list[Issue]:
     if any(i.source == POLICY for i in loaded.issues):
         return []  # an unreadable Policy sheet is reported as such, not as every key differing
-    signed = dict(standard.policy)
+    signed = _signed_pairs(standard)
     found = dict(policy_pairs(loaded.policy))
     issues = []
     for key in list(signed) + [k for k in found if k not in signed]:
@@ -485,6 +485,16 @@ def _policy_differences(loaded: LoadedRegister, standard: Standard) -> list[Issu
                                 "sign-off --amend) / 政策与签字标准不符", row=loaded.policy_rows.get(key),
                                 column="B", source=POLICY))
     return issues
+
+
+def _signed_pairs(standard: Standard) -> dict[str, str]:
+    """The signed policy key by key. A key a later crm-addin added (absent from a standard signed
+    before it) takes its default, as the checks read the signed policy: not a difference unless
+    the Policy sheet gives it another value."""
+    try:
+        return {**dict(policy_pairs(standard.signed_policy())), **dict(standard.policy)}
+    except CrmInputError:
+        return dict(standard.policy)  # unreadable: compared as recorded
 
 
 def _budget_difference(loaded: LoadedRegister, standard: Standard) -> list[Issue]:

@@ -516,7 +516,7 @@ def policy_pairs(policy: Policy) -> list[tuple[str, object]]:
 # How the Policy sheet shows each key's value: rates and shares as percentages, counts of days,
 # batches or customers as counts, an amount as money, a weight with two decimals.
 POLICY_PERCENT_KEYS = ("vat.", "rate_cutoff.", "pareto_cutoff.", "rank_share.", "cut_low_use", "cut_low_rate",
-                       "credit_ratio", "raise_rate_gain", "raise_sales_growth")
+                       "credit_ratio", "raise_rate_gain", "raise_sales_growth", "commission_rate")
 POLICY_COUNT_KEYS = ("payment_terms_days", "reallocations_per_quarter", "overlap_top_n", "follow_up_days.",
                      "aging_bucket.", "kpi_months", "long_standing_years", "sleeping_after_days", "lost_after_days")
 POLICY_FORMATS = {"credit_rounding": MONEY, "tier_weight.": DECIMAL, "stage_months.": "0.0"}  # months: 1.5 is one and a half

@@ -154,7 +154,8 @@ def test_the_ledger_headers_are_the_readers_own():
         assert column.key in column.aliases and column.zh in column.aliases
     headers = [header for _, header in LEDGER_COLUMNS]
     assert headers == ["日期 (date)", "客户编码 (customer)", "客户名称 (customer_name)", "类型 (type)", "金额 (amount)",
-                       "发票号 (invoice_no)", "到期日 (due_date)", "税率 (vat_rate)", "含税额 (gross)"]
+                       "发票号 (invoice_no)", "到期日 (due_date)", "税率 (vat_rate)", "含税额 (gross)",
+                       "核销发票号 (applies_to)"]
     mapping, issues = ledger.map_headers(headers)
     assert issues == [] and mapping == {h: k for k, h in LEDGER_COLUMNS if k != "gross"}
 

@@ -344,3 +344,21 @@ def test_a_signed_register_edited_and_saved_by_libreoffice(applied, tmp_path, so
         assert problems == [] and load_register(resaved).signed.digest == load_register(applied).signed.digest
     else:
         assert expected in {(p.code, p.source) for p in problems}, [str(p) for p in problems]
+
+
+def test_a_policy_key_newer_than_the_signed_standard_counts_at_its_default(tmp_path):
+    """A standard signed by an earlier crm-addin lacks the keys added since: they are not
+    differences while the Policy sheet leaves them at their default, and are once it changes one."""
+    from dataclasses import replace
+
+    from crm_app.register.standard import _policy_differences
+
+    path = signed_register(tmp_path / "register.xlsx")
+    loaded = load_register(path)
+    older = replace(loaded.signed, policy=tuple(p for p in loaded.signed.policy if p[0] != "commission_rate"))
+    assert _policy_differences(loaded, older) == []
+    book = openpyxl.load_workbook(path)
+    book[POLICY].append(["commission_rate", 0.05])
+    book.save(path)
+    issues = _policy_differences(load_register(path), older)
+    assert [i.message.split(";")[0] for i in issues] == ["policy commission_rate: signed 0.02, found 0.05"]
