@@ -395,7 +395,7 @@ def build_ageing(ctx: Ctx, sh: Sheet) -> None:
     tier_first = len(columns) + 4  # the by-tier table, right of the customers' after a blank column
     layout.header(sh, AGEING_TOP, tier_first, ["等级 Tier", "客户数 Customers", *(_ageing_heading(c) for c in columns),
                                                "合计 Total"])
-    if ctx.filled:
+    if ctx.filled and len(ctx.data.aging):  # none for a ledger reviewed by an engine: no documents here
         values = [[rec[0]] + [units(v) for v in rec[1:]] for rec in ctx.data.aging.itertuples(index=False)]
         _values_table(sh, AGEING_TOP + 1, values, MONEY)
         rows = len(values)

@@ -81,7 +81,7 @@ def test_a_ledger_longer_than_a_sheet_is_reviewed_and_the_register_says_where_it
     wb = openpyxl.load_workbook(out, keep_vba=True)
     ledger = wb[rs.LEDGER]
     assert ledger.max_row == 2 and ledger["A2"].value is None  # none of the rows, the table ready for input
-    assert [t.ref for t in ledger.tables.values()] == ["A1:I2"]
+    assert [t.ref for t in ledger.tables.values()] == ["A1:J2"]
     note = ledger["K1"].value
     assert f"{n:,}" in note and source in note and "0 of them" in note and "台账共" in note
     about = rs.read_about(wb[rs.ABOUT])

@@ -26,7 +26,7 @@ from openpyxl.worksheet.formula import ArrayFormula
 from crm_app.register import schema as rs
 from crm_app.workbook.builder import write_register
 from crm_app.workbook.data import register_data
-from crm_app.workbook.register_sheets import LEDGER_COLUMNS, LEDGER_TABLE
+from crm_app.workbook.register_sheets import LEDGER_COLUMNS, LEDGER_LAST, LEDGER_TABLE
 from crm_core.collection import gross_cents
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
@@ -171,7 +171,7 @@ def plain_references(path: Path, target: Path) -> Path:
     def plain(text: str, row: int) -> str:
         text = this_row.sub(lambda m: f"{letters[m.group(1)]}{row}", text)
         text = column.sub(lambda m: f"{rs.LEDGER}!${letters[m.group(1)]}$2:${letters[m.group(1)]}${last}", text)
-        return text.replace(f"{LEDGER_TABLE}[#All]", f"{rs.LEDGER}!$A$1:$I${last}")
+        return text.replace(f"{LEDGER_TABLE}[#All]", f"{rs.LEDGER}!$A$1:${LEDGER_LAST}${last}")
 
     for ws in wb.worksheets:
         for row in ws.iter_rows():
