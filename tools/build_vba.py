@@ -1,8 +1,10 @@
 """`crm-addin build-vba`: write vba/xlwings_udfs.bas, the VBA wrappers of every worksheet function.
 
-The text is what xlwings' own "Import Functions" puts into the workbook (its real generator,
-run through tests.support.xlwings_offline), so the file can be imported into the add-in by hand or
-by the build and is kept in the repository as a golden file that a test keeps current.
+The text is what xlwings' own "Import Functions" puts into the register workbook (its real
+generator, run through tests.support.xlwings_offline): for a workbook's own module the generator
+names `ThisWorkbook` (for an add-in it would name `ActiveWorkbook`). `crm-addin build-workbooks`
+embeds the file as it is into the register's VBA project; it is kept in the repository as a
+golden file that a test keeps current.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from pathlib import Path
 from types import ModuleType
 
 UDF_MODULE = "crm_addin"
-ADDIN_WORKBOOK = "crm_addin.xlam"  # an add-in: the wrappers call with ActiveWorkbook
+# The workbook the module is generated for: a .xlsm, so the wrappers call with ThisWorkbook.
+REGISTER_WORKBOOK = "crm_register.xlsm"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "vba" / "xlwings_udfs.bas"
 # A .bas file is text as the Windows VBA editor writes it: CRLF line ends.
 VBA_NEWLINE = "\r\n"
@@ -35,7 +38,7 @@ def udf_vba() -> str:
     from tests.support import xlwings_offline as xo
 
     load_addin()
-    text = xo.import_udfs_offline(UDF_MODULE, workbook_name=ADDIN_WORKBOOK).vba
+    text = xo.import_udfs_offline(UDF_MODULE, workbook_name=REGISTER_WORKBOOK).vba
     if not text.isascii():
         raise ValueError("the generated VBA is not plain ASCII; the VBA editor would mangle it")
     return text.replace("\r\n", "\n")

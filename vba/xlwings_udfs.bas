@@ -4,7 +4,7 @@ Attribute VB_Name = "xlwings_udfs"
 Function crm_add(receivables, current_receivables, credit_sales, days)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_add = XLPy.CallUDF("crm_addin", "crm_add", Array(receivables, current_receivables, credit_sales, days), ActiveWorkbook, Application.Caller)
+        crm_add = XLPy.CallUDF("crm_addin", "crm_add", Array(receivables, current_receivables, credit_sales, days), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_add = XLPy.CallUDF("crm_addin", "crm_add", Array(receivables, current_receivables, credit_sales, days))
@@ -17,7 +17,7 @@ End Function
 Function crm_aging(ledger, as_of, Optional buckets, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_aging = XLPy.CallUDF("crm_addin", "crm_aging", Array(ledger, as_of, buckets, policy), ActiveWorkbook, Application.Caller)
+        crm_aging = XLPy.CallUDF("crm_addin", "crm_aging", Array(ledger, as_of, buckets, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_aging = XLPy.CallUDF("crm_addin", "crm_aging", Array(ledger, as_of, buckets, policy))
@@ -30,7 +30,7 @@ End Function
 Function crm_allocate_credit(customers, tiers, net_sales, budget, Optional tier_weights, Optional rounding, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_allocate_credit = XLPy.CallUDF("crm_addin", "crm_allocate_credit", Array(customers, tiers, net_sales, budget, tier_weights, rounding, policy), ActiveWorkbook, Application.Caller)
+        crm_allocate_credit = XLPy.CallUDF("crm_addin", "crm_allocate_credit", Array(customers, tiers, net_sales, budget, tier_weights, rounding, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_allocate_credit = XLPy.CallUDF("crm_addin", "crm_allocate_credit", Array(customers, tiers, net_sales, budget, tier_weights, rounding, policy))
@@ -40,10 +40,23 @@ failed:
     crm_allocate_credit = Err.Description
 End Function
 
+Function crm_average_deal(ledger, Optional customers, Optional period_start, Optional period_end, Optional policy)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_average_deal = XLPy.CallUDF("crm_addin", "crm_average_deal", Array(ledger, customers, period_start, period_end, policy), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_average_deal = XLPy.CallUDF("crm_addin", "crm_average_deal", Array(ledger, customers, period_start, period_end, policy))
+        Exit Function
+    #End If
+failed:
+    crm_average_deal = Err.Description
+End Function
+
 Function crm_cei(opening_receivables, credit_sales, closing_receivables, closing_current, months)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_cei = XLPy.CallUDF("crm_addin", "crm_cei", Array(opening_receivables, credit_sales, closing_receivables, closing_current, months), ActiveWorkbook, Application.Caller)
+        crm_cei = XLPy.CallUDF("crm_addin", "crm_cei", Array(opening_receivables, credit_sales, closing_receivables, closing_current, months), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_cei = XLPy.CallUDF("crm_addin", "crm_cei", Array(opening_receivables, credit_sales, closing_receivables, closing_current, months))
@@ -56,7 +69,7 @@ End Function
 Function crm_check_reallocation(customers, lines, request_customers, request_changes, Optional balances, Optional tiers, Optional detail, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_check_reallocation = XLPy.CallUDF("crm_addin", "crm_check_reallocation", Array(customers, lines, request_customers, request_changes, balances, tiers, detail, policy), ActiveWorkbook, Application.Caller)
+        crm_check_reallocation = XLPy.CallUDF("crm_addin", "crm_check_reallocation", Array(customers, lines, request_customers, request_changes, balances, tiers, detail, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_check_reallocation = XLPy.CallUDF("crm_addin", "crm_check_reallocation", Array(customers, lines, request_customers, request_changes, balances, tiers, detail, policy))
@@ -69,7 +82,7 @@ End Function
 Function crm_collection_rate(collections, net_sales, Optional vat_rate, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_collection_rate = XLPy.CallUDF("crm_addin", "crm_collection_rate", Array(collections, net_sales, vat_rate, policy), ActiveWorkbook, Application.Caller)
+        crm_collection_rate = XLPy.CallUDF("crm_addin", "crm_collection_rate", Array(collections, net_sales, vat_rate, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_collection_rate = XLPy.CallUDF("crm_addin", "crm_collection_rate", Array(collections, net_sales, vat_rate, policy))
@@ -82,7 +95,7 @@ End Function
 Function crm_collections(ledger, Optional period_start, Optional period_end, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_collections = XLPy.CallUDF("crm_addin", "crm_collections", Array(ledger, period_start, period_end, policy), ActiveWorkbook, Application.Caller)
+        crm_collections = XLPy.CallUDF("crm_addin", "crm_collections", Array(ledger, period_start, period_end, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_collections = XLPy.CallUDF("crm_addin", "crm_collections", Array(ledger, period_start, period_end, policy))
@@ -95,7 +108,7 @@ End Function
 Function crm_collections_file(path, Optional period_start, Optional period_end, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_collections_file = XLPy.CallUDF("crm_addin", "crm_collections_file", Array(path, period_start, period_end, policy), ActiveWorkbook, Application.Caller)
+        crm_collections_file = XLPy.CallUDF("crm_addin", "crm_collections_file", Array(path, period_start, period_end, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_collections_file = XLPy.CallUDF("crm_addin", "crm_collections_file", Array(path, period_start, period_end, policy))
@@ -105,10 +118,23 @@ failed:
     crm_collections_file = Err.Description
 End Function
 
+Function crm_commission(customers, owners, net_sales, collections, write_offs, rate, Optional vat_rate)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_commission = XLPy.CallUDF("crm_addin", "crm_commission", Array(customers, owners, net_sales, collections, write_offs, rate, vat_rate), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_commission = XLPy.CallUDF("crm_addin", "crm_commission", Array(customers, owners, net_sales, collections, write_offs, rate, vat_rate))
+        Exit Function
+    #End If
+failed:
+    crm_commission = Err.Description
+End Function
+
 Function crm_credit_budget(net_sales, Optional ratio, Optional vat_rate, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_credit_budget = XLPy.CallUDF("crm_addin", "crm_credit_budget", Array(net_sales, ratio, vat_rate, policy), ActiveWorkbook, Application.Caller)
+        crm_credit_budget = XLPy.CallUDF("crm_addin", "crm_credit_budget", Array(net_sales, ratio, vat_rate, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_credit_budget = XLPy.CallUDF("crm_addin", "crm_credit_budget", Array(net_sales, ratio, vat_rate, policy))
@@ -118,10 +144,23 @@ failed:
     crm_credit_budget = Err.Description
 End Function
 
+Function crm_customer_recency(ledger, Optional as_of, Optional policy)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_customer_recency = XLPy.CallUDF("crm_addin", "crm_customer_recency", Array(ledger, as_of, policy), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_customer_recency = XLPy.CallUDF("crm_addin", "crm_customer_recency", Array(ledger, as_of, policy))
+        Exit Function
+    #End If
+failed:
+    crm_customer_recency = Err.Description
+End Function
+
 Function crm_dso(receivables, credit_sales, days)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_dso = XLPy.CallUDF("crm_addin", "crm_dso", Array(receivables, credit_sales, days), ActiveWorkbook, Application.Caller)
+        crm_dso = XLPy.CallUDF("crm_addin", "crm_dso", Array(receivables, credit_sales, days), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_dso = XLPy.CallUDF("crm_addin", "crm_dso", Array(receivables, credit_sales, days))
@@ -134,7 +173,7 @@ End Function
 Function crm_dso_countback(receivables, monthly_sales, Optional month_days)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_dso_countback = XLPy.CallUDF("crm_addin", "crm_dso_countback", Array(receivables, monthly_sales, month_days), ActiveWorkbook, Application.Caller)
+        crm_dso_countback = XLPy.CallUDF("crm_addin", "crm_dso_countback", Array(receivables, monthly_sales, month_days), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_dso_countback = XLPy.CallUDF("crm_addin", "crm_dso_countback", Array(receivables, monthly_sales, month_days))
@@ -144,13 +183,13 @@ failed:
     crm_dso_countback = Err.Description
 End Function
 
-Function crm_duplicate_names(customers, names)
+Function crm_duplicate_names(customers, names, Optional addresses, Optional phones)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_duplicate_names = XLPy.CallUDF("crm_addin", "crm_duplicate_names", Array(customers, names), ActiveWorkbook, Application.Caller)
+        crm_duplicate_names = XLPy.CallUDF("crm_addin", "crm_duplicate_names", Array(customers, names, addresses, phones), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
-        crm_duplicate_names = XLPy.CallUDF("crm_addin", "crm_duplicate_names", Array(customers, names))
+        crm_duplicate_names = XLPy.CallUDF("crm_addin", "crm_duplicate_names", Array(customers, names, addresses, phones))
         Exit Function
     #End If
 failed:
@@ -160,7 +199,7 @@ End Function
 Function crm_follow_up_due(stage_tiers, last_contact, Optional as_of, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_follow_up_due = XLPy.CallUDF("crm_addin", "crm_follow_up_due", Array(stage_tiers, last_contact, as_of, policy), ActiveWorkbook, Application.Caller)
+        crm_follow_up_due = XLPy.CallUDF("crm_addin", "crm_follow_up_due", Array(stage_tiers, last_contact, as_of, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_follow_up_due = XLPy.CallUDF("crm_addin", "crm_follow_up_due", Array(stage_tiers, last_contact, as_of, policy))
@@ -170,10 +209,23 @@ failed:
     crm_follow_up_due = Err.Description
 End Function
 
+Function crm_funnel_plan(target_sales, average_deal, conversion_rates)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_funnel_plan = XLPy.CallUDF("crm_addin", "crm_funnel_plan", Array(target_sales, average_deal, conversion_rates), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_funnel_plan = XLPy.CallUDF("crm_addin", "crm_funnel_plan", Array(target_sales, average_deal, conversion_rates))
+        Exit Function
+    #End If
+failed:
+    crm_funnel_plan = Err.Description
+End Function
+
 Function crm_ledger_issues(ledger, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_ledger_issues = XLPy.CallUDF("crm_addin", "crm_ledger_issues", Array(ledger, policy), ActiveWorkbook, Application.Caller)
+        crm_ledger_issues = XLPy.CallUDF("crm_addin", "crm_ledger_issues", Array(ledger, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_ledger_issues = XLPy.CallUDF("crm_addin", "crm_ledger_issues", Array(ledger, policy))
@@ -186,7 +238,7 @@ End Function
 Function crm_lifetime_value(monthly_revenue, years, Optional margin, Optional retention, Optional discount_rate)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_lifetime_value = XLPy.CallUDF("crm_addin", "crm_lifetime_value", Array(monthly_revenue, years, margin, retention, discount_rate), ActiveWorkbook, Application.Caller)
+        crm_lifetime_value = XLPy.CallUDF("crm_addin", "crm_lifetime_value", Array(monthly_revenue, years, margin, retention, discount_rate), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_lifetime_value = XLPy.CallUDF("crm_addin", "crm_lifetime_value", Array(monthly_revenue, years, margin, retention, discount_rate))
@@ -199,7 +251,7 @@ End Function
 Function crm_overlap(customers, sales, balances, Optional n)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_overlap = XLPy.CallUDF("crm_addin", "crm_overlap", Array(customers, sales, balances, n), ActiveWorkbook, Application.Caller)
+        crm_overlap = XLPy.CallUDF("crm_addin", "crm_overlap", Array(customers, sales, balances, n), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_overlap = XLPy.CallUDF("crm_addin", "crm_overlap", Array(customers, sales, balances, n))
@@ -212,7 +264,7 @@ End Function
 Function crm_pareto_tier(values, Optional cutoffs, Optional labels, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_pareto_tier = XLPy.CallUDF("crm_addin", "crm_pareto_tier", Array(values, cutoffs, labels, policy), ActiveWorkbook, Application.Caller)
+        crm_pareto_tier = XLPy.CallUDF("crm_addin", "crm_pareto_tier", Array(values, cutoffs, labels, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_pareto_tier = XLPy.CallUDF("crm_addin", "crm_pareto_tier", Array(values, cutoffs, labels, policy))
@@ -225,7 +277,7 @@ End Function
 Function crm_policy_label(Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_policy_label = XLPy.CallUDF("crm_addin", "crm_policy_label", Array(policy), ActiveWorkbook, Application.Caller)
+        crm_policy_label = XLPy.CallUDF("crm_addin", "crm_policy_label", Array(policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_policy_label = XLPy.CallUDF("crm_addin", "crm_policy_label", Array(policy))
@@ -238,7 +290,7 @@ End Function
 Function crm_policy_table(Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_policy_table = XLPy.CallUDF("crm_addin", "crm_policy_table", Array(policy), ActiveWorkbook, Application.Caller)
+        crm_policy_table = XLPy.CallUDF("crm_addin", "crm_policy_table", Array(policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_policy_table = XLPy.CallUDF("crm_addin", "crm_policy_table", Array(policy))
@@ -248,10 +300,36 @@ failed:
     crm_policy_table = Err.Description
 End Function
 
+Function crm_promotion_rates(earlier_stages, later_stages)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_promotion_rates = XLPy.CallUDF("crm_addin", "crm_promotion_rates", Array(earlier_stages, later_stages), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_promotion_rates = XLPy.CallUDF("crm_addin", "crm_promotion_rates", Array(earlier_stages, later_stages))
+        Exit Function
+    #End If
+failed:
+    crm_promotion_rates = Err.Description
+End Function
+
+Function crm_raise_candidates(ledger, Optional this_start, Optional this_end, Optional last_start, Optional last_end, Optional show, Optional policy)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_raise_candidates = XLPy.CallUDF("crm_addin", "crm_raise_candidates", Array(ledger, this_start, this_end, last_start, last_end, show, policy), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_raise_candidates = XLPy.CallUDF("crm_addin", "crm_raise_candidates", Array(ledger, this_start, this_end, last_start, last_end, show, policy))
+        Exit Function
+    #End If
+failed:
+    crm_raise_candidates = Err.Description
+End Function
+
 Function crm_reallocate(customers, lines, request_customers, request_changes, Optional balances, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_reallocate = XLPy.CallUDF("crm_addin", "crm_reallocate", Array(customers, lines, request_customers, request_changes, balances, policy), ActiveWorkbook, Application.Caller)
+        crm_reallocate = XLPy.CallUDF("crm_addin", "crm_reallocate", Array(customers, lines, request_customers, request_changes, balances, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_reallocate = XLPy.CallUDF("crm_addin", "crm_reallocate", Array(customers, lines, request_customers, request_changes, balances, policy))
@@ -261,10 +339,36 @@ failed:
     crm_reallocate = Err.Description
 End Function
 
+Function crm_receivable_kpis(ledger, as_of, Optional months, Optional policy)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_receivable_kpis = XLPy.CallUDF("crm_addin", "crm_receivable_kpis", Array(ledger, as_of, months, policy), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_receivable_kpis = XLPy.CallUDF("crm_addin", "crm_receivable_kpis", Array(ledger, as_of, months, policy))
+        Exit Function
+    #End If
+failed:
+    crm_receivable_kpis = Err.Description
+End Function
+
+Function crm_relationship_kpis(ledger, Optional this_start, Optional this_end, Optional last_start, Optional last_end, Optional as_of, Optional policy)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_relationship_kpis = XLPy.CallUDF("crm_addin", "crm_relationship_kpis", Array(ledger, this_start, this_end, last_start, last_end, as_of, policy), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_relationship_kpis = XLPy.CallUDF("crm_addin", "crm_relationship_kpis", Array(ledger, this_start, this_end, last_start, last_end, as_of, policy))
+        Exit Function
+    #End If
+failed:
+    crm_relationship_kpis = Err.Description
+End Function
+
 Function crm_stage_tier(need, expected_close, Optional as_of, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_stage_tier = XLPy.CallUDF("crm_addin", "crm_stage_tier", Array(need, expected_close, as_of, policy), ActiveWorkbook, Application.Caller)
+        crm_stage_tier = XLPy.CallUDF("crm_addin", "crm_stage_tier", Array(need, expected_close, as_of, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_stage_tier = XLPy.CallUDF("crm_addin", "crm_stage_tier", Array(need, expected_close, as_of, policy))
@@ -277,7 +381,7 @@ End Function
 Function crm_suggest_cuts(customers, lines, balances, rates, amount, Optional exclude, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_suggest_cuts = XLPy.CallUDF("crm_addin", "crm_suggest_cuts", Array(customers, lines, balances, rates, amount, exclude, policy), ActiveWorkbook, Application.Caller)
+        crm_suggest_cuts = XLPy.CallUDF("crm_addin", "crm_suggest_cuts", Array(customers, lines, balances, rates, amount, exclude, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_suggest_cuts = XLPy.CallUDF("crm_addin", "crm_suggest_cuts", Array(customers, lines, balances, rates, amount, exclude, policy))
@@ -290,7 +394,7 @@ End Function
 Function crm_tier(rates, Optional cutoffs, Optional labels, Optional mode, Optional policy)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_tier = XLPy.CallUDF("crm_addin", "crm_tier", Array(rates, cutoffs, labels, mode, policy), ActiveWorkbook, Application.Caller)
+        crm_tier = XLPy.CallUDF("crm_addin", "crm_tier", Array(rates, cutoffs, labels, mode, policy), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_tier = XLPy.CallUDF("crm_addin", "crm_tier", Array(rates, cutoffs, labels, mode, policy))
@@ -300,10 +404,23 @@ failed:
     crm_tier = Err.Description
 End Function
 
+Function crm_tier_cross_table(pareto_tiers, rate_tiers, balances, Optional measure, Optional policy)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_tier_cross_table = XLPy.CallUDF("crm_addin", "crm_tier_cross_table", Array(pareto_tiers, rate_tiers, balances, measure, policy), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_tier_cross_table = XLPy.CallUDF("crm_addin", "crm_tier_cross_table", Array(pareto_tiers, rate_tiers, balances, measure, policy))
+        Exit Function
+    #End If
+failed:
+    crm_tier_cross_table = Err.Description
+End Function
+
 Function crm_tier_migration(old_tiers, new_tiers, Optional labels)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_tier_migration = XLPy.CallUDF("crm_addin", "crm_tier_migration", Array(old_tiers, new_tiers, labels), ActiveWorkbook, Application.Caller)
+        crm_tier_migration = XLPy.CallUDF("crm_addin", "crm_tier_migration", Array(old_tiers, new_tiers, labels), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_tier_migration = XLPy.CallUDF("crm_addin", "crm_tier_migration", Array(old_tiers, new_tiers, labels))
@@ -313,10 +430,23 @@ failed:
     crm_tier_migration = Err.Description
 End Function
 
+Function crm_top_share(sales, balances, Optional n)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_top_share = XLPy.CallUDF("crm_addin", "crm_top_share", Array(sales, balances, n), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_top_share = XLPy.CallUDF("crm_addin", "crm_top_share", Array(sales, balances, n))
+        Exit Function
+    #End If
+failed:
+    crm_top_share = Err.Description
+End Function
+
 Function crm_version()
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
-        crm_version = XLPy.CallUDF("crm_addin", "crm_version", Array(), ActiveWorkbook, Application.Caller)
+        crm_version = XLPy.CallUDF("crm_addin", "crm_version", Array(), ThisWorkbook, Application.Caller)
         Exit Function
     #Else
         crm_version = XLPy.CallUDF("crm_addin", "crm_version", Array())

@@ -3,14 +3,16 @@ filled register `crm-addin demo` and `crm-addin review` write.
 
 One builder makes both: without data it lays out the empty template, with a review it fills
 the same layout and caches every formula's value (computed by the core), so the file shows
-numbers even where nothing recalculates. The macro-enabled form carries the VBA project Excel
-made for the xlwings quickstart workbook (the xlwings module reference and a sample macro);
-the register's own macros are the .bas files in vba/, imported as the README describes.
+numbers even where nothing recalculates. The macro-enabled form starts from xlwings' quickstart
+workbook (its xlwings.conf sheet) and carries the register's own VBA project, built from the
+sources in vba/ (`vba_project`), with a document module for the workbook and every sheet under
+the sheet's codeName (shRegister, ...), and the "CRM 客户信用" ribbon tab (`ribbon`).
 """
 from __future__ import annotations
 
 import argparse
 import io
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +25,9 @@ from crm_app.io.files import atomic_path
 from crm_app.register import schema as rs
 from crm_app.workbook import xml_sheet as workbook_sheet
 from crm_app.workbook.data import RegisterData, register_data
+from crm_app.workbook.kpi_sheet import KPIS, build_kpis
 from crm_app.workbook.package import fill_sheets
+from crm_app.workbook.portfolio_sheet import PORTFOLIO, build_portfolio
 from crm_app.workbook.register_sheets import (
     ISSUES,
     TEMPLATE_ROWS,
@@ -50,6 +54,8 @@ from crm_app.workbook.review_sheets import (
     build_follow_ups,
     build_overlap,
 )
+from crm_app.workbook.ribbon import custom_ui_xml
+from crm_app.workbook.vba_project import register_modules, vba_project_bin
 from crm_app.workbook.xml_sheet import BODY_FONT, SharedStrings, Sheet, Styles
 from crm_core.issues import CrmInputError, Issue, IssueCode
 from crm_core.policy import Policy
@@ -58,7 +64,7 @@ WORKBOOKS_DIR = Path(__file__).resolve().parents[2] / "workbooks"
 TEMPLATE_NAME = "crm_register.xlsm"
 # Sheet order as the user sees it; the contract's sheets first, then the review sheets.
 SHEETS = [rs.DASHBOARD, rs.REGISTER, rs.LEDGER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT,
-          "Collection", "CreditUse", "Overlap", "Effort", "Ageing", "FollowUps", ISSUES, rs.ABOUT, "Lists"]
+          "Collection", "CreditUse", "Overlap", "Effort", "Ageing", KPIS, PORTFOLIO, "FollowUps", ISSUES, rs.ABOUT, "Lists"]
 XLWINGS_CONF = "xlwings.conf"
 EXCEL_CALC_ID = 191029  # the calcId Excel 2019 and Microsoft 365 write
 UDF_MODULE = "crm_addin"
@@ -105,7 +111,29 @@ def build_workbook(data: RegisterData | None = None, policy: Policy | None = Non
     wb, sheets, strings = lay_out(data, policy, macros)
     buffer = io.BytesIO()
     wb.save(buffer)  # every cell of these sheets is theirs: openpyxl wrote their frames only
-    return fill_sheets(buffer.getvalue(), sheets, strings)
+    return fill_sheets(buffer.getvalue(), sheets, strings, macro_parts(wb) if macros else None)
+
+
+def macro_parts(wb: openpyxl.Workbook) -> tuple[bytes, bytes]:
+    """The register's VBA project (read from vba/ now) and its ribbon part."""
+    code_names = [ws.sheet_properties.codeName for ws in wb.worksheets]
+    return vba_project_bin(register_modules(code_names)), custom_ui_xml()
+
+
+def _name_code_modules(wb: openpyxl.Workbook) -> None:
+    """Every sheet's codeName (its document module's name) made from its title, "sh" + the title's
+    words (shRegister, shXlwingsConf): a sheet added later renames no other sheet's module, as
+    Excel's Sheet1, Sheet2, ... numbering in sheet order would."""
+    for ws in wb.worksheets:
+        ws.sheet_properties.codeName = code_name(ws.title)
+
+
+def code_name(title: str) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", title)
+    name = "sh" + "".join(w[0].upper() + w[1:] for w in words)
+    if len(name) > 31 or len(name) == 2:
+        raise ValueError(f"sheet {title!r} gives no VBA code name (ASCII words, 29 characters at most)")
+    return name
 
 
 def lay_out(data: RegisterData | None = None, policy: Policy | None = None,
@@ -122,6 +150,7 @@ def lay_out(data: RegisterData | None = None, policy: Policy | None = None,
         ctx.sheets[name] = Sheet(ws, styles, strings)
     if macros:
         wb.move_sheet(XLWINGS_CONF, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index(XLWINGS_CONF))
+        _name_code_modules(wb)
     s = ctx.sheets
     build_policy(ctx, s[rs.POLICY])
     build_lists(ctx, s["Lists"])
@@ -136,6 +165,8 @@ def lay_out(data: RegisterData | None = None, policy: Policy | None = None,
     build_overlap(ctx, s["Overlap"])
     build_effort(ctx, s["Effort"])
     build_ageing(ctx, s["Ageing"])
+    build_kpis(ctx, s[KPIS])
+    build_portfolio(ctx, s[PORTFOLIO])
     build_follow_ups(ctx, s["FollowUps"])
     build_issues(ctx, s[ISSUES])
     build_dashboard(ctx, s[rs.DASHBOARD], ctx.cap + 1)

@@ -6,7 +6,9 @@ the shared-strings table they refer to, and the package dates of the template (b
 gives the same bytes). `finish_package` makes what openpyxl wrote acceptable to Excel's file
 rules, for the builder and for every read-modify-write of the workflow: openpyxl writes a
 font's children in an order the schema forbids (Excel's own order is b, i, ... name, family,
-charset, scheme) and stamps the save time into the document's properties.
+charset, scheme) and stamps the save time into the document's properties. A macro workbook gets
+the register's VBA project and ribbon part (`add_macro_parts`); openpyxl keeps both parts when it
+rewrites the file but drops the ribbon's package relationship, which `_finish` puts back.
 
 Parts are edited as XML documents (minidom: it keeps every namespace declaration and prefix as
 written, where ElementTree renames them), except the sheets' `<sheetData>`, which the renderer
@@ -27,6 +29,7 @@ from openpyxl.packaging.core import DocumentProperties
 from openpyxl.utils import column_index_from_string
 from openpyxl.xml.functions import tostring
 
+from crm_app.workbook.ribbon import CUSTOM_UI_PART, CUSTOM_UI_REL
 from crm_app.workbook.xml_sheet import MAIN_NS, SharedStrings, value_xml
 
 # Fixed document dates: the template's content does not depend on the day it was built.
@@ -37,6 +40,8 @@ _DOC_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationshi
 SHARED_STRINGS = "xl/sharedStrings.xml"
 _SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
 _SST_REL = _DOC_REL_NS + "/sharedStrings"
+VBA_PART = "xl/vbaProject.bin"
+_ROOT_RELS = "_rels/.rels"
 # CT_Font's sequence, the order Excel writes (and the Open XML SDK validates).
 FONT_ORDER = ("b", "i", "strike", "condense", "extend", "outline", "shadow", "u", "vertAlign", "sz",
               "color", "name", "family", "charset", "scheme")
@@ -52,11 +57,15 @@ class RenderedSheet(Protocol):
     def row_count(self) -> int: ...
 
 
-def fill_sheets(data: bytes, sheets: Mapping[str, RenderedSheet], strings: SharedStrings) -> bytes:
+def fill_sheets(data: bytes, sheets: Mapping[str, RenderedSheet], strings: SharedStrings,
+                macro_parts: tuple[bytes, bytes] | None = None) -> bytes:
     """Return the package `data` (saved by openpyxl with these sheets' rows left empty) with each
     sheet's rendered rows in its `<sheetData>` and dimension, the shared strings, fonts in the
-    schema's order and the fixed document dates."""
+    schema's order and the fixed document dates; `macro_parts` (VBA project, customUI part) replace
+    the VBA project openpyxl carried over and add the ribbon."""
     files, names = _read(data)
+    if macro_parts is not None:
+        add_macro_parts(files, names, *macro_parts)
     paths = sheet_parts(files)
     fast = set()
     for title, sheet in sheets.items():
@@ -102,7 +111,36 @@ def _read(data: bytes) -> tuple[dict[str, object], list[str]]:
         return {n: src.read(n) for n in names}, names
 
 
+def add_macro_parts(files: dict[str, object], names: list[str], vba_project: bytes, custom_ui: bytes) -> None:
+    """The package's VBA project replaced by `vba_project` and the ribbon part `custom_ui` added
+    (its relationship is added by `_finish`)."""
+    if VBA_PART not in files:
+        raise ValueError("the package has no VBA project to replace: not saved as a macro workbook")
+    files[VBA_PART] = vba_project
+    files[CUSTOM_UI_PART] = custom_ui
+    if CUSTOM_UI_PART not in names:
+        names.append(CUSTOM_UI_PART)
+
+
+def _relate_ribbon(files: dict[str, object]) -> None:
+    """The package relationship to the ribbon part, when the package holds one and lacks it."""
+    if CUSTOM_UI_PART not in files:
+        return
+    rels = minidom.parseString(files[_ROOT_RELS])
+    found = rels.getElementsByTagName("Relationship")
+    if any(r.getAttribute("Type") == CUSTOM_UI_REL for r in found):
+        return
+    _append(rels, "Relationship", Id=_new_id(found), Type=CUSTOM_UI_REL, Target=CUSTOM_UI_PART)
+    files[_ROOT_RELS] = rels.toxml(encoding="UTF-8")
+
+
+def _new_id(relationships) -> str:
+    ids = {r.getAttribute("Id") for r in relationships}
+    return next(f"rId{n}" for n in range(1, len(ids) + 2) if f"rId{n}" not in ids)
+
+
 def _finish(files: dict[str, object], names: list[str], fast: Iterable[str] = (), fixed_date: bool = True) -> bytes:
+    _relate_ribbon(files)
     if "xl/styles.xml" in files:
         files["xl/styles.xml"] = fonts_in_order(files["xl/styles.xml"])
     if fixed_date and "docProps/core.xml" in files:
@@ -150,9 +188,7 @@ def _add_shared_strings(files: dict[str, object], names: list[str], strings: Sha
     rels = minidom.parseString(files["xl/_rels/workbook.xml.rels"])
     found = rels.getElementsByTagName("Relationship")
     if not any(r.getAttribute("Type") == _SST_REL for r in found):
-        ids = {r.getAttribute("Id") for r in found}
-        new_id = next(f"rId{n}" for n in range(1, len(ids) + 2) if f"rId{n}" not in ids)
-        _append(rels, "Relationship", Id=new_id, Type=_SST_REL, Target="sharedStrings.xml")
+        _append(rels, "Relationship", Id=_new_id(found), Type=_SST_REL, Target="sharedStrings.xml")
         files["xl/_rels/workbook.xml.rels"] = rels.toxml(encoding="UTF-8")
     if SHARED_STRINGS in names:
         names.remove(SHARED_STRINGS)

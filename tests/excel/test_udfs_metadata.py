@@ -87,7 +87,7 @@ def test_optional_arguments_are_optional_in_vba(addin):
     assert 'Function crm_collection_rate(collections, net_sales, Optional vat_rate, Optional policy)' in vba
     assert 'Function crm_credit_budget(net_sales, Optional ratio, Optional vat_rate, Optional policy)' in vba
     assert vba.count("\nFunction crm_") + vba.startswith("Function") == len(addin.UDF_NAMES)
-    assert "ActiveWorkbook" in vba  # generated for an add-in (.xlam)
+    assert "ThisWorkbook" in vba and "ActiveWorkbook" not in vba  # generated for the register's own module
 
 
 def test_golden_vba_module_is_current():

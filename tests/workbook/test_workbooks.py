@@ -637,7 +637,7 @@ def _argument(arg: str, values, names: dict[str, str], sheet: str, n: int):
         return arg == "TRUE"
     if arg == "tblLedger[#All]":
         ledger = values[rs.LEDGER]
-        return _cells(values, f"{rs.LEDGER}!A1:I{ledger.max_row}")
+        return _cells(values, f"{rs.LEDGER}!A1:J{ledger.max_row}")
     if arg.startswith("Reg_"):  # the dynamic name: its column, as long as the customer codes
         column = names[arg].split("!")[1].split(":")[0].replace("$", "").rstrip("0123456789")
         return _cells(values, f"{rs.REGISTER}!{column}2:{column}{n + 1}")
@@ -808,7 +808,7 @@ def test_every_sheet_prints_to_the_page_width_with_its_name_period_and_page(demo
     for name in (rs.REGISTER, rs.AUDIT, "Collection", "FollowUps", rs.POLICY, rs.ABOUT):
         assert wb[name].print_title_rows == "$1:$1", name
     ledger = wb[rs.LEDGER]  # thousands of rows: only the first 40 print, and the foot says so
-    assert ledger.print_area.endswith("$A$1:$I$41") and "first 40 of" in ledger.oddFooter.center.text
+    assert ledger.print_area.endswith("$A$1:$J$41") and "first 40 of" in ledger.oddFooter.center.text
 
 
 def _chart_xml(path: Path) -> list[str]:
@@ -856,3 +856,25 @@ def test_two_line_headers_and_widths_count_wide_characters():
     assert two_lines("余额 (万元) Balance (10k)") == "余额 (万元)\nBalance (10k)"
     assert two_lines("already\ntwo") == "already\ntwo" and two_lines("Code") == "Code"
     assert text_width("回款率 Rate") == 11
+
+
+def test_the_invoice_a_receipt_settles_is_kept_on_the_ledger_sheet(tmp_path):
+    """核销发票号 (applies_to) is a Ledger sheet column: the ageing cached from the file and the one
+    a later Build review computes from the sheet settle the receipt against the same invoice."""
+    import pandas as pd
+
+    from crm_app.workbook.stored_values import review_inputs
+    from crm_core.analysis import aging
+
+    raw = pd.DataFrame({"date": ["2025-01-05", "2025-11-20", "2025-12-01"], "customer": ["K1"] * 3,
+                        "type": ["invoice", "invoice", "receipt"], "amount": [1000, 2000, 2260],
+                        "invoice_no": ["I1", "I2", "R1"], "applies_to": [None, None, "I2"]})
+    data = register_data(normalize_ledger(raw), Policy(), 2025)
+    path = write_register(data, tmp_path / "r.xlsx")
+    book = openpyxl.load_workbook(path)
+    assert book[rs.LEDGER]["J1"].value == "核销发票号 (applies_to)" and book[rs.LEDGER]["J4"].value == "I2"
+    ledger, policy, _ = review_inputs(book, path)
+    again = aging(ledger.rows, data.as_of, policy)
+    assert again.equals(data.aging) and int(again["total"].iloc[0]) == 113_000
+    # I1 is what stays open (90+ days late); oldest first would have left I2 (1-30 days late)
+    assert int(again["90+"].iloc[0]) == 113_000 and int(again["1-30"].iloc[0]) == 0
