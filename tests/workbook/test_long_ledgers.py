@@ -104,8 +104,10 @@ def test_a_ledger_longer_than_a_sheet_is_reviewed_and_the_register_says_where_it
         assert [_cents(col[f"{letter}{r}"].value) for r in range(2, len(facts) + 2)] == facts[key].tolist(), key
     ageing = values["Ageing"]
     assert ageing["A3"].value == "客户编码\nCode" and "Ageing" not in formulas
-    assert sum(_cents(ageing.cell(row=r, column=ageing.max_column).value or 0)
+    total = len(data.aging.columns)  # the customers' total column (the by-tier table is to its right)
+    assert sum(_cents(ageing.cell(row=r, column=total).value or 0)
                for r in range(4, 4 + len(data.aging))) == int(data.aging["total"].sum())
+    assert _cents(ageing.cell(row=4 + len(data.aging), column=total).value) == int(data.aging["total"].sum())
 
     from crm_app.register.load import load_register
     from crm_app.register.workflow import verify
