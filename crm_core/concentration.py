@@ -17,7 +17,7 @@ import pandas as pd
 from .analysis import Receivables, top_n_mask
 from .issues import CrmInputError, Issue, IssueCode, check_invariant
 from .policy import Policy
-from .tiers import rate_tier_order
+from .tiers import tier_order_with_unrated
 
 TOTAL = "total / 合计"
 CELL_COLUMNS = ["pareto_tier", "rate_tier", "customers", "receivables_cents"]
@@ -83,7 +83,7 @@ def _require_known(tiers: pd.Series, labels: Sequence[str], name: str) -> None:
 def policy_tier_labels(policy: Policy) -> tuple[list[str], list[str]]:
     """The Pareto tiers and the collection-rate tiers (best first, then unrated) the policy gives."""
     pareto = sorted(policy.pareto_cutoffs, key=policy.pareto_cutoffs.get) + [policy.pareto_rest]
-    return pareto, rate_tier_order(policy) + [policy.unrated_label]
+    return pareto, tier_order_with_unrated(policy)
 
 
 def top_n_shares(sales_cents: Sequence[int], balances_cents: Sequence[int], n: int | None = None,

@@ -23,7 +23,7 @@ from .issues import CrmInputError, Issue, IssueCode, check_invariant
 from .ledger import OPENING_BALANCE
 from .policy import KPI_MONTHS_LIMIT, Policy
 from .review import default_year
-from .tiers import policy_rate_tiers, rate_tier_order
+from .tiers import policy_rate_tiers, tier_order_with_unrated
 from .values import units
 
 TOTAL = "total / 合计"
@@ -193,10 +193,6 @@ def review_tiers(rows: pd.DataFrame, as_of: pd.Timestamp, customers: Sequence[ob
     return pd.Series(policy_rate_tiers(rates, policy), index=index, name="tier")
 
 
-def tier_order(policy: Policy) -> list[str]:
-    return [*rate_tier_order(policy), policy.unrated_label]
-
-
 def by_tier(table: pd.DataFrame, tiers: pd.Series, policy: Policy | None = None) -> pd.DataFrame:
     """A per-customer table (ageing or KPI amounts; no total row) summed per tier, in tier order,
     with the number of customers and a TOTAL row: column `tier` replaces `customer`."""
@@ -205,7 +201,8 @@ def by_tier(table: pd.DataFrame, tiers: pd.Series, policy: Policy | None = None)
     money = [c for c in rows.columns if c != "customer" and pd.api.types.is_integer_dtype(rows[c])]
     labels = tiers.reindex(rows["customer"]).fillna(policy.unrated_label).to_numpy()
     grouped = rows[money].groupby(labels).sum()
-    order = [t for t in tier_order(policy) if t in grouped.index] + sorted(set(grouped.index) - set(tier_order(policy)))
+    known = tier_order_with_unrated(policy)
+    order = [t for t in known if t in grouped.index] + sorted(set(grouped.index) - set(known))
     out = grouped.reindex(order).reset_index(names="customer")
     out.insert(1, "customers", pd.Series(labels).value_counts().reindex(order).to_numpy(dtype="int64"))
     return _with_total(out).rename(columns={"customer": "tier"})

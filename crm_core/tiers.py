@@ -96,6 +96,12 @@ def rate_tier_order(policy: Policy | None = None) -> list[str]:
     return list(policy.rank_shares) if policy.tier_mode == "rank" else policy.rate_tier_labels()
 
 
+def tier_order_with_unrated(policy: Policy | None = None) -> list[str]:
+    """`rate_tier_order` and then the unrated label: every tier a customer can have, best first."""
+    policy = policy or Policy()
+    return [*rate_tier_order(policy), policy.unrated_label]
+
+
 def pareto_tiers(values: Sequence[float] | np.ndarray, cutoffs: Mapping[str, float] | None = None,
                  rest: str | None = None, policy: Policy | None = None) -> np.ndarray:
     """Pareto ABC by sales: A = the largest customers making the first 70% of the total, B the
