@@ -3,9 +3,11 @@ rows, each reviewed by the core's partition function, the results merged pairwis
 (`crm_core.partition.merge`) so that only a few partitions' sums are held at a time.
 
 The local threaded scheduler by default; `scheduler="tcp://HOST:8786"` sends the work to a
-cluster (the file must be readable at the same path there). A CSV is split at line ends, so a
-quoted cell holding a line break may be split between partitions (as with Dask's own CSV
-reader): such a ledger is reviewed with the in-process engine. Invoice numbers are dropped from
+cluster (the file must be readable at the same path there). A CSV is split at line ends; a
+block holding an odd number of quote characters ends or starts inside a quoted cell (a line
+break in a name or a memo: RFC 4180 doubles a quote inside a cell, so the parity is exact), and
+then the file is split again at the line ends outside quotes, found by the blocks' quote counts
+(one more pass over the file, only for such a ledger). Invoice numbers are dropped from
 partitions whose numbers rise strictly (`compact`); when they interleave across partitions the
 partitions are computed again with their invoice rows, so repeats are found as for a sheet.
 """
@@ -32,15 +34,25 @@ def ledger_sums(path: Path, policy: Policy, period: Period | None = None, schedu
                 blocksize: int = CSV_BLOCK_BYTES) -> LedgerSums:
     header = read_header(path)
     with _client(scheduler):
-        try:
-            sums = _reduced(path, blocksize, policy, period, compact=True)
-        except InvoicesNeeded:
-            sums = _reduced(path, blocksize, policy, period, compact=False)
+        quotes_checked, compact = False, True
+        while True:
+            try:
+                sums = _reduced(path, blocksize, policy, period, compact, quotes_checked)
+                break
+            except InvoicesNeeded:
+                compact = False
+            except QuotedLineBreak:
+                quotes_checked = True
     return with_file_header(sums, header, path.name)
 
 
-def _reduced(path: Path, blocksize: int, policy: Policy, period: Period | None, compact: bool) -> LedgerSums:
-    level = _partials(path, blocksize, policy, period, compact)
+class QuotedLineBreak(Exception):
+    """A CSV block boundary fell inside a quoted cell: the file is split again (module docstring)."""
+
+
+def _reduced(path: Path, blocksize: int, policy: Policy, period: Period | None, compact: bool,
+             quotes_checked: bool) -> LedgerSums:
+    level = _partials(path, blocksize, policy, period, compact, quotes_checked)
     while len(level) > 1:  # neighbours merged: file order is kept
         level = [dask.delayed(merge)(*level[i:i + MERGE_FAN_IN]) if i + 1 < len(level) else level[i]
                  for i in range(0, len(level), MERGE_FAN_IN)]
@@ -48,19 +60,45 @@ def _reduced(path: Path, blocksize: int, policy: Policy, period: Period | None, 
     return combine([merged], policy, path.name)
 
 
-def _partials(path: Path, blocksize: int, policy: Policy, period: Period | None, compact: bool) -> list:
+def _partials(path: Path, blocksize: int, policy: Policy, period: Period | None, compact: bool,
+              quotes_checked: bool = False) -> list:
     """The core's partition function on each partition of the file, as delayed results in file order.
     Parquet: a row group each, by Dask's reader. CSV: blocks of whole lines by Dask's byte reader,
-    each read by the same Arrow reader as a whole file (types, malformed lines and all)."""
+    each read by the same Arrow reader as a whole file (types, malformed lines and all);
+    `quotes_checked`: consecutive blocks joined where a quoted cell spans them."""
     if path.suffix.lower() in (".parquet", ".pq"):
         columns = list(map_headers(read_header(path).columns)[0]) or None
         frames = dd.read_parquet(path, columns=columns, split_row_groups=True).to_delayed()  # a row group each
         return [dask.delayed(partition)(frame, policy, path.name, period, compact) for frame in frames]
     _, (blocks,) = read_bytes(str(path), delimiter=b"\n", blocksize=blocksize, sample=False)
-    return [dask.delayed(_csv_partial)(block, path, n == 0, policy, period, compact) for n, block in enumerate(blocks)]
+    if quotes_checked:
+        blocks = [dask.delayed(b"".join)(run) for run in _outside_quotes(blocks)]
+    return [dask.delayed(_csv_partial)(block, path, n == 0, policy, period, compact, quotes_checked)
+            for n, block in enumerate(blocks)]
 
 
-def _csv_partial(block: bytes, path: Path, first: bool, policy: Policy, period: Period | None, compact: bool):
+def _outside_quotes(blocks: list) -> list[list]:
+    """The blocks in runs of consecutive ones, each run ending at a line end outside quotes (a run
+    left open at the end of the file is the reader's to report, as for a whole file)."""
+    odd = dask.compute(*[dask.delayed(_odd_quotes)(block) for block in blocks])
+    runs, run, inside = [], [], False
+    for block, flips in zip(blocks, odd):
+        run.append(block)
+        inside ^= flips
+        if not inside:
+            runs.append(run)
+            run = []
+    return runs + [run] if run else runs
+
+
+def _odd_quotes(block: bytes) -> bool:
+    return block.count(b'"') % 2 == 1
+
+
+def _csv_partial(block: bytes, path: Path, first: bool, policy: Policy, period: Period | None, compact: bool,
+                 quotes_checked: bool = False):
+    if not quotes_checked and _odd_quotes(block):
+        raise QuotedLineBreak()
     frame, bad_lines = read_csv_block(block, path, first)
     return partition(frame, policy, path.name, period, compact, reader_issues=bad_lines)
 

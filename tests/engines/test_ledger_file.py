@@ -367,3 +367,22 @@ def test_review_file_writes_the_register_workbook_review_writes(tmp_path, demo, 
         assert got[column].tolist() == expected[column].tolist(), column
     notes = capsys.readouterr().err
     assert (str(path.resolve()) in notes) == (engine != "inprocess")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(30, 400), st.sets(st.integers(0, 119), max_size=12))
+def test_a_quoted_line_break_across_dask_blocks_reads_as_in_one_piece(tmp_path, block, broken):
+    """Names holding a line break (and a doubled quote) as Excel exports them: whatever block
+    boundary falls inside such a cell, the Dask engine reads what the whole file gives."""
+    names = [f'公司\n第{i}号 "总部"' if i in broken else f"公司{i}" for i in range(120)]
+    frame = pd.DataFrame({"date": [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(120)],
+                          "customer": [f"C{i % 9}" for i in range(120)], "customer_name": names,
+                          "type": ["receipt" if i % 4 == 3 else "invoice" for i in range(120)],
+                          "amount": [f"{100 + i}.25" for i in range(120)]})
+    path = tmp_path / "names.csv"
+    frame.to_csv(path, index=False)
+    whole = ll.file_facts(path, use_cache=False)
+    parts = ll.file_facts(path, use_cache=False, engine="dask", blocksize=block)
+    assert whole.issues == [] and parts.issues == []
+    assert parts.meta == whole.meta
+    pd.testing.assert_frame_equal(parts.table, whole.table, check_dtype=False)
