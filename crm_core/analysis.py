@@ -19,10 +19,11 @@ CREDIT = "credit / 未核销"
 
 
 def aging(rows: pd.DataFrame, as_of: pd.Timestamp, policy: Policy | None = None,
-          buckets: Mapping[str, float] | None = None, basis: str | None = None) -> pd.DataFrame:
+          buckets: Mapping[str, float] | None = None, basis: str | None = None,
+          terms_days: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Open receivables per customer by days past due (账龄) on `as_of`, in int cents: the table
     of `aging_report` (which also returns the notes on receipts naming unknown invoices)."""
-    return aging_report(rows, as_of, policy, buckets, basis).table
+    return aging_report(rows, as_of, policy, buckets, basis, terms_days).table
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Ageing:
 
 
 def aging_report(rows: pd.DataFrame, as_of: pd.Timestamp, policy: Policy | None = None,
-                 buckets: Mapping[str, float] | None = None, basis: str | None = None) -> Ageing:
+                 buckets: Mapping[str, float] | None = None, basis: str | None = None,
+                 terms_days: Mapping[str, int] | None = None) -> Ageing:
     """Open receivables per customer on `as_of` as ERPs age them (应收账龄), in int cents.
 
     Documents dated after `as_of` are left out, receipts included. A receipt, credit note or
@@ -45,7 +47,8 @@ def aging_report(rows: pd.DataFrame, as_of: pd.Timestamp, policy: Policy | None 
     debts first (invoices and balances brought forward, by due date), so what is still open is the
     newest. A name the ledger does not hold (up to `as_of`) is settled oldest first, with a warning.
     A debt without a due date is due `payment_terms_days` after its date (a balance brought
-    forward: on its date). `basis` (default: the policy's `aging_basis`): "due_date" counts days
+    forward: on its date), or the customer's own terms where `terms_days` gives them (账期天数,
+    the customer file: code -> days; see `due_dates`). `basis` (default: the policy's `aging_basis`): "due_date" counts days
     past due, "document_date" days since the document's date; 0 days or fewer is the current
     column. Columns: customer, current, one per bucket (1-30, 31-60, 61-90, 90+ by default; any
     number), credit (an overpayment, negative), total: the buckets add up to each customer's
@@ -61,7 +64,7 @@ def aging_report(rows: pd.DataFrame, as_of: pd.Timestamp, policy: Policy | None 
     customers = rows["customer"].to_numpy()
     open_total = pd.Series(signed).groupby(customers).sum()
     named, issues = _named_settlement(rows, signed, day)
-    due = _due_dates(rows, policy)
+    due = due_dates(rows, policy, terms_days)
     counted_from = due if basis == "due_date" else rows["date"].to_numpy()
     debt = pd.DataFrame({"customer": customers, "due": due, "from": counted_from, "gross": signed - named})
     debt = debt[signed > 0].sort_values(["customer", "due"], ascending=[True, False], kind="stable")
@@ -152,12 +155,45 @@ def _named_settlement(rows: pd.DataFrame, signed: np.ndarray, as_of: pd.Timestam
     return settled, issues
 
 
-def _due_dates(rows: pd.DataFrame, policy: Policy) -> np.ndarray:
+def due_dates(rows: pd.DataFrame, policy: Policy | None = None,
+              terms_days: Mapping[str, int] | None = None) -> np.ndarray:
+    """Each row's due date: the ledger's, else its date plus the customer's payment terms
+    (`terms_days`: code -> days, 账期天数 on the customer file; a customer not in it, or with no
+    terms, takes the policy's `payment_terms_days`); a balance brought forward is due on its date.
+    Terms must be whole days, 0 or more."""
+    policy = policy or Policy()
     due = rows["due_date"].to_numpy().copy()
     no_due = np.isnat(due)
-    terms = np.where((rows["type"] == OPENING_BALANCE).to_numpy(), 0, int(policy.payment_terms_days))
+    terms = np.full(len(rows), int(policy.payment_terms_days), dtype="int64")
+    if terms_days:
+        own = pd.Series(checked_terms(terms_days), dtype="float64")
+        mapped = rows["customer"].map(own).to_numpy(dtype="float64")
+        terms = np.where(np.isnan(mapped), terms, np.nan_to_num(mapped)).astype("int64")
+    terms[(rows["type"] == OPENING_BALANCE).to_numpy()] = 0
     due[no_due] = rows["date"].to_numpy()[no_due] + terms[no_due].astype("timedelta64[D]")
     return due
+
+
+def checked_terms(terms_days: Mapping[str, object]) -> dict[str, int]:
+    """Customer code -> whole days of payment terms; blanks left out (the policy's terms apply).
+    Raises CrmInputError naming every customer whose terms are not a whole number of days >= 0."""
+    out: dict[str, int] = {}
+    issues = []
+    for code, days in terms_days.items():
+        if days is None or (isinstance(days, float) and np.isnan(days)) or (isinstance(days, str) and not days.strip()):
+            continue
+        try:
+            value = float(days)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if isinstance(days, bool) or not np.isfinite(value) or value < 0 or not value.is_integer():
+            issues.append(Issue(IssueCode.BAD_NUMBER, f"customer {code!r}: payment terms {days!r} are not a whole "
+                                "number of days, 0 or more / 账期天数应为非负整数", column="terms_days"))
+            continue
+        out[str(code)] = int(value)
+    if issues:
+        raise CrmInputError(issues)
+    return out
 
 
 @dataclass(frozen=True)
@@ -343,6 +379,62 @@ def likely_duplicates(customers: Sequence[str], names: Sequence[str], addresses:
                                      count=("customer", "nunique"))
     out["reasons"] = _reasons(keyed)
     return out.sort_values("customers", kind="stable").reset_index(drop=True)
+
+
+DUPLICATE_FLAG = "可能重复 possible duplicate of"
+DUPLICATES_NAMED = 5  # codes a flag names; a bigger group is counted ("+12 more")
+
+
+def duplicate_flags(customers: Sequence[str], names: Sequence[str], addresses: Sequence[object] | None = None,
+                    phones: Sequence[object] | None = None) -> list[str]:
+    """Per customer, in the order given, the Register's flag for a likely duplicate
+    (`likely_duplicates`): '可能重复 possible duplicate of C0123 (same phone / 电话相同)', naming the
+    other codes of its group and what this code shares with them; '' for a code in no group."""
+    codes = [str(c) for c in customers]
+    frame = pd.DataFrame({"customer": codes, "name": list(names)})
+    keyed = _shared_keys(frame["customer"], {
+        "name": [[k] if k else [] for k in frame["name"].map(name_key)],
+        "phone": [phone_keys(p) for p in (phones if phones is not None else [None] * len(frame))],
+        "address": [[k] if k else [] for k in map(address_key, addresses if addresses is not None
+                                                   else [None] * len(frame))]})
+    if keyed.empty:
+        return [""] * len(codes)
+    group_of = _linked_groups(keyed)
+    members = pd.Series(group_of.index, index=group_of.to_numpy()).groupby(level=0).agg(lambda s: sorted(set(s)))
+    kinds = keyed.groupby("customer")["kind"].agg(set)
+    out = []
+    for code in codes:
+        if code not in group_of.index:
+            out.append("")
+            continue
+        others = [c for c in members[group_of[code]] if c != code]
+        named = ", ".join(others[:DUPLICATES_NAMED]) + (f" +{len(others) - DUPLICATES_NAMED} more / 等"
+                                                        if len(others) > DUPLICATES_NAMED else "")
+        why = "; ".join(text for kind, text in DUPLICATE_REASONS.items() if kind in kinds[code])
+        out.append(f"{DUPLICATE_FLAG} {named} ({why})")
+    return out
+
+
+def first_trade_dates(rows: pd.DataFrame) -> pd.Series:
+    """Each customer's first ledger date (首次交易 when the customer file gives none), by code."""
+    if not len(rows):
+        return pd.Series(dtype="datetime64[ns]")
+    return rows.groupby("customer", observed=True)["date"].min()
+
+
+def tenure_years(since: Sequence[object], as_of: pd.Timestamp) -> list[int | None]:
+    """Whole years of trading (合作年限) from `since` to `as_of`, as Excel's DATEDIF(since, as_of,
+    "y") counts them (a year is complete on its anniversary); None where `since` is no date or
+    after `as_of`."""
+    day = pd.Timestamp(as_of).normalize()
+    out: list[int | None] = []
+    for value in pd.to_datetime(pd.Series(list(since), dtype=object), errors="coerce"):
+        if pd.isna(value) or value.normalize() > day:
+            out.append(None)
+            continue
+        start = value.normalize()
+        out.append(day.year - start.year - int((day.month, day.day) < (start.month, start.day)))
+    return out
 
 
 def _shared_keys(customers: pd.Series, keys: dict[str, list[list[str]]]) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .collection import Period, customer_facts
 from .issues import CrmInputError, Issue, IssueCode
-from .policy import Policy, fraction_problem
+from .policy import FUNNEL_RATE_DEFAULTS, Policy, fraction_problem
 from .values import is_blank, normalize_text, shown_decimal
 
 STAGES = ("A", "B", "C", "D", "E")  # best first
@@ -27,6 +27,11 @@ STAGES = ("A", "B", "C", "D", "E")  # best first
 STEPS = (("E", "D"), ("D", "C"), ("C", "B"), ("B", "A"))
 STEP_LABELS = tuple(f"{low}->{high}" for low, high in STEPS)
 MAX_CUSTOMERS = 2**53  # counts Excel holds exactly; more is a typing slip in the target or the deal
+# Each step's policy key (funnel_rate.E_D ...), in STEPS' order.
+POLICY_KEYS = tuple(FUNNEL_RATE_DEFAULTS)
+RATE_PARTS = 10_000  # rates in use are whole parts per 10,000: 0.01%, as the sheet shows them
+MEASURED = "measured / 实测"
+POLICY_DEFAULT = "policy default / 政策默认"
 
 
 def exact_fraction(value: object, name: str) -> Fraction:
@@ -188,3 +193,27 @@ def average_deal(rows: pd.DataFrame, period: Period, policy: Policy | None = Non
     total = int(counted.astype("int64").sum())
     mean = (Decimal(total) / Decimal(len(counted))).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     return AverageDeal(int(mean), int(len(counted)))
+
+
+def rates_in_use(measured: pd.DataFrame, policy: Policy | None = None) -> pd.DataFrame:
+    """The rates a plan is built on (计划所用晋级率): each step's measured rate (`promotion_rates`)
+    where some customer at its stage was promoted, else the policy's `funnel_rate` for the step
+    (none at the stage, or none promoted: a measured 0 would ask for endless customers). Both to
+    0.01%, the measured one rounded half-up. Columns: step, customers, promoted, measured (NaN
+    where none was at the stage), policy, rate, source (MEASURED or POLICY_DEFAULT)."""
+    policy = policy or Policy()
+    table = measured.reset_index(drop=True)
+    counts, moved = table["customers"].astype(int).tolist(), table["promoted"].astype(int).tolist()
+    shown = [_parts(Fraction(m, c)) / RATE_PARTS if c else math.nan for m, c in zip(moved, counts)]
+    defaults = [_parts(exact_fraction(policy.funnel_rates[key], f"funnel_rate.{key}")) / RATE_PARTS
+                for key in POLICY_KEYS]
+    used = [m > 0 for m in moved]
+    return pd.DataFrame({"step": list(STEP_LABELS), "customers": counts, "promoted": moved, "measured": shown,
+                         "policy": defaults, "rate": [s if u else d for s, d, u in zip(shown, defaults, used)],
+                         "source": [MEASURED if u else POLICY_DEFAULT for u in used]})
+
+
+def _parts(rate: Fraction) -> int:
+    """A rate in whole parts per 10,000, half-up: 1/3 is 3333, 1/32 is 313."""
+    scaled = rate * RATE_PARTS
+    return (2 * scaled.numerator + scaled.denominator) // (2 * scaled.denominator)

@@ -26,6 +26,10 @@ from .values import parse_money_cents, units
 AGING_BASES = ("due_date", "document_date")
 KPI_MONTHS_LIMIT = 120  # ten years of monthly sales: beyond that a KPI period is surely a typing slip
 
+# The funnel's promotion steps as policy keys (funnel_rate.E_D ... funnel_rate.B_A), widest first,
+# with 003's example rates (E->D 0.5, D->C 0.25, C->B 0.5, B->A 0.5).
+FUNNEL_RATE_DEFAULTS = {"E_D": 0.5, "D_C": 0.25, "C_B": 0.5, "B_A": 0.5}
+
 # Sections whose keys are labels (tier letters, dates) rather than field names.
 _MAPS = {
     "vat": "vat_table",
@@ -36,6 +40,9 @@ _MAPS = {
     "stage_months": "stage_months",
     "follow_up_days": "follow_up_days",
     "aging_bucket": "aging_buckets",
+    "funnel_rate": "funnel_rates",
+    "service_response_days": "service_response_days",
+    "service_resolve_days": "service_resolve_days",
 }
 
 
@@ -79,6 +86,13 @@ class Policy:
     sleeping_after_days: int = 90
     lost_after_days: int = 365
     commission_rate: float = 0.02  # commission on collection: share of net sales (003's 2%)
+    # the funnel's promotion rates when no earlier stage snapshot measures them (003's example)
+    funnel_rates: Mapping[str, float] = field(default_factory=lambda: dict(FUNNEL_RATE_DEFAULTS))
+    # service levels per stage tier: days to respond to and to resolve a case (000: 一天以內響應)
+    service_response_days: Mapping[str, float] = field(default_factory=lambda: {
+        "A": 1.0, "B": 2.0, "C": 3.0, "D": 5.0, "E": 5.0})
+    service_resolve_days: Mapping[str, float] = field(default_factory=lambda: {
+        "A": 3.0, "B": 5.0, "C": 7.0, "D": 10.0, "E": 15.0})
 
     # ---- derived views -------------------------------------------------------------
     @property
@@ -226,6 +240,12 @@ KEY_NOTES = {
     "follow_up_days": "follow-up cadence of each stage tier in days (E none) / 各阶段等级的跟进周期（天）",
     "aging_bucket": "upper days of each ageing bucket, past due or since the document date (aging_basis); any "
                     "number of buckets, the last open-ended / 账龄区间天数上限（逾期天数或单据天数），区间数不限",
+    "funnel_rate": "funnel promotion rates E->D, D->C, C->B, B->A used where no earlier stage snapshot measures "
+                   "them, each above 0 and at most 1 / 销售漏斗各级晋级率（无上期阶段记录时使用），大于 0 且不超过 1",
+    "service_response_days": "service level: days to respond to a complaint or request, by the customer's stage "
+                             "tier (A 1 = within a day) / 服务响应时限（天），按客户阶段等级（A 级一天以内响应）",
+    "service_resolve_days": "service level: days to resolve a complaint or request, by the customer's stage tier / "
+                            "服务解决时限（天），按客户阶段等级",
 }
 _CHOICES = {"tier_mode": {"cutoff", "rank"}, "cut_below_balance": {"forbid", "allow", "override"},
             "negative_amounts": {"reject", "allow"}, "aging_basis": set(AGING_BASES)}
@@ -355,6 +375,8 @@ def _policy_problems(p: Policy):
     if not 1 <= p.kpi_months <= KPI_MONTHS_LIMIT:
         yield f"kpi_months: {p.kpi_months} must be from 1 to {KPI_MONTHS_LIMIT} / 应为 1 到 {KPI_MONTHS_LIMIT} 个月"
     yield from aging_bucket_problems(p.aging_buckets)
+    yield from funnel_rate_problems(p.funnel_rates)
+    yield from service_day_problems(p)
     if abs(sum(p.rank_shares.values()) - 1) > SHARES_TOLERANCE:
         yield "rank shares must add up to 1"
     if sorted(p.pareto_cutoffs.values()) != list(p.pareto_cutoffs.values()):
@@ -387,6 +409,37 @@ def aging_bucket_problems(buckets: Mapping[str, float], name: str = "aging_bucke
     twice = sorted({d for d in days if days.count(d) > 1})
     if twice:
         problems.append(f"{name}: {twice[0]:g} days is the end of two buckets / 账龄区间上限重复")
+    return problems
+
+
+def service_day_problems(p: Policy) -> list[str]:
+    """Service levels are days above 0 (fractions allowed: 0.5 is half a day), for stage tiers A-E."""
+    problems = []
+    for prefix in ("service_response_days", "service_resolve_days"):
+        for tier, days in getattr(p, prefix).items():
+            if tier not in ("A", "B", "C", "D", "E"):
+                problems.append(f"{prefix}.{tier}: no such stage tier; the tiers are A, B, C, D, E / 没有此阶段等级")
+            elif not (math.isfinite(days) and days > 0):
+                problems.append(f"{prefix}.{tier}: {days:g} must be a number of days above 0 / 应为大于 0 的天数")
+    return problems
+
+
+def funnel_rate_problems(rates: Mapping[str, float]) -> list[str]:
+    """The four promotion rates, each named: all of E_D, D_C, C_B, B_A, none other, each in (0, 1]
+    (a rate of 0 would need endless customers below it) and given to 0.01% at most."""
+    problems = [f"funnel_rate.{key}: no such step; the steps are {', '.join(FUNNEL_RATE_DEFAULTS)} / 没有此晋级步骤"
+                for key in rates if key not in FUNNEL_RATE_DEFAULTS]
+    problems += [f"funnel_rate.{key} is missing: give all four steps / 缺少晋级率" for key in FUNNEL_RATE_DEFAULTS
+                 if key not in rates]
+    for key, rate in rates.items():
+        problem = fraction_problem(f"funnel_rate.{key}", rate)
+        if problem is None and rate == 0:
+            problem = f"funnel_rate.{key}: 0 must be above 0 / 晋级率应大于 0"
+        elif problem is None and abs(rate * 10_000 - round(rate * 10_000)) > 1e-6:
+            # the sheet's plan divides by the rate in whole parts per 10,000, as Excel shows 0.00%
+            problem = f"funnel_rate.{key}: {rate:g} has more than 4 decimals (0.01%) / 晋级率最多精确到 0.01%"
+        if problem:
+            problems.append(problem)
     return problems
 
 

@@ -14,4 +14,4 @@ How results appear in cells (conventions kept by udfs._excel):
   the policy default, and a Policy sheet range (key | value) can be passed as ``policy``.
 """
 
-UDF_MODULES: list[str] = ["collection", "tiers", "credit", "reallocation", "analysis", "kpis", "info", "ledger_file", "portfolio", "sales"]
+UDF_MODULES: list[str] = ["collection", "tiers", "credit", "reallocation", "analysis", "kpis", "info", "ledger_file", "portfolio", "sales", "service"]

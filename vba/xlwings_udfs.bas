@@ -209,6 +209,19 @@ failed:
     crm_follow_up_due = Err.Description
 End Function
 
+Function crm_follow_ups(contact_log, customers, stage_tiers, Optional owners, Optional as_of, Optional policy)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_follow_ups = XLPy.CallUDF("crm_addin", "crm_follow_ups", Array(contact_log, customers, stage_tiers, owners, as_of, policy), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_follow_ups = XLPy.CallUDF("crm_addin", "crm_follow_ups", Array(contact_log, customers, stage_tiers, owners, as_of, policy))
+        Exit Function
+    #End If
+failed:
+    crm_follow_ups = Err.Description
+End Function
+
 Function crm_funnel_plan(target_sales, average_deal, conversion_rates)
     #If App = "Microsoft Excel" Then
         If TypeOf Application.Caller Is Range Then On Error GoTo failed
@@ -363,6 +376,19 @@ Function crm_relationship_kpis(ledger, Optional this_start, Optional this_end, O
     #End If
 failed:
     crm_relationship_kpis = Err.Description
+End Function
+
+Function crm_service_review(service_log, customers, stage_tiers, Optional as_of, Optional policy)
+    #If App = "Microsoft Excel" Then
+        If TypeOf Application.Caller Is Range Then On Error GoTo failed
+        crm_service_review = XLPy.CallUDF("crm_addin", "crm_service_review", Array(service_log, customers, stage_tiers, as_of, policy), ThisWorkbook, Application.Caller)
+        Exit Function
+    #Else
+        crm_service_review = XLPy.CallUDF("crm_addin", "crm_service_review", Array(service_log, customers, stage_tiers, as_of, policy))
+        Exit Function
+    #End If
+failed:
+    crm_service_review = Err.Description
 End Function
 
 Function crm_stage_tier(need, expected_close, Optional as_of, Optional policy)

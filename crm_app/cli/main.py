@@ -36,6 +36,7 @@ from crm_app.io.files import (
     text_problem,
 )
 from crm_app.register.audit import WorkflowCode
+from crm_app.workbook.activity_sheets import with_demo_activity
 from crm_app.workbook.builder import register_notes, review_register_data, write_register
 from crm_core.demo import demo_ledger
 from crm_core.issues import CrmInputError, Issue, IssueCode
@@ -142,7 +143,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     raw.to_csv(ledger_path, index=False)
     progress(f"{len(raw):,} ledger rows written to {ledger_path}")
     ledger = normalize_ledger(raw, source=ledger_path.name)
-    return _review_and_write(ledger, Policy(), None, out / "demo_register.xlsm", progress)
+    return _review_and_write(ledger, Policy(), None, out / "demo_register.xlsm", progress, demo_logs=True)
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -177,10 +178,13 @@ def _nothing_to_keep(ledger) -> str:
     return "" if len(ledger.rows) else "no row of the ledger is usable: fix the rows above"
 
 
-def _review_and_write(ledger, policy, year, target: Path, progress, source: str | None = None) -> int:
+def _review_and_write(ledger, policy, year, target: Path, progress, source: str | None = None,
+                      demo_logs: bool = False) -> int:
     print_issues(ledger.issues)
     progress(f"{len(ledger.rows):,} rows used; reviewing")
     data = review_register_data(ledger, policy, year, source)
+    if demo_logs:  # the demo shows a small contact and service log (crm_core.demo_activity)
+        data = with_demo_activity(data)
     review = data.review
     write_register(data, target)  # the register template, filled, with every value cached
     progress(f"register written to {target}")

@@ -28,6 +28,7 @@ from crm_app.register.schema import (
     ABOUT,
     AUDIT,
     AUDIT_COLUMNS,
+    CUSTOMER_FILE_COLUMNS,
     POLICY,
     REALLOCATION,
     REALLOCATION_FIELDS,
@@ -45,10 +46,11 @@ from crm_app.register.standard import (
     credit_figures,
     read_standard_sheet,
 )
-from crm_core.issues import CrmInputError, Issue, IssueCode
+from crm_core.issues import WARNING, CrmInputError, Issue, IssueCode
 from crm_core.policy import Policy
 from crm_core.reallocation import Roles
-from crm_core.schema import Column
+from crm_core.schema import DATE, INT, Column
+from crm_core.tiers import need_kind
 from crm_core.values import is_blank, normalize_text, parse_date, parse_money_cents
 
 
@@ -76,6 +78,11 @@ class LoadedRegister:
     signed: Standard | None = None  # the standard the SignOff sheet shows, when it has one and it reads
     has_signoff_sheet: bool = False
     credit: dict[str, tuple[object, str]] = field(default_factory=dict)  # Credit figures behind the budget
+    # the customer file and sales stage inputs (CUSTOMER_FILE_COLUMNS) by sheet row; blank for a
+    # register written before them. Values that do not read are warnings of their own, apart from
+    # `issues`: a mistyped need or phone is no reason for verify to fail or a batch to wait.
+    customer_file: pd.DataFrame = field(default_factory=lambda: _no_customer_file())
+    customer_file_issues: list[Issue] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ def load_register(path: str | Path, for_writing: bool = True) -> LoadedRegister:
         issues: list[Issue] = []
         register, found = sheet_records(values[REGISTER], REGISTER_COLUMNS, REGISTER)
         issues += found + _blank_lines(register)
+        customer_file, file_issues = read_customer_file(values[REGISTER])
         audit, found = sheet_records(values[AUDIT], AUDIT_COLUMNS, AUDIT)
         issues += found
         about, about_rows = _about(values[ABOUT])
@@ -134,7 +142,69 @@ def load_register(path: str | Path, for_writing: bool = True) -> LoadedRegister:
                 if for_writing else None)
     stamp = Stamp(version, hashlib.sha256(data).hexdigest())
     return LoadedRegister(path, stamp, book, register, audit, about, about_rows, policy, issues, values,
-                          policy_rows, signed, SIGNOFF in values.sheetnames, credit)
+                          policy_rows, signed, SIGNOFF in values.sheetnames, credit, customer_file, file_issues)
+
+
+def _no_customer_file() -> pd.DataFrame:
+    return pd.DataFrame(columns=["row", "customer", *(c.key for c in CUSTOMER_FILE_COLUMNS)])
+
+
+def read_customer_file(ws) -> tuple[pd.DataFrame, list[Issue]]:
+    """The Register's customer file and sales stage columns (those it has; a register written
+    before them has none, and that is no problem): one row per customer code, dates as
+    Timestamps, terms as whole days, with a warning naming the row and column of each value
+    that cannot be used (an unknown need word, a date or terms that do not read). A value that
+    does not read is left blank, so the policy's terms and the stage rule's blanks apply."""
+    found, issues = sheet_records(ws, [REGISTER_COLUMNS[0], *CUSTOMER_FILE_COLUMNS], REGISTER)
+    issues = [i for i in issues if i.code != IssueCode.MISSING_COLUMN]
+    found = found[found["customer"].map(normalize_text) != ""].reset_index(drop=True)
+    for col in CUSTOMER_FILE_COLUMNS:
+        readers = {DATE: _file_date, INT: _file_days}
+        if col.key == "need":
+            cells = [_file_need(v, r, col, issues) for r, v in zip(found["row"], found[col.key])]
+        elif col.kind in readers and col.key != "tenure":
+            cells = [readers[col.kind](v, r, col, issues) for r, v in zip(found["row"], found[col.key])]
+        else:
+            continue
+        found[col.key] = pd.Series(cells, index=found.index, dtype=object)
+    return found, issues
+
+
+def _file_issue(code: IssueCode, message: str, row: int, col: Column, issues: list[Issue]) -> None:
+    issues.append(Issue(code, message, row=int(row), column=col.label, source=REGISTER, severity=WARNING))
+
+
+def _file_need(value: object, row: int, col: Column, issues: list[Issue]) -> str:
+    text = normalize_text(value)
+    if text and not need_kind(value):
+        _file_issue(IssueCode.UNKNOWN_TYPE, f"{text[:40]!r} is not 有 yes, 潜在 potential or 无 no: the stage tier "
+                    "stays blank / 需求应为 有、潜在 或 无", row, col, issues)
+        return ""
+    return text
+
+
+def _file_date(value: object, row: int, col: Column, issues: list[Issue]) -> pd.Timestamp | None:
+    if is_blank(value):
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        _file_issue(IssueCode.BAD_DATE, f"{str(value)[:40]!r} is not a date ({exc}) / 日期无法识别", row, col, issues)
+        return None
+
+
+def _file_days(value: object, row: int, col: Column, issues: list[Issue]) -> int | None:
+    if is_blank(value):
+        return None
+    try:
+        days = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        days = float("nan")
+    if not (days >= 0 and days.is_integer()):
+        _file_issue(IssueCode.BAD_NUMBER, f"{str(value)[:40]!r} is not a whole number of days, 0 or more: the "
+                    "policy's payment_terms_days apply / 账期天数应为非负整数", row, col, issues)
+        return None
+    return int(days)
 
 
 def _signed(values) -> tuple[Standard | None, list[Issue]]:

@@ -28,6 +28,8 @@ REALLOCATION = "Reallocation"
 AUDIT = "Audit"
 DASHBOARD = "Dashboard"
 ABOUT = "About"
+CONTACTS = "Contacts"  # the contact log users type (crm_core.contacts)
+SERVICE = "Service"  # the service log users type (crm_core.service)
 
 # The register's columns (REGISTER_COLUMNS, of Column records) are declared in crm_core.schema,
 # with the review's frame and the review workbook's Register sheet derived from them.
@@ -40,6 +42,25 @@ TEMPORARY_COLUMNS = [
     Column("temporary_part", "临时额度", "Temporary part", MONEY),
     Column("temporary_until", "临时额度截止", "Temporary until", "date"),
 ]
+
+# Then the customer file and the sales stage (客户档案, 销售阶段; domain.md sections 3 and 10):
+# what the finance staff type about each customer, and the tenure computed from it. The stage
+# tier (a REGISTER_COLUMNS column) is a formula on the need and the expected close. Readers do not
+# require these either: a register written before has none (`read_customer_file`).
+CUSTOMER_FILE_COLUMNS = [
+    Column("need", "需求", "Need"),
+    Column("expected_close", "预计成交", "Expected close", "date"),
+    Column("address", "地址", "Address"),
+    Column("phone", "电话", "Phone"),
+    Column("contact", "联系人", "Contact person"),
+    Column("terms_days", "账期天数", "Terms (days)", "int"),
+    Column("trading_since", "首次交易", "Trading since", "date"),
+    Column("tenure", "合作年限", "Tenure (years)", "int"),
+    Column("credit_notes", "信用状况", "Credit standing"),
+]
+CUSTOMER_FILE_BY_KEY = {c.key: c for c in CUSTOMER_FILE_COLUMNS}
+CUSTOMER_FILE_INPUTS = tuple(c.key for c in CUSTOMER_FILE_COLUMNS if c.key != "tenure")
+
 
 AUDIT_COLUMNS = [
     Column("timestamp", "时间", "Timestamp"),

@@ -24,7 +24,10 @@ from openpyxl.workbook.defined_name import DefinedName
 from crm_app.io.files import atomic_path
 from crm_app.register import schema as rs
 from crm_app.workbook import xml_sheet as workbook_sheet
+from crm_app.workbook.activity_sheets import build_contacts, build_service
+from crm_app.workbook.commission_sheet import COMMISSION, build_commission
 from crm_app.workbook.data import RegisterData, register_data
+from crm_app.workbook.funnel_sheet import FUNNEL, build_funnel
 from crm_app.workbook.kpi_sheet import KPIS, build_kpis
 from crm_app.workbook.package import fill_sheets
 from crm_app.workbook.portfolio_sheet import PORTFOLIO, build_portfolio
@@ -55,6 +58,7 @@ from crm_app.workbook.review_sheets import (
     build_overlap,
 )
 from crm_app.workbook.ribbon import custom_ui_xml
+from crm_app.workbook.sheet_buttons import VML_PART, buttons_vml, sheet_widths
 from crm_app.workbook.vba_project import register_modules, vba_project_bin
 from crm_app.workbook.xml_sheet import BODY_FONT, SharedStrings, Sheet, Styles
 from crm_core.issues import CrmInputError, Issue, IssueCode
@@ -64,7 +68,7 @@ WORKBOOKS_DIR = Path(__file__).resolve().parents[2] / "workbooks"
 TEMPLATE_NAME = "crm_register.xlsm"
 # Sheet order as the user sees it; the contract's sheets first, then the review sheets.
 SHEETS = [rs.DASHBOARD, rs.REGISTER, rs.LEDGER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT,
-          "Collection", "CreditUse", "Overlap", "Effort", "Ageing", KPIS, PORTFOLIO, "FollowUps", ISSUES, rs.ABOUT, "Lists"]
+          "Collection", "CreditUse", "Overlap", "Effort", "Ageing", KPIS, PORTFOLIO, FUNNEL, COMMISSION, "FollowUps", rs.CONTACTS, rs.SERVICE, ISSUES, rs.ABOUT, "Lists"]
 XLWINGS_CONF = "xlwings.conf"
 EXCEL_CALC_ID = 191029  # the calcId Excel 2019 and Microsoft 365 write
 UDF_MODULE = "crm_addin"
@@ -114,10 +118,12 @@ def build_workbook(data: RegisterData | None = None, policy: Policy | None = Non
     return fill_sheets(buffer.getvalue(), sheets, strings, macro_parts(wb) if macros else None)
 
 
-def macro_parts(wb: openpyxl.Workbook) -> tuple[bytes, bytes]:
-    """The register's VBA project (read from vba/ now) and its ribbon part."""
+def macro_parts(wb: openpyxl.Workbook) -> tuple[bytes, bytes, bytes]:
+    """The register's VBA project (read from vba/ now), its ribbon part and the Reallocation
+    sheet's buttons."""
     code_names = [ws.sheet_properties.codeName for ws in wb.worksheets]
-    return vba_project_bin(register_modules(code_names)), custom_ui_xml()
+    buttons = buttons_vml(sheet_widths(wb[rs.REALLOCATION]))
+    return vba_project_bin(register_modules(code_names)), custom_ui_xml(), buttons
 
 
 def _name_code_modules(wb: openpyxl.Workbook) -> None:
@@ -151,6 +157,7 @@ def lay_out(data: RegisterData | None = None, policy: Policy | None = None,
     if macros:
         wb.move_sheet(XLWINGS_CONF, offset=len(wb.sheetnames) - 1 - wb.sheetnames.index(XLWINGS_CONF))
         _name_code_modules(wb)
+        wb[rs.REALLOCATION].legacy_drawing = VML_PART  # the buttons' drawing (macro_parts)
     s = ctx.sheets
     build_policy(ctx, s[rs.POLICY])
     build_lists(ctx, s["Lists"])
@@ -167,7 +174,11 @@ def lay_out(data: RegisterData | None = None, policy: Policy | None = None,
     build_ageing(ctx, s["Ageing"])
     build_kpis(ctx, s[KPIS])
     build_portfolio(ctx, s[PORTFOLIO])
+    build_funnel(ctx, s[FUNNEL])
+    build_commission(ctx, s[COMMISSION])
     build_follow_ups(ctx, s["FollowUps"])
+    build_contacts(ctx, s[rs.CONTACTS])
+    build_service(ctx, s[rs.SERVICE])
     build_issues(ctx, s[ISSUES])
     build_dashboard(ctx, s[rs.DASHBOARD], ctx.cap + 1)
     build_about(ctx, s[rs.ABOUT])
@@ -219,10 +230,12 @@ def write_register(data: RegisterData, target: str | Path) -> Path:
     return target
 
 
-def review_register_data(ledger, policy: Policy, year: int | None, source: str | None = None) -> RegisterData:
-    """The review of `ledger`, stamped now; `source` is where its rows are (the file's path)."""
+def review_register_data(ledger, policy: Policy, year: int | None, source: str | None = None,
+                         customer_file=None) -> RegisterData:
+    """The review of `ledger`, stamped now; `source` is where its rows are (the file's path);
+    `customer_file`: the Register's customer file columns (`register_data`)."""
     now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    return register_data(ledger, policy, year, generated_at=now, source=source)
+    return register_data(ledger, policy, year, generated_at=now, source=source, customer_file=customer_file)
 
 
 def register_notes(data: RegisterData) -> list[str]:

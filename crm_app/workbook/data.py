@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_core.analysis import aging, aging_columns, overlap, tier_migration
+from crm_core.analysis import aging, aging_columns, first_trade_dates, overlap, tier_migration
 from crm_core.collection import customer_facts, gross_cents
+from crm_core.contacts import Activity
 from crm_core.issues import Issue
 from crm_core.ledger import Ledger, normalize_ledger
 from crm_core.partition import LedgerSums
@@ -19,6 +20,7 @@ from crm_core.policy import Policy
 from crm_core.receivables import KpiReport, receivable_kpis
 from crm_core.review import Review, review_ledger
 from crm_core.tiers import rate_tiers
+from crm_core.values import is_blank
 
 LOW_USE = 0.30  # a line "far above use" when less than this share of it is used
 
@@ -39,6 +41,12 @@ class RegisterData:
     ledger_row_count: int | None = None  # rows of a ledger reviewed by an engine, none of them held here
     signed_off: str = ""  # the sign-off the file records (About signed_off); "" for a register not signed
     kpis: KpiReport | None = None  # the review year's receivables KPIs; None without the ledger's rows
+    # the customer file and sales stage inputs by code (crm_app.register.load.read_customer_file's
+    # columns); None: all blank (a register built from a ledger alone)
+    customer_file: pd.DataFrame | None = None
+    # the contact and service logs the Contacts and Service sheets show (crm_core.contacts.Activity);
+    # None: both empty (users type them)
+    activity: Activity | None = None
 
     @property
     def policy(self) -> Policy:
@@ -59,17 +67,46 @@ class RegisterData:
 
 
 def register_data(ledger: Ledger, policy: Policy | None = None, year: int | None = None,
-                  generated_at: str = "", source: str | None = None) -> RegisterData:
+                  generated_at: str = "", source: str | None = None,
+                  customer_file: pd.DataFrame | None = None) -> RegisterData:
     """The review of `ledger` and the facts its sheets show; `source` names where its rows are
-    (default: the ledger's own source name)."""
+    (default: the ledger's own source name). `customer_file` (a frame with a customer column and
+    any of the Register's customer file columns) is what the Register shows of each customer; its
+    payment terms (terms_days) date the debts the ledger gives no due date."""
     policy = policy or Policy()
     review = review_ledger(ledger, policy, year)
     rows = ledger.rows.reset_index(drop=True)
     facts = customer_facts(rows, policy, review.period)
     facts = facts.set_index("customer").loc[review.register["customer"]].reset_index()
+    ageing = aging(rows, review.period.end, policy, terms_days=customer_terms(customer_file))
     return RegisterData(review, rows, gross_cents(rows, policy), facts, _previous_tiers(ledger, review),
-                        aging(rows, review.period.end, policy), review.period.end, generated_at,
-                        ledger.source if source is None else source, kpis=_year_kpis(rows, review))
+                        ageing, review.period.end, generated_at,
+                        ledger.source if source is None else source, kpis=_year_kpis(rows, review),
+                        customer_file=customer_file)
+
+
+def customer_terms(customer_file: pd.DataFrame | None) -> dict[str, int]:
+    """Customer code -> payment terms in days, for the customers whose file gives them."""
+    if customer_file is None or "terms_days" not in customer_file:
+        return {}
+    given = customer_file.dropna(subset=["terms_days"])
+    return dict(zip(given["customer"].astype(str), given["terms_days"]))
+
+
+def customer_file_column(data: RegisterData, key: str) -> list:
+    """One customer file column in register order (None where the file gives nothing); trading
+    since (首次交易) falls back on the customer's first ledger date."""
+    codes = data.register["customer"]
+    given = pd.Series([None] * len(codes), dtype=object)
+    file = data.customer_file
+    if file is not None and key in file and len(file):
+        by_code = file.drop_duplicates("customer", keep="first").set_index("customer")[key]
+        given = codes.map(by_code).astype(object).reset_index(drop=True)
+    values = [None if is_blank(v) else v for v in given]
+    if key == "trading_since":
+        first = codes.map(first_trade_dates(data.rows)).reset_index(drop=True)
+        values = [v if v is not None else (None if pd.isna(f) else pd.Timestamp(f)) for v, f in zip(values, first)]
+    return values
 
 
 def _year_kpis(rows: pd.DataFrame, review: Review) -> KpiReport:
@@ -78,7 +115,8 @@ def _year_kpis(rows: pd.DataFrame, review: Review) -> KpiReport:
     return receivable_kpis(rows, review.period.end, 12, review.policy)
 
 
-def register_data_from_sums(sums: LedgerSums, review: Review, generated_at: str = "", source: str = "") -> RegisterData:
+def register_data_from_sums(sums: LedgerSums, review: Review, generated_at: str = "", source: str = "",
+                            customer_file: pd.DataFrame | None = None) -> RegisterData:
     """The register of a ledger reviewed by an engine, from its sums alone: no ledger rows come
     back, so the Ledger sheet stays empty (its note says where the rows are) and the ageing, which
     needs each document, is left to a review of a file that fits in memory."""
@@ -93,7 +131,8 @@ def register_data_from_sums(sums: LedgerSums, review: Review, generated_at: str 
         np.full(len(review.register), "", dtype=object)
     no_ageing = pd.DataFrame(columns=["customer", *aging_columns(review.policy.aging_buckets), "total"])
     return RegisterData(review, _no_rows(), np.zeros(0, dtype="int64"), facts, previous_tiers, no_ageing,
-                        review.period.end, generated_at, source, ledger_row_count=sums.input_rows)
+                        review.period.end, generated_at, source, ledger_row_count=sums.input_rows,
+                        customer_file=customer_file)
 
 
 def _no_rows() -> pd.DataFrame:
@@ -123,8 +162,10 @@ def pareto_labels(policy: Policy) -> list[str]:
 
 def tier_summary(data: RegisterData) -> pd.DataFrame:
     """Per rate tier: customers, net sales, gross sales, collections, lines, balances (cents)."""
+    # the yearly allocation is the line itself until a reallocation moves one apart from it
+    allocated = data.register.get("allocated_line_cents", data.register["credit_line_cents"])
     reg = data.register.assign(gross_sales_cents=data.facts["gross_sales_cents"].to_numpy(),
-                               allocated_cents=data.register["credit_line_cents"])
+                               allocated_cents=allocated.fillna(data.register["credit_line_cents"]))
     util = reg["credit_line_cents"] > 0
     reg = reg.assign(
         over=util & (reg["open_balance_cents"] > reg["credit_line_cents"]),

@@ -7,8 +7,9 @@ gives the same bytes). `finish_package` makes what openpyxl wrote acceptable to 
 rules, for the builder and for every read-modify-write of the workflow: openpyxl writes a
 font's children in an order the schema forbids (Excel's own order is b, i, ... name, family,
 charset, scheme) and stamps the save time into the document's properties. A macro workbook gets
-the register's VBA project and ribbon part (`add_macro_parts`); openpyxl keeps both parts when it
-rewrites the file but drops the ribbon's package relationship, which `_finish` puts back.
+the register's VBA project, ribbon part and the buttons' drawing (`add_macro_parts`); openpyxl
+keeps these parts when it rewrites the file but drops the ribbon's package relationship, which
+`_finish` puts back.
 
 Parts are edited as XML documents (minidom: it keeps every namespace declaration and prefix as
 written, where ElementTree renames them), except the sheets' `<sheetData>`, which the renderer
@@ -30,6 +31,7 @@ from openpyxl.utils import column_index_from_string
 from openpyxl.xml.functions import tostring
 
 from crm_app.workbook.ribbon import CUSTOM_UI_PART, CUSTOM_UI_REL
+from crm_app.workbook.sheet_buttons import VML_PART, VML_TYPE
 from crm_app.workbook.xml_sheet import MAIN_NS, SharedStrings, value_xml
 
 # Fixed document dates: the template's content does not depend on the day it was built.
@@ -42,6 +44,7 @@ _SST_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedS
 _SST_REL = _DOC_REL_NS + "/sharedStrings"
 VBA_PART = "xl/vbaProject.bin"
 _ROOT_RELS = "_rels/.rels"
+_CONTENT_TYPES = "[Content_Types].xml"
 # CT_Font's sequence, the order Excel writes (and the Open XML SDK validates).
 FONT_ORDER = ("b", "i", "strike", "condense", "extend", "outline", "shadow", "u", "vertAlign", "sz",
               "color", "name", "family", "charset", "scheme")
@@ -58,11 +61,11 @@ class RenderedSheet(Protocol):
 
 
 def fill_sheets(data: bytes, sheets: Mapping[str, RenderedSheet], strings: SharedStrings,
-                macro_parts: tuple[bytes, bytes] | None = None) -> bytes:
+                macro_parts: tuple[bytes, bytes, bytes] | None = None) -> bytes:
     """Return the package `data` (saved by openpyxl with these sheets' rows left empty) with each
     sheet's rendered rows in its `<sheetData>` and dimension, the shared strings, fonts in the
-    schema's order and the fixed document dates; `macro_parts` (VBA project, customUI part) replace
-    the VBA project openpyxl carried over and add the ribbon."""
+    schema's order and the fixed document dates; `macro_parts` (VBA project, customUI part, buttons'
+    drawing) replace the VBA project openpyxl carried over and add the ribbon and the buttons."""
     files, names = _read(data)
     if macro_parts is not None:
         add_macro_parts(files, names, *macro_parts)
@@ -111,15 +114,32 @@ def _read(data: bytes) -> tuple[dict[str, object], list[str]]:
         return {n: src.read(n) for n in names}, names
 
 
-def add_macro_parts(files: dict[str, object], names: list[str], vba_project: bytes, custom_ui: bytes) -> None:
-    """The package's VBA project replaced by `vba_project` and the ribbon part `custom_ui` added
-    (its relationship is added by `_finish`)."""
+def add_macro_parts(files: dict[str, object], names: list[str], vba_project: bytes, custom_ui: bytes,
+                    buttons: bytes) -> None:
+    """The package's VBA project replaced by `vba_project`, the ribbon part `custom_ui` added (its
+    relationship is added by `_finish`) and the buttons' VML drawing, which the sheet openpyxl
+    wrote already links to (`sheet_buttons`)."""
     if VBA_PART not in files:
         raise ValueError("the package has no VBA project to replace: not saved as a macro workbook")
     files[VBA_PART] = vba_project
-    files[CUSTOM_UI_PART] = custom_ui
-    if CUSTOM_UI_PART not in names:
-        names.append(CUSTOM_UI_PART)
+    for part, content in ((CUSTOM_UI_PART, custom_ui), (VML_PART, buttons)):
+        files[part] = content
+        if part not in names:
+            names.append(part)
+    _declare_default(files, "vml", VML_TYPE)
+
+
+def _declare_default(files: dict[str, object], extension: str, content_type: str) -> None:
+    """[Content_Types].xml with a Default for `extension`, unless it has one."""
+    types = minidom.parseString(files[_CONTENT_TYPES])
+    if any(d.getAttribute("Extension") == extension for d in types.getElementsByTagName("Default")):
+        return
+    default = types.createElementNS(types.documentElement.namespaceURI, "Default")
+    default.setAttribute("Extension", extension)
+    default.setAttribute("ContentType", content_type)
+    first_override = next(iter(types.getElementsByTagName("Override")), None)
+    types.documentElement.insertBefore(default, first_override)  # Defaults come first
+    files[_CONTENT_TYPES] = types.toxml(encoding="UTF-8")
 
 
 def _relate_ribbon(files: dict[str, object]) -> None:

@@ -23,7 +23,14 @@ from crm_app.register.load import UNTIL_FIELD
 from crm_app.register.standard import SIGNER_FIELDS
 from crm_app.workbook import layout
 from crm_app.workbook import xml_sheet as workbook_sheet
-from crm_app.workbook.data import LOW_USE, RegisterData, pareto_labels, tier_labels, tier_summary
+from crm_app.workbook.data import (
+    LOW_USE,
+    RegisterData,
+    customer_file_column,
+    pareto_labels,
+    tier_labels,
+    tier_summary,
+)
 from crm_app.workbook.xml_sheet import (
     ADDIN_FILL,
     COUNT,
@@ -38,10 +45,12 @@ from crm_app.workbook.xml_sheet import (
     xml_text,
 )
 from crm_core import schema as cs
+from crm_core.analysis import duplicate_flags, tenure_years
 from crm_core.collection import GROSSED_UP
 from crm_core.issues import issues_frame
 from crm_core.ledger import TYPE_WORDS, TYPES, type_words
 from crm_core.policy import KEY_NOTES, Policy
+from crm_core.tiers import NEED_WORDS, stage_tiers
 from crm_core.values import units as money_units
 
 TEMPLATE_ROWS = 500  # customer rows the review sheets are laid out for (more when filled)
@@ -77,9 +86,15 @@ def L(key: str) -> str:
     return f"{LEDGER_TABLE}[{dict(LEDGER_COLUMNS)[key]}]"
 
 
+# The Register's columns in sheet order: the register's, the workflow's temporary columns, then
+# the customer file and sales stage (crm_app.register.schema).
+REGISTER_SHOWN = [*rs.REGISTER_COLUMNS, *rs.TEMPORARY_COLUMNS, *rs.CUSTOMER_FILE_COLUMNS]
+
+
 @functools.lru_cache(maxsize=None)
 def reg_col(key: str) -> str:
-    return get_column_letter([c.key for c in rs.REGISTER_COLUMNS].index(key) + 1)
+    """The Register column letter of a key (a register column, temporary or customer file column)."""
+    return get_column_letter([c.key for c in REGISTER_SHOWN].index(key) + 1)
 
 
 @dataclass
@@ -192,15 +207,19 @@ def issues_note(ctx: Ctx) -> str | None:
 
 # ----------------------------------------------------------------------------- Register
 REGISTER_FORMATS = {"money": MONEY, "rate": PERCENT, "date": DATE}
-REGISTER_INPUTS = ("customer_name", "owner", "stage_tier", "last_reviewed")
+# the stage tier is a formula on the need and the expected close (`stage_formula`)
+REGISTER_INPUTS = ("customer_name", "owner", "last_reviewed", *rs.CUSTOMER_FILE_INPUTS)
 # Widths the empty template needs for what users type (a filled register fits its content).
 KIND_WIDTHS = {"money": 15, "rate": 10, "date": 12}
-REGISTER_WIDTHS = {"customer": 12, "customer_name": 22, "owner": 10, "rate_status": 14, "flags": 24}
+REGISTER_WIDTHS = {"customer": 12, "customer_name": 22, "owner": 10, "rate_status": 14, "flags": 24,
+                   "need": 8, "address": 24, "phone": 14, "contact": 10, "terms_days": 9, "credit_notes": 20}
+NEED_LIST = '"有,潜在,无,yes,potential,no"'  # what the need column's list offers (the rule reads more words)
 
 
 def build_register(ctx: Ctx, sh: Sheet) -> None:
-    # the workflow fills the temporary columns (crm_app.register.temporary); a new register has none
-    shown = [*rs.REGISTER_COLUMNS, *rs.TEMPORARY_COLUMNS]
+    # the workflow fills the temporary columns (crm_app.register.temporary); the customer file
+    # columns come after them, so a register written before either keeps its letters
+    shown = REGISTER_SHOWN
     layout.header(sh, 1, 1, [c.heading for c in shown])
     if ctx.filled:
         write_register_rows(ctx, sh)
@@ -208,7 +227,7 @@ def build_register(ctx: Ctx, sh: Sheet) -> None:
              for i, c in enumerate(shown, start=1)}
     layout.fit_widths(sh, least=least, most=40)
     last = max(ctx.cap, TEMPLATE_ROWS) + 1
-    for col in rs.REGISTER_COLUMNS:
+    for col in [*rs.REGISTER_COLUMNS, *rs.CUSTOMER_FILE_COLUMNS]:
         c = reg_col(col.key)
         # grows and shrinks with the customer codes in column A, so the add-in gets no blank rows
         ctx.names["Reg_" + col.key] = f"Register!${c}$2:INDEX(Register!${c}:${c},MAX(2,COUNTA(Register!$A:$A)))"
@@ -216,31 +235,100 @@ def build_register(ctx: Ctx, sh: Sheet) -> None:
         c = reg_col(key)
         for r in range(2, ctx.n + 2):
             sh.style(f"{c}{r}", unlocked=True)
-    lists = {"rate_tier": "RateTiers", "pareto_tier": "ParetoTiers", "stage_tier": "StageTiers"}
+    lists = {"rate_tier": "RateTiers", "pareto_tier": "ParetoTiers"}
     for key, listname in lists.items():
         ctx.validate("Register", f"{reg_col(key)}2:{reg_col(key)}{last}",
                      DataValidation(type="list", formula1=listname, allow_blank=True,
                                     error="Pick a tier from the list / 请从列表选择等级", showErrorMessage=True))
+    _customer_file_validations(ctx, last)
     for key in ("net_sales", "collections", "open_balance", "allocated_line", "credit_line"):
         ctx.validate("Register", f"{reg_col(key)}2:{reg_col(key)}{last}",
                      DataValidation(type="decimal", operator="between", formula1="-1E+15", formula2="1E+15",
                                     allow_blank=True, error="An amount / 金额", showErrorMessage=True))
-    ctx.validate("Register", f"{reg_col('last_reviewed')}2:{reg_col('last_reviewed')}{last}",
-                 DataValidation(type="date", operator="greaterThan", formula1="1", allow_blank=True,
-                                error="A date / 日期", showErrorMessage=True))
+    for key in ("last_reviewed", "expected_close", "trading_since"):
+        ctx.validate("Register", f"{reg_col(key)}2:{reg_col(key)}{last}",
+                     DataValidation(type="date", operator="greaterThan", formula1="1", allow_blank=True,
+                                    error="A date / 日期", showErrorMessage=True))
     sh.ws.freeze_panes = "C2"
     sh.ws.auto_filter.ref = f"A1:{get_column_letter(len(shown))}{max(ctx.n + 1, 2)}"
     layout.print_setup(sh, landscape=True, title_rows="1:1", footer=footer(ctx))
     sh.protect()
 
 
-def register_flags(open_cents: int, line_cents: int) -> str:
-    """The Flags formula's result: over limit, or line far above use."""
+def _customer_file_validations(ctx: Ctx, last: int) -> None:
+    """The need from its list, the payment terms in whole days (the dates go with the others)."""
+    need, terms = reg_col("need"), reg_col("terms_days")
+    ctx.validate("Register", f"{need}2:{need}{last}", DataValidation(
+        type="list", formula1=NEED_LIST, allow_blank=True, showErrorMessage=True, showInputMessage=True,
+        errorTitle="需求 Need", error="有 yes, 潜在 potential or 无 no / 请选择 有、潜在 或 无",
+        promptTitle="需求 Need", prompt="有 yes / 潜在 potential / 无 no: with the expected close, gives the stage tier"))
+    ctx.validate("Register", f"{terms}2:{terms}{last}", DataValidation(
+        type="whole", operator="greaterThanOrEqual", formula1="0", allow_blank=True, showErrorMessage=True,
+        error="Whole days, 0 or more / 账期天数为非负整数"))
+
+
+OPEN_COMPLAINT = "未结投诉 open complaint"
+
+
+def register_flags(open_cents: int, line_cents: int, duplicate: str = "", open_complaint: bool = False) -> str:
+    """The Flags formula's result: over limit, or line far above use; an open complaint on the
+    Service sheet; the likely duplicate note (`duplicate_flags`); joined by "; "."""
+    flag = ""
     if line_cents > 0 and open_cents > line_cents:
-        return "超额 over limit"
-    if line_cents > 0 and open_cents < LOW_USE * line_cents:
-        return "额度闲置 line far above use"
-    return ""
+        flag = "超额 over limit"
+    elif line_cents > 0 and open_cents < LOW_USE * line_cents:
+        flag = "额度闲置 line far above use"
+    return "; ".join(part for part in (flag, OPEN_COMPLAINT if open_complaint else "", duplicate) if part)
+
+
+def flags_formula(r: int, duplicate: str = "", complaints: bool = False) -> str:
+    """The Flags cell of row r: `register_flags` as a formula. `complaints`: the workbook has the
+    Service sheet, whose column N is 1 on a case still open. The duplicate note is Python's
+    (names, phones and addresses compared loosely), held as text in the formula."""
+    k, m = reg_col("open_balance"), reg_col("credit_line")
+    flag = (f'IF(AND(N({m}{r})>0,N({k}{r})>N({m}{r})),"超额 over limit",'
+            f'IF(AND(N({m}{r})>0,N({k}{r})<LowUse*N({m}{r})),"额度闲置 line far above use",""))')
+    if complaints:
+        code = literal(f"{reg_col('customer')}{r}")
+        open_case = f'IF(COUNTIFS(Service!$B:$B,{code},Service!$N:$N,1)>0,"{OPEN_COMPLAINT}","")'
+        flag = f'{flag}&IF(AND({flag}<>"",{open_case}<>""),"; ","")&{open_case}'
+    if not duplicate:
+        return "=" + flag
+    # a text constant in a formula holds at most 255 characters: longer notes are joined from parts
+    text = "&".join('"' + duplicate[i:i + 200].replace('"', '""') + '"' for i in range(0, len(duplicate), 200))
+    return f'={flag}&IF({flag}="","","; ")&{text}'
+
+
+def open_complaints(ctx: Ctx) -> set[str]:
+    """Register codes with a case open on the Service sheet (the core's reading of the log)."""
+    from crm_app.workbook.activity_sheets import service_table  # that module builds on this one
+
+    table = service_table(ctx)
+    if table is None:
+        return set()
+    cases = table[0]
+    return {str(c) for c in cases.loc[cases["open"].astype(bool), "customer"]}
+
+
+def stage_formula(ctx: Ctx, r: int) -> str:
+    """The stage tier of row r from its need and expected close, as `crm_core.tiers.stage_tiers`
+    decides it: a clear need closing within stage_months.A months of AsOf (EDATE, whole months as
+    the core counts them) is A, then B, C; a clear need later or with no date, or a potential
+    need, is D; no need is E; a blank or unknown need word, blank. The horizons are the Policy
+    sheet's cells, so the tier follows a policy change."""
+    need, close = f"{reg_col('need')}{r}", f"{reg_col('expected_close')}{r}"
+    word = literal(f'TRIM({need}&"")', equals=False)
+
+    def said(kind: str) -> str:
+        return f'ISNUMBER(MATCH({word},{{{",".join(f"{chr(34)}{w}{chr(34)}" for w in NEED_WORDS[kind])}}},0))'
+
+    months = sorted(ctx.policy.stage_months.items(), key=lambda kv: kv[1])
+    tier = '"D"'
+    for label, _ in reversed(months):
+        row = ctx.policy_rows[f"stage_months.{label}"]
+        tier = f'IF({close}<=EDATE(AsOf,Policy!$B${row}),"{label}",{tier})'
+    clear = f'IF(ISNUMBER({close}),{tier},"D")'
+    return f'=IF({said("clear")},{clear},IF({said("potential")},"D",IF({said("none")},"E","")))'
 
 
 def write_register_rows(ctx: Ctx, sh: Sheet) -> None:
@@ -257,16 +345,66 @@ def write_register_rows(ctx: Ctx, sh: Sheet) -> None:
     columns["last_reviewed"] = [reviewed] * len(reg)
     kinds = {c.key: c.kind for c in rs.REGISTER_COLUMNS}
     placed = [(reg_col(key), REGISTER_FORMATS.get(kinds[key]), values) for key, values in columns.items()]
+    file = register_customer_file(ctx.data)
+    codes, complained = reg["customer"].astype(str).tolist(), open_complaints(ctx)
     for i, (line, bal) in enumerate(zip(lines, balances)):
         r = i + 2
         for col, fmt, values in placed:
             sh.value(f"{col}{r}", values[i], fmt)
         line, bal = int(line), int(bal)
         sh.formula(f"{n_}{r}", f'=IF(N({m}{r})>0,{k}{r}/{m}{r},"")', bal / line if line > 0 else "", PERCENT)
-        sh.formula(f"{flags}{r}",
-                   f'=IF(AND(N({m}{r})>0,N({k}{r})>N({m}{r})),"超额 over limit",'
-                   f'IF(AND(N({m}{r})>0,N({k}{r})<LowUse*N({m}{r})),"额度闲置 line far above use",""))',
-                   register_flags(bal, line))
+        duplicate, code = file.duplicates[i], codes[i]
+        sh.formula(f"{flags}{r}", flags_formula(r, duplicate, complaints=True),
+                   register_flags(bal, line, duplicate, code in complained))
+    _write_customer_file(ctx, sh, file)
+
+
+@dataclass(frozen=True)
+class CustomerFileCells:
+    """What the Register's customer file and stage columns show, in register order."""
+
+    inputs: dict[str, list]  # input key -> cell values (None: blank)
+    stage: list[str]  # the stage tier the formula gives ('' for a blank or unknown need)
+    tenure: list[int | None]
+    duplicates: list[str]  # the Flags column's duplicate note ('' for none)
+
+
+def register_customer_file(data: RegisterData) -> CustomerFileCells:
+    """The customer file columns (blank when the data carry none; trading since from the first
+    ledger date) and what the core computes from them: the stage tier on AsOf, the tenure, the
+    likely duplicates by name, phone and address."""
+    inputs = {key: customer_file_column(data, key) for key in rs.CUSTOMER_FILE_INPUTS}
+    inputs = {key: [_cell_date(v) if rs.CUSTOMER_FILE_BY_KEY[key].kind == cs.DATE else v for v in values]
+              for key, values in inputs.items()}
+    stage = stage_tiers([v if v is not None else "" for v in inputs["need"]], inputs["expected_close"],
+                        data.as_of, policy=data.policy).tolist()
+    tenure = tenure_years(inputs["trading_since"], data.as_of)
+    reg = data.register
+    duplicates = duplicate_flags(reg["customer"].tolist(), reg["customer_name"].tolist(),
+                                 inputs["address"], inputs["phone"])
+    return CustomerFileCells(inputs, stage, tenure, duplicates)
+
+
+def _cell_date(value: object) -> object:
+    if value is None:
+        return None
+    stamp = pd.Timestamp(value) if not isinstance(value, str) else pd.NaT
+    return value if pd.isna(stamp) else stamp.to_pydatetime()
+
+
+def _write_customer_file(ctx: Ctx, sh: Sheet, file: CustomerFileCells) -> None:
+    """The inputs (yellow, unlocked), the stage tier and tenure as formulas with the core's values."""
+    stage, since, tenure = reg_col("stage_tier"), reg_col("trading_since"), reg_col("tenure")
+    fmts = {cs.DATE: DATE, cs.INT: WHOLE}
+    for key, values in file.inputs.items():
+        col, fmt = reg_col(key), fmts.get(rs.CUSTOMER_FILE_BY_KEY[key].kind)
+        for i, value in enumerate(values):
+            sh.value(f"{col}{i + 2}", value, fmt, unlocked=True)
+    for i in range(len(file.stage)):
+        r = i + 2
+        sh.formula(f"{stage}{r}", stage_formula(ctx, r), file.stage[i])
+        sh.formula(f"{tenure}{r}", f'=IF(OR(N({since}{r})=0,N({since}{r})>AsOf),"",DATEDIF({since}{r},AsOf,"y"))',
+                   "" if file.tenure[i] is None else file.tenure[i], WHOLE)
 
 
 def _register_cells(column: cs.Column, values: pd.Series) -> list:
@@ -516,8 +654,9 @@ def policy_pairs(policy: Policy) -> list[tuple[str, object]]:
 # How the Policy sheet shows each key's value: rates and shares as percentages, counts of days,
 # batches or customers as counts, an amount as money, a weight with two decimals.
 POLICY_PERCENT_KEYS = ("vat.", "rate_cutoff.", "pareto_cutoff.", "rank_share.", "cut_low_use", "cut_low_rate",
-                       "credit_ratio", "raise_rate_gain", "raise_sales_growth", "commission_rate")
+                       "credit_ratio", "raise_rate_gain", "raise_sales_growth", "commission_rate", "funnel_rate.")
 POLICY_COUNT_KEYS = ("payment_terms_days", "reallocations_per_quarter", "overlap_top_n", "follow_up_days.",
+                     "service_response_days.", "service_resolve_days.",
                      "aging_bucket.", "kpi_months", "long_standing_years", "sleeping_after_days", "lost_after_days")
 POLICY_FORMATS = {"credit_rounding": MONEY, "tier_weight.": DECIMAL, "stage_months.": "0.0"}  # months: 1.5 is one and a half
 POLICY_WIDTHS = {"A": 28, "B": 14, "C": 80}
@@ -779,7 +918,8 @@ def _credit_tiers(ctx: Ctx, sh: Sheet) -> None:
                    get(units(s["allocated_cents"]) if ctx.filled else 0), MONEY)
         sh.formula(f"I{r}", f"=SUMIF(Reg_rate_tier,B{r},Reg_credit_line)",
                    get(units(s["line_cents"]) if ctx.filled else 0), MONEY)
-        sh.formula(f"J{r}", f"=ROUND(I{r}-H{r},2)", get(0.0), MONEY)
+        drift = int(s["line_cents"]) - int(s["allocated_cents"]) if ctx.filled else 0
+        sh.formula(f"J{r}", f"=ROUND(I{r}-H{r},2)", get(units(drift)), MONEY)
 
 
 def _credit_lines(ctx: Ctx, sh: Sheet) -> None:

@@ -262,7 +262,8 @@ def build_credit_use(ctx: Ctx, sh: Sheet) -> None:
         sh.formula(f"F{r}", f"=SUMPRODUCT(({t}=A{r})*({ln}>0)*({bal}>{ln}))", get(int(s["over"]) if s is not None else 0), COUNT)
         sh.formula(f"G{r}", f"=SUMPRODUCT(({t}=A{r})*({ln}>0)*({bal}<LowUse*{ln}))", get(int(s["low"]) if s is not None else 0), COUNT)
         sh.formula(f"H{r}", f"=SUMIF({t},A{r},Reg_allocated_line)", get(units(s["allocated_cents"]) if s is not None else 0), MONEY)
-        sh.formula(f"I{r}", f"=ROUND(C{r}-H{r},2)", get(0.0), MONEY)
+        drift = line - int(s["allocated_cents"]) if s is not None else 0
+        sh.formula(f"I{r}", f"=ROUND(C{r}-H{r},2)", get(units(drift)), MONEY)
     tot = 4 + len(labels)
     sh.label(f"A{tot}", "合计 Total")
     for col, fmt in zip("BCDFGHI", (COUNT, MONEY, MONEY, COUNT, COUNT, MONEY, MONEY)):
@@ -270,7 +271,8 @@ def build_credit_use(ctx: Ctx, sh: Sheet) -> None:
         if summary is not None:
             key = {"B": "customers", "C": "line_cents", "D": "open_balance_cents", "F": "over", "G": "low",
                    "H": "allocated_cents"}.get(col)
-            value = 0.0 if key is None else (units(summary[key].sum()) if fmt == MONEY else int(summary[key].sum()))
+            drift = units(summary["line_cents"].sum() - summary["allocated_cents"].sum())
+            value = drift if key is None else (units(summary[key].sum()) if fmt == MONEY else int(summary[key].sum()))
         sh.formula(f"{col}{tot}", f"=SUM({col}4:{col}{tot - 1})", value, fmt)
     layout.fit_widths(sh, least={"A": 10, **{c: 16 for c in "CDHI"}}, skip=[1])
     layout.print_setup(sh, landscape=True, one_page=True, footer=footer(ctx))
@@ -455,34 +457,41 @@ def _values_table(sh: Sheet, top: int, values: list[list], fmt: str) -> None:
 
 # ----------------------------------------------------------------------------- Follow-ups
 def build_follow_ups(ctx: Ctx, sh: Sheet) -> None:
-    """Who is due for a follow-up, natively from the Register's stage tier and last contact (the
-    add-in's crm_follow_up_due gives the same two columns: not repeated here)."""
+    """Who is due for a follow-up: the Register's owner and stage tier, the last contact the
+    Contacts sheet logs and the due date from the tier's cadence (crm_core.contacts' rule), natively
+    with the core's values cached; beside them the overdue customers by owner (the add-in's list)."""
+    from crm_app.workbook import activity_sheets as act
+
     layout.header(sh, 1, 1, ["客户编码 Code", "客户名称 Name", "负责人 Owner", "阶段等级 Stage tier",
-                             "最近跟进 Last contact", "下次跟进 Next due", "逾期天数 Days overdue"])
+                             "最近跟进 Last contact", "约定下次 Next date stated", "下次跟进 Next due",
+                             "逾期天数 Days overdue"])
+    table = act.follow_up_table(ctx)
     reg = ctx.data.register if ctx.filled else None
-    reviewed = ctx.data.review.period.end.to_pydatetime() if ctx.filled else None
     codes = reg["customer"].tolist() if reg is not None else None
     names = reg["customer_name"].tolist() if reg is not None else None
+    formulas = {r: act.follow_up_formulas(r) for r in ctx.rows()}
     for r in ctx.rows():
         i = r - 2
         have = reg is not None and i < ctx.n
         blank = "" if reg is not None else SKIP
         sh.formula(f"A{r}", _mirror("customer", r), codes[i] if have else blank)
         sh.formula(f"B{r}", _mirror("customer_name", r), names[i] if have else blank)
-        sh.formula(f"C{r}", _mirror("owner", r), blank)
-        sh.formula(f"D{r}", _mirror("stage_tier", r), blank)
-        sh.formula(f"E{r}", _mirror("last_reviewed", r), reviewed if have else blank, DATE)
-        sh.formula(f"F{r}", f'=IF(OR($A{r}="",$D{r}="",$E{r}=""),"",IFERROR($E{r}+INDEX(FollowDays,MATCH($D{r},FollowTier,0)),""))',
-                   blank, DATE)
-        sh.formula(f"G{r}", f'=IF($F{r}="","",MAX(0,AsOf-$F{r}))', blank, COUNT)
+        sh.formula(f"C{r}", _mirror("owner", r), table["owner"].iat[i] if have else blank)
+        sh.formula(f"D{r}", _mirror("stage_tier", r), table["stage_tier"].iat[i] if have else blank)
+        values = act.follow_up_values(table, i)
+        for (col, text, fmt), value in zip(formulas[r], values):
+            sh.formula(f"{col}{r}", text, value if reg is not None else SKIP, fmt)
     last = ctx.cap + 1
     sh.label("K1", "逾期跟进 Overdue follow-ups")
-    sh.formula("L1", f'=COUNTIF(G2:G{last},">0")', ctx.cached(0), COUNT)
-    sh.ws.conditional_formatting.add(f"G2:G{last}", CellIsRule(operator="greaterThan", formula=["0"],
+    sh.formula("L1", f'=COUNTIF(H2:H{last},">0")', ctx.cached(act.overdue_count(table)), COUNT)
+    act.overdue_list(ctx, sh, table, 4, 11)
+    sh.ws.conditional_formatting.add(f"H2:H{last}", CellIsRule(operator="greaterThan", formula=["0"],
                                                                fill=RED_FILL, font=RED_FONT))
-    layout.fit_widths(sh, least={"A": 12, "B": 20, "C": 10, "E": 12, "F": 12, "G": 10, "K": 28, "L": 8}, most=40)
+    layout.fit_widths(sh, least={"A": 12, "B": 20, "C": 10, "E": 12, "F": 12, "G": 12, "H": 10, "K": 28, "L": 12,
+                                 "M": 10, "N": 12, "O": 10}, skip=[1, 3], most=40)
     sh.ws.freeze_panes = "B2"
-    layout.print_setup(sh, title_rows="1:1", area=f"A1:L{max(ctx.n, 1) + 1}", footer=footer(ctx))
+    sh.ws.auto_filter.ref = f"A1:H{max(ctx.n, 1) + 1}"
+    layout.print_setup(sh, title_rows="1:1", area=f"A1:O{max(ctx.n, 1) + 1}", footer=footer(ctx))
     sh.protect()
 
 
@@ -493,8 +502,9 @@ PARETO_COLUMNS = "JK"
 CHART_ROW = 27  # charts below the tables, side by side: the Dashboard prints on one page
 NOTES_END = "H"  # the notes under the figures span A:H, left of the Pareto points
 RATE_NOTE = "回款率=回款额/含税销售额 · the rate uses sales including VAT"
-MACROS_NOTE = ("宏 Macros: VBA editor > File > Import vba/Register.bas and vba/Reallocation.bas; xlwings ribbon > "
-               "Import Functions (UDF module crm_addin). 黄色=输入 yellow = input, 绿色=加载项 green = computed by crm-addin")
+MACROS_NOTE = ("宏 Macros: 启用宏后见功能区“CRM 客户信用” / enable macros: the .xlsm carries them and the CRM 客户信用 "
+               "ribbon tab (an .xlsx: VBA editor > File > Import vba/*.bas). 黄色=输入 yellow = input, "
+               "绿色=加载项 green = computed by crm-addin")
 
 
 def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
@@ -571,12 +581,19 @@ def _dashboard_figures(ctx: Ctx, collection_last: int) -> list[tuple[str, str | 
         ("额度合计 Credit lines", "=SUM(Reg_credit_line)", units(reg["credit_line_cents"].sum()) if d else 0, MONEY),
         ("超额客户 Customers over limit", "=SUMPRODUCT((Reg_credit_line>0)*(Reg_open_balance>Reg_credit_line))",
          int(summary["over"].sum()) if d else 0, COUNT),
-        ("逾期跟进 Follow-ups overdue", "=FollowUps!$L$1", 0, COUNT),
+        ("逾期跟进 Follow-ups overdue (Contacts log)", "=FollowUps!$L$1",
+         _overdue_follow_ups(ctx), COUNT),
         ("台账核对 Register matches the ledger" + ("" if ctx.ledger_on_sheet else " (add-in values)"),
          f'=IF(COUNTIF(Collection!$I$2:$I${collection_last},"≠")=0,"OK","≠")', "OK", None),
         (f"复核表覆盖 Review sheets cover all customers (rows 2-{ctx.cap + 1}; else run BuildReview)",
          f'=IF({beyond},"≠","OK")', "OK", None),
     ]
+
+
+def _overdue_follow_ups(ctx: Ctx) -> int:
+    from crm_app.workbook.activity_sheets import follow_up_table, overdue_count
+
+    return overdue_count(follow_up_table(ctx))
 
 
 def _dashboard_notes(ctx: Ctx, sh: Sheet, top: int) -> None:

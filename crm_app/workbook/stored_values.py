@@ -353,7 +353,8 @@ def rebuild_sheets(book, path: Path) -> dict[str, object] | None:
     if not {rs.LEDGER, rs.POLICY, rs.REGISTER} <= set(book.sheetnames):
         return None  # not a register the builder made: nothing to rebuild from
     ledger, policy, year = review_inputs(book, path)
-    data = register_data(ledger, policy, year)
+    customer_file, activity = typed_inputs(book)
+    data = register_data(ledger, policy, year, customer_file=customer_file)
     found, _ = rs.sheet_records(book[rs.REGISTER], rs.REGISTER_COLUMNS, rs.REGISTER)
     lines = found.drop_duplicates("customer").set_index("customer")
     register = data.review.register.copy()
@@ -364,9 +365,21 @@ def rebuild_sheets(book, path: Path) -> dict[str, object] | None:
     about = rs.read_about(book[rs.ABOUT]) if rs.ABOUT in book.sheetnames else {}
     signed = about.get("signed_off")
     data = replace(data, review=replace(data.review, register=register),
-                   signed_off="" if signed in (None, rs.UNSIGNED) else str(signed))
+                   signed_off="" if signed in (None, rs.UNSIGNED) else str(signed),
+                   activity=activity)
     _, sheets, _ = lay_out(data, macros=path.suffix.lower() == ".xlsm")
     return sheets
+
+
+def typed_inputs(book) -> tuple[pd.DataFrame | None, object]:
+    """What users typed in a register besides its Ledger and Policy sheets, for a register built
+    again from it: the Register's customer file (None without a Register) and the contact and
+    service logs (`activity_sheets.read_activity`)."""
+    from crm_app.register.load import read_customer_file
+    from crm_app.workbook.activity_sheets import read_activity
+
+    customer_file = read_customer_file(book[rs.REGISTER])[0] if rs.REGISTER in book.sheetnames else None
+    return customer_file, read_activity(book)
 
 
 def review_inputs(book, path: Path) -> tuple[object, Policy, int | None]:

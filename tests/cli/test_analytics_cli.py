@@ -191,3 +191,127 @@ def test_help_is_bilingual_for_every_option(command, capsys):
         assert action.help and CJK.search(action.help) and re.search(r"[A-Za-z]{3}", action.help), action.dest
     assert main([command, "--help"]) == 0
     assert capsys.readouterr().out.startswith(f"usage: crm-addin {command}")
+
+
+# ---------------------------------------------------------------- commission and funnel
+# domain.md section 10: owner Li, net sales 100,000, collected 117,000 at 17% VAT, written off 11,700, rate 2%
+COMMISSION_ROWS = [["2017-01-10", "L1", "invoice", "100000", "", "", ""],
+                   ["2017-03-10", "L1", "receipt", "117000", "", "", ""],
+                   ["2017-06-10", "L1", "write_off", "11700", "", "", ""],
+                   ["2017-02-10", "W1", "invoice", "50000", "", "", ""],
+                   ["2017-05-10", "W1", "receipt", "23400", "", "", ""],
+                   ["2017-02-10", "U1", "invoice", "1000", "", "", ""],
+                   ["2018-01-05", "U1", "receipt", "10", "", "", ""]]
+
+
+@pytest.fixture
+def sales(tmp_path):
+    owners = tmp_path / "owners.csv"
+    owners.write_text("客户编码,业务员\nL1,Li\nW1,Wang\n", encoding="utf-8")
+    return write_ledger(tmp_path / "sales.csv", COMMISSION_ROWS), owners
+
+
+def _owner_rows(out: str) -> dict[str, list[str]]:
+    rows = {}
+    for line in out.splitlines()[2:]:
+        words = line.split()
+        rows[words[0]] = words[-9:]
+    return rows
+
+
+def test_commission_li_2000_payable_200_clawed_back_1800_net(sales, tmp_path, capsys):
+    ledger, owners = sales
+    status, out, _ = run(["commission", ledger, "--owners", owners, "--year", "2017", "--out", tmp_path / "c.csv"],
+                         capsys)
+    assert status == 0 and "2017-01-01..2017-12-31, rate 2.00%" in out.splitlines()[0]
+    li = _owner_rows(out)["Li"]
+    # net sales, collections and write-offs excl. VAT, earned, payable, withheld, released, clawed back, net
+    assert li == ["100,000.00", "100,000.00", "10,000.00", "2,000.00", "2,000.00", "0.00", "0.00", "200.00",
+                  "1,800.00"]
+    assert _owner_rows(out)["Wang"][3:6] == ["1,000.00", "400.00", "600.00"]  # 40% collected: 600 withheld
+    table = pd.read_csv(tmp_path / "c.csv", encoding="utf-8-sig")
+    assert list(table.iloc[:, 0]) == ["Li", "Wang", "unassigned / 未分配", "total / 合计"]
+    assert table["net payable / 实发提成"].tolist() == [1800.0, 400.0, 0.0, 2200.0]
+
+
+def test_commission_rate_option_and_year_ending_on_as_of(sales, capsys):
+    ledger, owners = sales
+    status, out, _ = run(["commission", ledger, "--owners", owners, "--rate", "3%", "--as-of", "2017-12-31"], capsys)
+    assert status == 0 and "rate 3.00%" in out
+    assert _owner_rows(out)["Li"][-1] == "2,700.00"
+    status, _, err = run(["commission", ledger, "--owners", owners, "--rate", "5"], capsys)
+    assert status == cli.EXIT_USAGE and "--rate" in err and "5%" in err
+    status, _, err = run(["commission", ledger, "--owners", owners, "--year", "2017", "--as-of", "2017-12-31"], capsys)
+    assert status == cli.EXIT_USAGE
+
+
+def test_commission_reads_owners_from_a_register_workbook(sales, tmp_path, capsys):
+    import openpyxl
+
+    ledger, _ = sales
+    book = openpyxl.Workbook()
+    book.active.title = "Register"
+    book.active.append(["客户编码\nCode", "客户名称\nName", "负责人\nOwner"])
+    book.active.append(["L1", "Li's customer", "Li"])
+    book.create_sheet("Ledger")
+    book.save(tmp_path / "register.xlsx")
+    status, out, _ = run(["commission", ledger, "--owners", tmp_path / "register.xlsx", "--year", "2017"], capsys)
+    assert status == 0 and _owner_rows(out)["Li"][-1] == "1,800.00"
+    assert _owner_rows(out)["unassigned"][:1] == ["51,000.00"]  # W1 and U1: no owner in that register
+
+
+def test_a_bad_owners_file_names_row_and_column(sales, tmp_path, capsys):
+    ledger, _ = sales
+    no_owner = tmp_path / "no_owner.csv"
+    no_owner.write_text("customer,who\nL1,Li\n", encoding="utf-8")
+    status, _, err = run(["commission", ledger, "--owners", no_owner], capsys)
+    assert status == cli.EXIT_INPUT and "no_owner.csv, row 1, column owner" in err
+    twice = tmp_path / "twice.csv"
+    twice.write_text("customer,owner\nL1,Li\nL1,Wang\n,Zhao\n", encoding="utf-8")
+    status, _, err = run(["commission", ledger, "--owners", twice], capsys)
+    assert status == cli.EXIT_INPUT
+    assert "twice.csv, row 3, column owner" in err and "twice.csv, row 4, column customer" in err
+    status, _, err = run(["commission", ledger, "--owners", tmp_path / "gone.csv"], capsys)
+    assert status == cli.EXIT_SYSTEM and "gone.csv" in err
+
+
+@pytest.mark.parametrize("broken", CORPUS, ids=[b.name for b in CORPUS])
+def test_a_broken_ledger_or_owners_file_is_one_message_naming_it(broken, sales, tmp_path, capsys):
+    ledger, owners = sales
+    path = tmp_path / f"broken{broken.suffix}"
+    broken.make(path)
+    for argv in (["commission", path, "--owners", owners], ["commission", ledger, "--owners", path]):
+        status = main([str(a) for a in argv])
+        said = capsys.readouterr()
+        text = said.out + said.err
+        assert "Traceback" not in text
+        assert status in (cli.EXIT_SYSTEM, cli.EXIT_INPUT), text
+        assert any(path.name in line for line in text.splitlines()), text
+
+
+def test_funnel_plans_a_20_b_40_c_80_d_320_e_640(capsys):
+    status, out, _ = run(["funnel", "--target", "1000000", "--deal", "50000"], capsys)
+    assert status == 0 and "E->D 0.5, D->C 0.25" in out  # the policy's funnel_rate
+    counts = [line.split() for line in out.splitlines()[2:]]
+    assert counts == [["A", "20"], ["B", "40"], ["C", "80"], ["D", "320"], ["E", "640"]]
+    status, out, _ = run(["funnel", "--target", "100万", "--deal", "50000", "--rates", "1/3,1,1,1"], capsys)
+    assert status == cli.EXIT_USAGE
+    status, out, _ = run(["funnel", "--target", "1000000", "--deal", "30000", "--rates", "0.3333;1;1;1"], capsys)
+    # A = ceil(33.33) = 34 = B = C = D; E = ceil(34 / 0.3333 = 102.01) = 103
+    assert status == 0 and out.splitlines()[-1].split() == ["E", "103"]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--rates", "0.5,0.5"], "give 4 rates"), (["--rates", "0.5,0,1,1"], "above 0"),
+    (["--rates", "0.5,50,1,1"], "50%"), (["--deal", "abc"], "--deal"),
+])
+def test_funnel_wrong_arguments_exit_64(argv, says, capsys):
+    base = {"--target": "1000000", "--deal": "50000"}
+    args = dict(base, **dict(zip(argv[::2], argv[1::2])))
+    status, _, err = run(["funnel", *[x for kv in args.items() for x in kv]], capsys)
+    assert status == cli.EXIT_USAGE and says in err, err
+
+
+@pytest.mark.parametrize("command", ["commission", "funnel"])
+def test_sales_commands_help_is_bilingual(command, capsys):
+    test_help_is_bilingual_for_every_option(command, capsys)

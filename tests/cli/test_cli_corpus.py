@@ -131,6 +131,8 @@ ROLES_OF_FILES = [
          ".xlsx"),
     Role("reallocate --request", lambda f, g: ["reallocate", g.register, "--request", f, *ROLES, "--dry-run"]),
     Role("demo --out", lambda f, g: ["demo", "--out", f, "--quiet"]),
+    Role("commission LEDGER", lambda f, g: ["commission", f, "--owners", g.register]),
+    Role("commission --owners", lambda f, g: ["commission", g.ledger, "--owners", f]),
     Role("build-vba --check", lambda f, g: ["build-vba", "--check", "--out", f], ".bas", check=True),
     Role("build-workbooks --check", lambda f, g: ["build-workbooks", "--check", "--out", f.parent], ".xlsm",
          check=True, folder=True),
@@ -311,7 +313,8 @@ def test_every_command_has_a_description_and_every_option_bilingual_help():
     parser = cli.build_parser()
     commands = subparsers(parser)
     assert set(commands) == {"demo", "review", "review-file", "sign-off", "reallocate", "suggest", "verify",
-                             "policy", "build-workbooks", "build-vba", "doctor", "kpis", "aging"}
+                             "policy", "build-workbooks", "build-vba", "doctor", "kpis", "aging",
+                             "commission", "funnel"}
     for name, command in [("crm-addin", parser), *commands.items()]:
         assert command.description and len(command.description) > 20, name
         for action in command._actions:

@@ -113,3 +113,11 @@ def test_a_request_typed_on_the_form_leaves_the_forms_formulas_without_a_stale_v
     stored = openpyxl.load_workbook(out, data_only=True)
     assert stored[rs.REALLOCATION].cell(first, 4).value is None  # the old line of C0007: not stale
     assert openpyxl.load_workbook(out).calculation.fullCalcOnLoad
+
+
+def test_a_reallocation_keeps_the_forms_buttons(reallocated):
+    from tests.workbook.test_sheet_buttons import buttons, package
+
+    found = buttons(package(reallocated.read_bytes()))
+    assert [macro for _, macro, _ in found] == ["[0]!CheckReallocation", "[0]!ApplyReallocation",
+                                                "[0]!SuggestReallocationCuts", "[0]!SignOff"]

@@ -19,7 +19,7 @@ from crm_app.workbook.builder import (
     write_register,
 )
 from crm_app.workbook.data import register_data, tier_labels
-from crm_app.workbook.register_sheets import Ctx
+from crm_app.workbook.register_sheets import NEED_LIST, Ctx
 from crm_core.demo import demo_ledger
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
@@ -91,7 +91,7 @@ def test_template_follows_the_register_contract():
     wb = openpyxl.load_workbook(TEMPLATE, keep_vba=True)
     for sheet in (rs.REGISTER, rs.LEDGER, rs.POLICY, rs.CREDIT, rs.REALLOCATION, rs.AUDIT, rs.DASHBOARD, rs.ABOUT):
         assert sheet in wb.sheetnames
-    shown = [*rs.REGISTER_COLUMNS, *rs.TEMPORARY_COLUMNS]  # the workflow fills the temporary ones
+    shown = [*rs.REGISTER_COLUMNS, *rs.TEMPORARY_COLUMNS, *rs.CUSTOMER_FILE_COLUMNS]  # the workflow fills the temporary ones
     header = [c.value for c in wb[rs.REGISTER][1]][:len(shown)]
     assert header == [c.heading for c in shown]  # "中文\nEnglish", shown in two lines
     assert [" ".join(h.split()) for h in header] == [c.label for c in shown]
@@ -173,7 +173,9 @@ def test_validations_on_inputs(demo_path):
     wb = openpyxl.load_workbook(demo_path)
     reg = {str(dv.sqref).split(":")[0]: (dv.type, dv.formula1) for dv in wb[rs.REGISTER].data_validations.dataValidation}
     assert reg["D2"] == ("list", "RateTiers") and reg["E2"] == ("list", "ParetoTiers")
-    assert reg["F2"] == ("list", "StageTiers") and reg["O2"][0] == "date" and reg["M2"][0] == "decimal"
+    assert "F2" not in reg  # the stage tier is a formula on the need (S) and the expected close (T)
+    assert reg["S2"][0] == "list" and "潜在" in reg["S2"][1] and reg["T2"][0] == "date"
+    assert reg["O2"][0] == "date" and reg["M2"][0] == "decimal"
     types = {dv.type for dv in wb[rs.REALLOCATION].data_validations.dataValidation}
     assert {"list", "decimal", "date"} <= types
     ledger = {dv.type for dv in wb[rs.LEDGER].data_validations.dataValidation}
@@ -189,10 +191,12 @@ def test_named_ranges_point_at_existing_sheets(demo_path):
         assert "#REF!" not in defined.attr_text, name
 
 
-def test_charts_on_the_dashboard(demo_path):
+def test_charts_on_the_dashboard_and_the_funnel(demo_path):
+    book = openpyxl.load_workbook(demo_path)
+    assert len(book[rs.DASHBOARD]._charts) == 3
+    assert len(book["Funnel"]._charts) == 1  # the pyramid
     with zipfile.ZipFile(demo_path) as z:
-        charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
-    assert len(charts) == 3
+        assert len([n for n in z.namelist() if n.startswith("xl/charts/chart")]) == 4
 
 
 # ----------------------------------------------------------------------------- cached values
@@ -338,7 +342,7 @@ def test_template_recalculates_without_errors(soffice, tmp_path):
     # what LibreOffice read back: protection, list validations on named ranges, every name
     assert computed[rs.REGISTER].protection.sheet and not computed[rs.LEDGER].protection.sheet
     lists = {dv.formula1 for dv in computed[rs.REGISTER].data_validations.dataValidation if dv.type == "list"}
-    assert lists == {"RateTiers", "ParetoTiers", "StageTiers"}
+    assert lists == {"RateTiers", "ParetoTiers", NEED_LIST}
     assert set(computed.defined_names) >= set(openpyxl.load_workbook(TEMPLATE).defined_names)
 
 

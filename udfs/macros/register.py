@@ -9,7 +9,7 @@ Both work on the saved file, like the reallocation macros: no business rule live
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,12 @@ from crm_app.register.workflow import register_lock
 from crm_app.workbook.builder import review_register_data, write_register
 from crm_app.workbook.data import RegisterData, register_data
 from crm_app.workbook.register_sheets import register_flags
-from crm_app.workbook.stored_values import rebuild_sheets, review_inputs, save_rewritten
+from crm_app.workbook.stored_values import (
+    rebuild_sheets,
+    review_inputs,
+    save_rewritten,
+    typed_inputs,
+)
 from crm_core.issues import CrmInputError
 from crm_core.values import units
 
@@ -128,7 +133,8 @@ def build_review_file(path: str | Path) -> Path:
     path = Path(path)
     book = openpyxl.load_workbook(path, read_only=True)
     ledger, policy, year = review_inputs(book, path)
-    data = review_register_data(ledger, policy, year)
+    customer_file, activity = typed_inputs(book)  # the customer file and the logs go on to the new year
+    data = replace(review_register_data(ledger, policy, year, customer_file=customer_file), activity=activity)
     target = path.with_name(f"{path.stem}_review_{data.review.budget_year}{path.suffix}")
     return write_register(data, target)
 
