@@ -364,11 +364,7 @@ def likely_duplicates(customers: Sequence[str], names: Sequence[str], addresses:
     share it). Groups come in the order of their first code.
     """
     frame = pd.DataFrame({"customer": list(customers), "name": list(names)})
-    keyed = _shared_keys(frame["customer"], {
-        "name": [[k] if k else [] for k in frame["name"].map(name_key)],
-        "phone": [phone_keys(p) for p in (phones if phones is not None else [None] * len(frame))],
-        "address": [[k] if k else [] for k in map(address_key, addresses if addresses is not None
-                                                   else [None] * len(frame))]})
+    keyed = _duplicate_keys(frame, addresses, phones)
     if keyed.empty:
         return pd.DataFrame(columns=["customers", "names", "count", "reasons"])
     group_of = _linked_groups(keyed)
@@ -379,6 +375,16 @@ def likely_duplicates(customers: Sequence[str], names: Sequence[str], addresses:
                                      count=("customer", "nunique"))
     out["reasons"] = _reasons(keyed)
     return out.sort_values("customers", kind="stable").reset_index(drop=True)
+
+
+def _duplicate_keys(frame: pd.DataFrame, addresses: Sequence[object] | None,
+                    phones: Sequence[object] | None) -> pd.DataFrame:
+    """The name, phone and address keys the codes of `frame` (customer, name) share (`_shared_keys`)."""
+    blank = [None] * len(frame)
+    return _shared_keys(frame["customer"], {
+        "name": [[k] if k else [] for k in frame["name"].map(name_key)],
+        "phone": [phone_keys(p) for p in (phones if phones is not None else blank)],
+        "address": [[k] if k else [] for k in map(address_key, addresses if addresses is not None else blank)]})
 
 
 DUPLICATE_FLAG = "可能重复 possible duplicate of"
@@ -392,11 +398,7 @@ def duplicate_flags(customers: Sequence[str], names: Sequence[str], addresses: S
     other codes of its group and what this code shares with them; '' for a code in no group."""
     codes = [str(c) for c in customers]
     frame = pd.DataFrame({"customer": codes, "name": list(names)})
-    keyed = _shared_keys(frame["customer"], {
-        "name": [[k] if k else [] for k in frame["name"].map(name_key)],
-        "phone": [phone_keys(p) for p in (phones if phones is not None else [None] * len(frame))],
-        "address": [[k] if k else [] for k in map(address_key, addresses if addresses is not None
-                                                   else [None] * len(frame))]})
+    keyed = _duplicate_keys(frame, addresses, phones)
     if keyed.empty:
         return [""] * len(codes)
     group_of = _linked_groups(keyed)

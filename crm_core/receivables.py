@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -94,30 +94,32 @@ def checked_months(months: object) -> int:
 
 
 def receivable_kpis(rows: pd.DataFrame, as_of: pd.Timestamp, months: int | None = None,
-                    policy: Policy | None = None) -> KpiReport:
+                    policy: Policy | None = None, terms_days: Mapping[str, int] | None = None) -> KpiReport:
     """Per customer and in total, over the `months` (default: the policy's `kpi_months`, 12)
     ending on `as_of`: credit sales with VAT (invoices less credit notes dated in the period),
     receivables at the start and at `as_of` and the current part (by due date, whatever the
     ageing basis), write-offs in the period, and the KPIs of crm_core.kpis. CEI takes the opening
     receivables (`opening_receivables`), sales / months, the closing receivables and the closing
     current. Receivables are net of credits (a customer in credit counts negative, as on the Ageing
-    sheet). Customers are those with a document up to `as_of`."""
+    sheet). Customers are those with a document up to `as_of`. `terms_days`: customer -> payment
+    terms dating the debts the ledger gives no due date (the ageing's, `analysis.due_dates`)."""
     policy = policy or Policy()
     months = checked_months(months if months is not None else policy.kpi_months)
     period = kpi_period(as_of, months)
-    closing = aging_report(rows, period.end, policy, basis="due_date")
-    amounts = _kpi_amounts(rows, closing.table, period, policy)
+    closing = aging_report(rows, period.end, policy, basis="due_date", terms_days=terms_days)
+    amounts = _kpi_amounts(rows, closing.table, period, policy, terms_days)
     table = kpi_table(_with_total(amounts), period_days(period), months)
     return KpiReport(table, period, months, closing.issues)
 
 
-def _kpi_amounts(rows: pd.DataFrame, closing: pd.DataFrame, period: Period, policy: Policy) -> pd.DataFrame:
+def _kpi_amounts(rows: pd.DataFrame, closing: pd.DataFrame, period: Period, policy: Policy,
+                 terms_days: Mapping[str, int] | None = None) -> pd.DataFrame:
     customers = pd.Index(closing["customer"], dtype=object)
     facts = customer_facts(rows, policy, period, customers)
     amounts = pd.DataFrame({
         "customer": customers,
         "credit_sales_cents": facts["gross_sales_cents"].to_numpy(),
-        "opening_cents": opening_receivables(rows, period, customers, policy),
+        "opening_cents": opening_receivables(rows, period, customers, policy, terms_days),
         "receivables_cents": closing["total"].to_numpy(),
         "current_cents": closing[CURRENT].to_numpy(),
         "written_off_cents": facts["written_off_cents"].to_numpy(),
@@ -127,11 +129,12 @@ def _kpi_amounts(rows: pd.DataFrame, closing: pd.DataFrame, period: Period, poli
     return amounts.astype({c: "int64" for c in amounts.columns if c.endswith("_cents")})
 
 
-def opening_receivables(rows: pd.DataFrame, period: Period, customers: pd.Index, policy: Policy) -> np.ndarray:
+def opening_receivables(rows: pd.DataFrame, period: Period, customers: pd.Index, policy: Policy,
+                        terms_days: Mapping[str, int] | None = None) -> np.ndarray:
     """Each customer's receivables at the start of `period`: its ageing total at the end of the day
     before, plus balances brought forward (期初余额) dated inside the period, which are owed from
     before it (a yearly ERP export dates them on its first day) and are no sales of the period."""
-    before = aging(rows, period.start - pd.Timedelta(days=1), policy, basis="due_date")
+    before = aging(rows, period.start - pd.Timedelta(days=1), policy, basis="due_date", terms_days=terms_days)
     opening = before.set_index("customer")["total"].reindex(customers, fill_value=0).to_numpy(dtype="int64")
     dates = rows["date"].to_numpy()
     brought = rows[(rows["type"] == OPENING_BALANCE).to_numpy() & (dates >= np.datetime64(period.start))

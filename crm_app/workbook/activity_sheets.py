@@ -30,7 +30,7 @@ from crm_core.contacts import (
     overdue_by_owner,
     read_contacts,
 )
-from crm_core.demo_activity import demo_activity
+from crm_core.demo_activity import demo_activity, demo_customer_file
 from crm_core.service import (
     NO_TIER,
     SERVICE_COLUMNS,
@@ -363,6 +363,13 @@ def overdue_count(table: pd.DataFrame | None) -> int:
 
 
 def with_demo_activity(data: RegisterData) -> RegisterData:
-    """`data` with the demo's seeded contact and service logs (crm_core.demo_activity)."""
+    """`data` with the demo's seeded contact and service logs and, unless `data` has a customer
+    file, the demo's with owners (crm_core.demo_activity). That file gives no payment terms, so the
+    review's ageing stands."""
     reg = data.register
-    return replace(data, activity=demo_activity(reg["customer"], reg["net_sales_cents"], data.as_of))
+    data = replace(data, activity=demo_activity(reg["customer"], reg["net_sales_cents"], data.as_of))
+    if data.customer_file is not None:
+        return data
+    file = demo_customer_file(reg["customer"], reg["net_sales_cents"], data.as_of)
+    register = reg.assign(owner=reg["customer"].map(file.set_index("customer")["owner"]))
+    return replace(data, customer_file=file.drop(columns="owner"), review=replace(data.review, register=register))

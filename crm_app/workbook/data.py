@@ -78,10 +78,11 @@ def register_data(ledger: Ledger, policy: Policy | None = None, year: int | None
     rows = ledger.rows.reset_index(drop=True)
     facts = customer_facts(rows, policy, review.period)
     facts = facts.set_index("customer").loc[review.register["customer"]].reset_index()
-    ageing = aging(rows, review.period.end, policy, terms_days=customer_terms(customer_file))
+    terms = customer_terms(customer_file)
+    ageing = aging(rows, review.period.end, policy, terms_days=terms)
     return RegisterData(review, rows, gross_cents(rows, policy), facts, _previous_tiers(ledger, review),
                         ageing, review.period.end, generated_at,
-                        ledger.source if source is None else source, kpis=_year_kpis(rows, review),
+                        ledger.source if source is None else source, kpis=_year_kpis(rows, review, terms),
                         customer_file=customer_file)
 
 
@@ -109,10 +110,11 @@ def customer_file_column(data: RegisterData, key: str) -> list:
     return values
 
 
-def _year_kpis(rows: pd.DataFrame, review: Review) -> KpiReport:
+def _year_kpis(rows: pd.DataFrame, review: Review, terms_days: dict[str, int] | None = None) -> KpiReport:
     """The KPIs of the review year: the twelve months to its end, whatever the policy's kpi_months
-    (the register reviews a year; `crm-addin kpis --months` takes other periods)."""
-    return receivable_kpis(rows, review.period.end, 12, review.policy)
+    (the register reviews a year; `crm-addin kpis --months` takes other periods), due dates from
+    the customer file's terms as the ageing's."""
+    return receivable_kpis(rows, review.period.end, 12, review.policy, terms_days)
 
 
 def register_data_from_sums(sums: LedgerSums, review: Review, generated_at: str = "", source: str = "",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ from crm_core.issues import issues_frame
 from crm_core.ledger import TYPE_WORDS, TYPES, type_words
 from crm_core.policy import KEY_NOTES, Policy
 from crm_core.tiers import NEED_WORDS, stage_tiers
+from crm_core.values import is_blank
 from crm_core.values import units as money_units
 
 TEMPLATE_ROWS = 500  # customer rows the review sheets are laid out for (more when filled)
@@ -310,22 +311,22 @@ def open_complaints(ctx: Ctx) -> set[str]:
     return {str(c) for c in cases.loc[cases["open"].astype(bool), "customer"]}
 
 
-def stage_formula(ctx: Ctx, r: int) -> str:
+def stage_formula(policy: Policy, policy_rows: Mapping[str, int], r: int) -> str:
     """The stage tier of row r from its need and expected close, as `crm_core.tiers.stage_tiers`
     decides it: a clear need closing within stage_months.A months of AsOf (EDATE, whole months as
     the core counts them) is A, then B, C; a clear need later or with no date, or a potential
     need, is D; no need is E; a blank or unknown need word, blank. The horizons are the Policy
-    sheet's cells, so the tier follows a policy change."""
+    sheet's cells (`policy_rows`: key -> its row there), so the tier follows a policy change."""
     need, close = f"{reg_col('need')}{r}", f"{reg_col('expected_close')}{r}"
     word = literal(f'TRIM({need}&"")', equals=False)
 
     def said(kind: str) -> str:
         return f'ISNUMBER(MATCH({word},{{{",".join(f"{chr(34)}{w}{chr(34)}" for w in NEED_WORDS[kind])}}},0))'
 
-    months = sorted(ctx.policy.stage_months.items(), key=lambda kv: kv[1])
+    months = sorted(policy.stage_months.items(), key=lambda kv: kv[1])
     tier = '"D"'
     for label, _ in reversed(months):
-        row = ctx.policy_rows[f"stage_months.{label}"]
+        row = policy_rows[f"stage_months.{label}"]
         tier = f'IF({close}<=EDATE(AsOf,Policy!$B${row}),"{label}",{tier})'
     clear = f'IF(ISNUMBER({close}),{tier},"D")'
     return f'=IF({said("clear")},{clear},IF({said("potential")},"D",IF({said("none")},"E","")))'
@@ -343,6 +344,8 @@ def write_register_rows(ctx: Ctx, sh: Sheet) -> None:
     allocated = reg["allocated_line_cents"] if "allocated_line_cents" in reg else reg["credit_line_cents"]
     columns["allocated_line"] = _register_cells(cs.Column("allocated_line", "", "", cs.MONEY), allocated)
     columns["last_reviewed"] = [reviewed] * len(reg)
+    if "owner" in reg:  # typed in a register built again from its file, or the demo's
+        columns["owner"] = [None if is_blank(o) else str(o) for o in reg["owner"]]
     kinds = {c.key: c.kind for c in rs.REGISTER_COLUMNS}
     placed = [(reg_col(key), REGISTER_FORMATS.get(kinds[key]), values) for key, values in columns.items()]
     file = register_customer_file(ctx.data)
@@ -392,9 +395,15 @@ def _cell_date(value: object) -> object:
     return value if pd.isna(stamp) else stamp.to_pydatetime()
 
 
+def tenure_formula(r: int) -> str:
+    """Whole years from trading since to AsOf (`crm_core.analysis.tenure_years`)."""
+    since = f"{reg_col('trading_since')}{r}"
+    return f'=IF(OR(N({since})=0,N({since})>AsOf),"",DATEDIF({since},AsOf,"y"))'
+
+
 def _write_customer_file(ctx: Ctx, sh: Sheet, file: CustomerFileCells) -> None:
     """The inputs (yellow, unlocked), the stage tier and tenure as formulas with the core's values."""
-    stage, since, tenure = reg_col("stage_tier"), reg_col("trading_since"), reg_col("tenure")
+    stage, tenure = reg_col("stage_tier"), reg_col("tenure")
     fmts = {cs.DATE: DATE, cs.INT: WHOLE}
     for key, values in file.inputs.items():
         col, fmt = reg_col(key), fmts.get(rs.CUSTOMER_FILE_BY_KEY[key].kind)
@@ -402,8 +411,8 @@ def _write_customer_file(ctx: Ctx, sh: Sheet, file: CustomerFileCells) -> None:
             sh.value(f"{col}{i + 2}", value, fmt, unlocked=True)
     for i in range(len(file.stage)):
         r = i + 2
-        sh.formula(f"{stage}{r}", stage_formula(ctx, r), file.stage[i])
-        sh.formula(f"{tenure}{r}", f'=IF(OR(N({since}{r})=0,N({since}{r})>AsOf),"",DATEDIF({since}{r},AsOf,"y"))',
+        sh.formula(f"{stage}{r}", stage_formula(ctx.policy, ctx.policy_rows, r), file.stage[i])
+        sh.formula(f"{tenure}{r}", tenure_formula(r),
                    "" if file.tenure[i] is None else file.tenure[i], WHOLE)
 
 

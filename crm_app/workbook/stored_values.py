@@ -362,6 +362,8 @@ def rebuild_sheets(book, path: Path) -> dict[str, object] | None:
         if key in lines:
             known = register["customer"].map(lines[key])
             register[key] = known.where(known.notna(), register.get(key, register["credit_line_cents"]))
+    if "owner" in lines:  # typed on the Register
+        register["owner"] = register["customer"].map(lines["owner"])
     about = rs.read_about(book[rs.ABOUT]) if rs.ABOUT in book.sheetnames else {}
     signed = about.get("signed_off")
     data = replace(data, review=replace(data.review, register=register),

@@ -175,3 +175,17 @@ def test_kpis_agree_with_the_ageing_and_with_each_other(docs, as_of_day, months)
     assert body.loc[body["receivables_cents"] > 0, "current_share"].between(0, 1).all()
     if (body["receivables_cents"] >= 0).all() and total["receivables_cents"] > 0:
         assert 0 <= total["current_share"] <= 1
+
+
+def test_a_customers_own_payment_terms_date_its_debts_as_the_ageing_does():
+    """An invoice without a due date is due after the customer's terms when the customer file
+    gives them (the Register's 账期天数), else after the policy's payment_terms_days."""
+    rows = ledger(("2024-11-20", "X", "invoice", 1_000), ("2024-11-20", "Y", "invoice", 2_000))
+    as_of = pd.Timestamp("2024-12-31")
+    policy_terms = receivable_kpis(rows, as_of, 1, NO_VAT).table.set_index("customer")
+    own_terms = receivable_kpis(rows, as_of, 1, NO_VAT, terms_days={"X": 60}).table.set_index("customer")
+    assert policy_terms.loc["X", "current_cents"] == 0  # 41 days after the invoice, 30-day terms
+    assert own_terms.loc["X", "current_cents"] == 100_000  # 60-day terms: not yet due
+    assert own_terms.loc["Y", "current_cents"] == policy_terms.loc["Y", "current_cents"] == 0
+    ageing = aging(rows, as_of, NO_VAT, terms_days={"X": 60}).set_index("customer")
+    assert ageing.loc["X", CURRENT] == own_terms.loc["X", "current_cents"]

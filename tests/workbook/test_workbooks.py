@@ -19,7 +19,14 @@ from crm_app.workbook.builder import (
     write_register,
 )
 from crm_app.workbook.data import register_data, tier_labels
-from crm_app.workbook.register_sheets import NEED_LIST, Ctx
+from crm_app.workbook.register_sheets import (
+    NEED_LIST,
+    Ctx,
+    flags_formula,
+    reg_col,
+    stage_formula,
+    tenure_formula,
+)
 from crm_core.demo import demo_ledger
 from crm_core.ledger import normalize_ledger
 from crm_core.policy import Policy
@@ -566,6 +573,18 @@ def test_refresh_register_adds_new_customers_from_the_ledger(small, tmp_path):
     assert new["credit_line_cents"] == 0 and new["net_sales_cents"] == 123456
     assert int(loaded.register["credit_line_cents"].sum()) == small.review.budget_cents
     assert verify(path) == []
+    # the new row gets the formulas every row has: stage tier, tenure, flags; trading since
+    # from its first ledger date
+    book = openpyxl.load_workbook(path)
+    reg = book[rs.REGISTER]
+    r = next(c.row for c in reg["A"] if c.value == "N001")
+    policy_rows = {k: i for i, (k,) in enumerate(book[rs.POLICY].iter_rows(max_col=1, values_only=True), start=1)}
+    assert reg[f"{reg_col('stage_tier')}{r}"].value == stage_formula(small.policy, policy_rows, r)
+    assert reg[f"{reg_col('tenure')}{r}"].value == tenure_formula(r)
+    assert reg[f"{reg_col('flags')}{r}"].value == flags_formula(r, complaints=True)
+    assert reg[f"{reg_col('trading_since')}{r}"].value == day
+    # the same formulas as the builder's rows (row 2's, moved to row r)
+    assert reg[f"{reg_col('stage_tier')}2"].value == stage_formula(small.policy, policy_rows, 2)
 
 
 @pytest.mark.libreoffice

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import openpyxl
+import pandas as pd
+from openpyxl.utils import column_index_from_string
 
 from crm_app.io.files import atomic_path, file_problem
 from crm_app.register import schema as rs
@@ -21,13 +23,14 @@ from crm_app.register.cells import set_text
 from crm_app.register.workflow import register_lock
 from crm_app.workbook.builder import review_register_data, write_register
 from crm_app.workbook.data import RegisterData, register_data
-from crm_app.workbook.register_sheets import register_flags
+from crm_app.workbook.register_sheets import flags_formula, reg_col, stage_formula, tenure_formula
 from crm_app.workbook.stored_values import (
     rebuild_sheets,
     review_inputs,
     save_rewritten,
     typed_inputs,
 )
+from crm_core.analysis import first_trade_dates
 from crm_core.issues import CrmInputError
 from crm_core.values import units
 
@@ -56,7 +59,7 @@ class RefreshResult:
 
 
 def _columns(ws) -> dict[str, int]:
-    lookup = rs.header_lookup(rs.REGISTER_COLUMNS)
+    lookup = rs.header_lookup([*rs.REGISTER_COLUMNS, *rs.CUSTOMER_FILE_COLUMNS])
     header = next(ws.iter_rows(min_row=1, max_row=1, values_only=True), ())
     return {lookup[k]: i + 1 for i, h in enumerate(header)
             if h is not None and (k := rs.normalize_text(h).lower()) in lookup}
@@ -77,18 +80,19 @@ def refresh_register_file(path: str | Path) -> RefreshResult:
         # the values it stores, read from bytes: a read-only workbook keeps its file open otherwise
         before = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
         ledger, policy, year = review_inputs(book, path)
-        data = register_data(ledger, policy, year)
+        data = register_data(ledger, policy, year, customer_file=typed_inputs(book)[0])  # its payment terms
         ws = book[rs.REGISTER]
         cols = _columns(ws)
         found, _ = rs.sheet_records(ws, rs.REGISTER_COLUMNS, rs.REGISTER)
         rows = dict(zip(found["customer"], found["row"]))
         next_row = int(found["row"].max()) + 1 if len(found) else 2
+        first = first_trade_dates(data.rows)
         updated = added = 0
         for rec in data.register.itertuples(index=False):
             row = rows.get(rec.customer)
             if row is None:
                 row, next_row, added = next_row, next_row + 1, added + 1
-                _new_customer(ws, cols, row, rec.customer, rec.customer_name)
+                _new_customer(book, cols, row, rec.customer, rec.customer_name, policy, first.get(rec.customer))
             else:
                 updated += 1
             for key, value in _fact_values(rec).items():
@@ -106,7 +110,12 @@ def refresh_register_file(path: str | Path) -> RefreshResult:
                          review_rows=int(review_rows) if isinstance(review_rows, (int, float)) else None)
 
 
-def _new_customer(ws, cols: dict[str, int], row: int, code: str, name: str) -> None:
+def _new_customer(book, cols: dict[str, int], row: int, code: str, name: str, policy, since=None) -> None:
+    """A Register row for a customer the ledger brings: code, name, zero lines, and the formulas the
+    builder writes on every row (utilisation, flags, and the stage tier and tenure of a register
+    that has the customer file columns where the builder puts them, trading since from the first
+    ledger date `since`), the inputs left to the user."""
+    ws = book[rs.REGISTER]
     set_text(ws.cell(row=row, column=cols["customer"]), code)
     set_text(ws.cell(row=row, column=cols["customer_name"]), name)
     for key in ("allocated_line", "credit_line"):
@@ -115,7 +124,18 @@ def _new_customer(ws, cols: dict[str, int], row: int, code: str, name: str) -> N
     if "utilisation" in cols:
         ws.cell(row=row, column=cols["utilisation"]).value = f'=IF(N({ref["credit_line"]})>0,{ref["open_balance"]}/{ref["credit_line"]},"")'
     if "flags" in cols:
-        ws.cell(row=row, column=cols["flags"]).value = register_flags(0, 0) or None
+        ws.cell(row=row, column=cols["flags"]).value = flags_formula(row, complaints=rs.SERVICE in book.sheetnames)
+    placed = {key: cols.get(key) == column_index_from_string(reg_col(key)) for key in
+              ("stage_tier", "need", "expected_close", "tenure", "trading_since")}
+    if placed["stage_tier"] and placed["need"] and placed["expected_close"]:
+        rows = {str(key): r for r, (key,) in enumerate(book[rs.POLICY].iter_rows(min_row=1, max_col=1,
+                                                                                  values_only=True), start=1)}
+        ws.cell(row=row, column=cols["stage_tier"]).value = stage_formula(policy, rows, row)
+    if placed["tenure"] and placed["trading_since"]:
+        if since is not None and not pd.isna(since):
+            ws.cell(row=row, column=cols["trading_since"]).value = pd.Timestamp(since).to_pydatetime()
+            ws.cell(row=row, column=cols["trading_since"]).number_format = "yyyy-mm-dd"
+        ws.cell(row=row, column=cols["tenure"]).value = tenure_formula(row)
 
 
 def _bump_version(book) -> int:
