@@ -105,8 +105,9 @@ def customer_file_column(data: RegisterData, key: str) -> list:
         given = codes.map(by_code).astype(object).reset_index(drop=True)
     values = [None if is_blank(v) else v for v in given]
     if key == "trading_since":
-        first = codes.map(first_trade_dates(data.rows)).reset_index(drop=True)
-        values = [v if v is not None else (None if pd.isna(f) else pd.Timestamp(f)) for v, f in zip(values, first)]
+        first = first_trade_dates(data.rows).to_dict()  # none from an engine's sums: no rows come back
+        values = [v if v is not None else (None if pd.isna(first.get(c, pd.NaT)) else pd.Timestamp(first[c]))
+                  for v, c in zip(values, codes)]
     return values
 
 

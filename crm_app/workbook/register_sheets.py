@@ -253,6 +253,8 @@ def build_register(ctx: Ctx, sh: Sheet) -> None:
     sh.ws.freeze_panes = "C2"
     sh.ws.auto_filter.ref = f"A1:{get_column_letter(len(shown))}{max(ctx.n + 1, 2)}"
     layout.print_setup(sh, landscape=True, title_rows="1:1", footer=footer(ctx))
+    # the credit columns and the customer file side by side, each page with the code and name
+    sh.ws.page_setup.fitToWidth, sh.ws.print_title_cols = 2, "A:B"
     sh.protect()
 
 

@@ -499,12 +499,11 @@ def build_follow_ups(ctx: Ctx, sh: Sheet) -> None:
 DASH_TOP = 3  # header row of the figures, the tier table and the Pareto table
 TIER_COLUMNS = "DEFGH"  # tier, customers, lines and balances in 10k (万元), use
 PARETO_COLUMNS = "JK"
-CHART_ROW = 27  # charts below the tables, side by side: the Dashboard prints on one page
+CHART_ROW = 27  # the charts' first row at least: below the tables and notes, side by side, on one page
 NOTES_END = "H"  # the notes under the figures span A:H, left of the Pareto points
 RATE_NOTE = "回款率=回款额/含税销售额 · the rate uses sales including VAT"
-MACROS_NOTE = ("宏 Macros: 启用宏后见功能区“CRM 客户信用” / enable macros: the .xlsm carries them and the CRM 客户信用 "
-               "ribbon tab (an .xlsx: VBA editor > File > Import vba/*.bas). 黄色=输入 yellow = input, "
-               "绿色=加载项 green = computed by crm-addin")
+MACROS_NOTE = ("宏 Macros: 启用宏即见功能区“CRM 客户信用” / enable macros for the CRM 客户信用 ribbon tab (an .xlsx: "
+               "import vba/*.bas). 黄色=输入 yellow = input, 绿色=加载项 green = computed by crm-addin")
 
 
 def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
@@ -520,12 +519,12 @@ def build_dashboard(ctx: Ctx, sh: Sheet, collection_last: int) -> None:
             if _figure_label(sh, f"A{r}", label):
                 layout.restyle(sh, f"B{r}", align="top")  # level with the label's first line
         r += 1
-    _dashboard_notes(ctx, sh, r + 1)
+    chart_row = max(CHART_ROW, _dashboard_notes(ctx, sh, r + 1) + 1)  # never over a note
     _tier_table(ctx, sh)
     _pareto_table(ctx, sh)
-    _charts(ctx, sh, len(tier_labels(ctx.policy)))
+    _charts(ctx, sh, len(tier_labels(ctx.policy)), chart_row)
     sh.widths(DASH_WIDTHS)
-    layout.print_setup(sh, landscape=True, one_page=True, area=f"A1:K{CHART_ROW + 15}", footer=footer(ctx))
+    layout.print_setup(sh, landscape=True, one_page=True, area=f"A1:K{chart_row + CHART_ROWS}", footer=footer(ctx))
     sh.protect()
 
 
@@ -596,15 +595,18 @@ def _overdue_follow_ups(ctx: Ctx) -> int:
     return overdue_count(follow_up_table(ctx))
 
 
-def _dashboard_notes(ctx: Ctx, sh: Sheet, top: int) -> None:
+def _dashboard_notes(ctx: Ctx, sh: Sheet, top: int) -> int:
     """How to add the macros, where the ledger's rows are, and what was left out of it: one merged,
-    wrapped line each, across the figures and the tier table (the Pareto points go on beside them)."""
+    wrapped line each, across the figures and the tier table (the Pareto points go on beside them);
+    returns the row after the last."""
     notes = [(MACROS_NOTE, "body"), (ledger_note(ctx), "note" if not ctx.ledger_on_sheet else "body"),
              (issues_note(ctx), "note" if ctx.filled and ctx.data.issues else "body")]
     width = sum(w for c, w in DASH_WIDTHS.items() if c <= NOTES_END)
-    for r, (text, kind) in enumerate([n for n in notes if n[0]], start=top):
+    shown = [n for n in notes if n[0]]
+    for r, (text, kind) in enumerate(shown, start=top):
         layout.note(sh, f"A{r}", text, kind=kind, lines=layout.note_lines(text, width))
         layout.merge(sh, f"A{r}:{NOTES_END}{r}")
+    return top + len(shown)
 
 
 def _tier_table(ctx: Ctx, sh: Sheet) -> None:
@@ -659,7 +661,8 @@ CHART_SPANS = {"counts": (0, 1), "use": (1, 7), "pareto": (7, 11)}
 GAP = 60_000  # EMU (about 1.7 mm) between two charts
 
 
-def _charts(ctx: Ctx, sh: Sheet, tiers: int) -> None:
+def _charts(ctx: Ctx, sh: Sheet, tiers: int, row: int) -> None:
+    """The three charts side by side from `row` (1-based)."""
     ws, first, last = sh.ws, DASH_TOP + 1, DASH_TOP + tiers
     counts = BarChart()
     counts.add_data(Reference(ws, min_col=5, min_row=DASH_TOP, max_row=last), titles_from_data=True)
@@ -683,7 +686,7 @@ def _charts(ctx: Ctx, sh: Sheet, tiers: int) -> None:
     for axis in (curve.x_axis, curve.y_axis):  # shares: 0% to 100%, never beyond
         _value_axis(axis, (0.0, 1.0, 0.2), "0%")
     for name, chart in (("counts", counts), ("use", use), ("pareto", curve)):
-        _place(ws, chart, *CHART_SPANS[name])
+        _place(ws, chart, *CHART_SPANS[name], row)
 
 
 def _tier_counts(ctx: Ctx) -> float:
@@ -740,10 +743,10 @@ def _rich_title(text: str, size: int) -> Title:
     return Title(tx=Text(rich=body), overlay=False)
 
 
-def _place(ws, chart, first_col: int, end_col: int) -> None:
-    """Anchor a chart over columns [first_col, end_col) of the chart rows (0-based columns)."""
-    start = AnchorMarker(col=first_col, colOff=GAP if first_col else 0, row=CHART_ROW - 1, rowOff=0)
-    end = AnchorMarker(col=end_col, colOff=0, row=CHART_ROW - 1 + CHART_ROWS, rowOff=0)
+def _place(ws, chart, first_col: int, end_col: int, row: int) -> None:
+    """Anchor a chart over columns [first_col, end_col) (0-based) of the CHART_ROWS from `row`."""
+    start = AnchorMarker(col=first_col, colOff=GAP if first_col else 0, row=row - 1, rowOff=0)
+    end = AnchorMarker(col=end_col, colOff=0, row=row - 1 + CHART_ROWS, rowOff=0)
     chart.anchor = TwoCellAnchor(_from=start, to=end)
     ws.add_chart(chart)
 
