@@ -22,6 +22,7 @@ from .contacts import as_day
 from .issues import WARNING, Issue, IssueCode
 from .policy import Policy
 from .schema import Column
+from .tiers import STAGE_TIERS
 from .values import is_blank, normalize_text
 
 SERVICE = "Service"
@@ -35,7 +36,7 @@ SERVICE_COLUMNS: list[Column] = [
     Column("resolved", "解决时间", "Resolved", "date"),
     Column("satisfaction", "满意度", "Satisfaction (1-5)"),
 ]
-SERVICE_TIERS = ("A", "B", "C", "D", "E")  # the stage tiers (crm_core.tiers.stage_tiers)
+SERVICE_TIERS = STAGE_TIERS  # service is reviewed by the customer's stage tier
 NO_TIER = "未分级 no tier"
 TOTAL = "合计 Total"
 REVIEW_COLUMNS = ["tier", "response_days_limit", "resolve_days_limit", "cases", "open", "response_breaches",

@@ -129,6 +129,9 @@ def pareto_tiers(values: Sequence[float] | np.ndarray, cutoffs: Mapping[str, flo
     return out
 
 
+# The A-E tiers by sales stage, best first: A-C by expected close, D potential or later, E no need.
+STAGE_TIERS = ("A", "B", "C", "D", "E")
+
 NEED_WORDS = {
     "clear": ("yes", "y", "clear", "true", "1", "有", "明确", "是", "有需求", "明确需求"),
     "potential": ("potential", "maybe", "possible", "潜在", "可能", "潜在需求"),

@@ -236,10 +236,9 @@ def cmd_commission(args: argparse.Namespace) -> int:
     if args.rate is not None:
         policy = policy.with_values(commission_rate=args.rate)
     owners = read_owners(args.owners)
-    ledger = read_ledger(args.ledger, policy, sheet=args.sheet)
-    if refused_for_bad_rows(ledger, args.skip_bad_rows, "nothing computed / 未计算"):
+    ledger = _usable_ledger(args, policy)
+    if ledger is None:
         return EXIT_INPUT
-    print_issues(ledger.issues)
     period = _commission_period(ledger.rows, args)
     report = commission_from_ledger(ledger.rows, owners, period, policy)
     print(f"commission on collection / 销售提成 {period}, rate {policy.commission_rate:.2%}, policy {policy.label}")
@@ -360,12 +359,20 @@ def cmd_funnel(args: argparse.Namespace) -> int:
 def _read(args):
     """The policy, the ledger (None when its bad rows refuse it, after saying so) and the as-of date."""
     policy = load_policy(args.policy)
-    ledger = read_ledger(args.ledger, policy, sheet=args.sheet)
-    if refused_for_bad_rows(ledger, args.skip_bad_rows, "nothing computed / 未计算"):
+    ledger = _usable_ledger(args, policy)
+    if ledger is None:
         return policy, None, None
-    print_issues(ledger.issues)
     as_of = args.as_of if args.as_of is not None else pd.Timestamp(ledger.rows["date"].max())
     return policy, ledger, as_of
+
+
+def _usable_ledger(args, policy):
+    """The ledger with its problems printed, or None when its bad rows refuse it (after saying so)."""
+    ledger = read_ledger(args.ledger, policy, sheet=args.sheet)
+    if refused_for_bad_rows(ledger, args.skip_bad_rows, "nothing computed / 未计算"):
+        return None
+    print_issues(ledger.issues)
+    return ledger
 
 
 def _tiers(rows, as_of, customers, policy, args) -> pd.Series:

@@ -89,13 +89,16 @@ def follow_up_table(ctx: Ctx) -> pd.DataFrame | None:
 
 
 def service_table(ctx: Ctx) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """The core's cases (with tiers, days, breaches) and review of a filled register."""
+    """The core's cases (with tiers, days, breaches) and review of a filled register, computed
+    once per build (the Register's complaint flags and the Service sheet both read them)."""
     if not ctx.filled:
         return None
-    codes, stages, _ = register_stages(ctx)
-    log = read_service(records(activity(ctx).service), codes)
-    cases = service_cases(log.cases, dict(zip(codes, stages)), ctx.data.as_of, ctx.policy)
-    return cases, service_review(cases, ctx.policy)
+    if "service" not in ctx.computed:
+        codes, stages, _ = register_stages(ctx)
+        log = read_service(records(activity(ctx).service), codes)
+        cases = service_cases(log.cases, dict(zip(codes, stages)), ctx.data.as_of, ctx.policy)
+        ctx.computed["service"] = cases, service_review(cases, ctx.policy)
+    return ctx.computed["service"]
 
 
 def read_activity(book) -> Activity | None:

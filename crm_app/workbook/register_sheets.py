@@ -50,7 +50,7 @@ from crm_core.collection import GROSSED_UP
 from crm_core.issues import issues_frame
 from crm_core.ledger import TYPE_WORDS, TYPES, type_words
 from crm_core.policy import KEY_NOTES, Policy
-from crm_core.tiers import NEED_WORDS, stage_tiers
+from crm_core.tiers import NEED_WORDS, STAGE_TIERS, stage_tiers
 from crm_core.values import is_blank
 from crm_core.values import units as money_units
 
@@ -69,7 +69,6 @@ LEDGER_TYPES = TYPES  # invoice, receipt, credit_note, opening_balance, write_of
 # How each type moves the open balance (gross): up for invoices and balances brought forward, down
 # for receipts, credit notes and write-offs (the core's BALANCE_SIGNS).
 BALANCE_UP = ("invoice", "opening_balance")
-STAGE_TIERS = ("A", "B", "C", "D", "E")
 ISSUES = "Issues"
 ISSUE_ROWS = 100_000  # problems listed on the Issues sheet; the rest are counted
 
@@ -109,6 +108,8 @@ class Ctx:
     names: dict[str, str] = field(default_factory=dict)  # defined name -> reference
     policy_rows: dict[str, int] = field(default_factory=dict)
     validations: list[tuple[str, DataValidation]] = field(default_factory=list)
+    # What the core computed once for several sheets (the service cases: Register flags, Service sheet)
+    computed: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def n(self) -> int:
