@@ -2,7 +2,8 @@
 file in partitions of consecutive rows, runs the core's partition function (`crm_core.partition`)
 on each and hands the results, in file order, to the core's reductions.
 
-- inprocess: the default, the file read whole by Arrow in this process;
+- inprocess: the default, the file read whole by Arrow in this process and checked in slices,
+  one thread per core;
 - dask: files larger than memory, on the local scheduler or a cluster (`crm-addin[dask]`);
 - spark: a Spark session, local or a cluster (`crm-addin[spark]`).
 """

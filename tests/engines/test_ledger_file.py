@@ -180,6 +180,54 @@ def test_the_dask_engine_agrees_with_a_whole_read_on_every_messy_ledger(tmp_path
     pd.testing.assert_frame_equal(facts, whole.table, check_dtype=False)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(LEDGER_ROWS, st.sampled_from([".csv", ".parquet"]), st.integers(2, 6), st.integers(1, 8),
+       st.sampled_from([None, pd.Timestamp("2024-03-01")]))
+def test_the_in_process_engine_in_slices_gives_what_one_partition_gives(tmp_path, rows, suffix, threads,
+                                                                        slice_rows, start):
+    """Slices of 1-8 rows checked side by side in 2-6 threads: the same issues (code, row,
+    column, message, in order), counts and facts as the table checked in one piece."""
+    text = pd.DataFrame(rows, columns=list(TEXT_CELLS), dtype=object).replace("", None)
+    path = tmp_path / f"fuzz{suffix}"
+    text.to_csv(path, index=False) if suffix == ".csv" else text.astype("string").to_parquet(path, index=False)
+    whole = ll.file_facts(path, use_cache=False, period_start=start, threads=1)
+    original = inprocess.SLICE_ROWS
+    inprocess.SLICE_ROWS = slice_rows  # a module constant, put back below (hypothesis reuses the fixtures)
+    try:
+        assert len(inprocess.row_slices(pd.DataFrame({"a": range(len(rows))}), threads)) == \
+            max(1, min(threads, len(rows) // slice_rows))
+        sliced = ll.file_facts(path, use_cache=False, period_start=start, threads=threads)
+    finally:
+        inprocess.SLICE_ROWS = original
+    assert sliced.meta == whole.meta
+    assert [(i.code, i.row, i.column, i.message) for i in sliced.issues] == \
+        [(i.code, i.row, i.column, i.message) for i in whole.issues]
+    pd.testing.assert_frame_equal(sliced.table, whole.table)
+
+
+def test_the_in_process_engine_slices_a_repeated_invoice_across_slices_as_one_ledger(tmp_path, demo, monkeypatch):
+    """Invoice numbers repeated in another slice (the slices' numbers interleave): found and
+    refused at their rows as in one piece, the register the same to the cent."""
+    messy = _messy(demo)
+    invoices = messy.index[messy["type"] == "invoice"]
+    messy.loc[invoices[-1], "invoice_no"] = messy.loc[invoices[20], "invoice_no"]  # far apart: other slices
+    path = tmp_path / "messy.parquet"
+    messy.astype(str).where(messy.notna(), None).to_parquet(path, index=False)
+    whole = ll.file_facts(path, use_cache=False, threads=1)
+    monkeypatch.setattr(inprocess, "SLICE_ROWS", 40)
+    sliced = ll.file_facts(path, use_cache=False, threads=4)
+    repeats = [i.row for i in whole.issues if i.code.name == "DUPLICATE_INVOICE"]
+    assert max(repeats) - min(repeats) > 40 * 4  # the repeats are slices apart
+    assert [(i.code, i.row, i.column, i.message) for i in sliced.issues] == \
+        [(i.code, i.row, i.column, i.message) for i in whole.issues]
+    pd.testing.assert_frame_equal(sliced.table, whole.table)
+    clean = tmp_path / "clean.parquet"
+    demo.to_parquet(clean, index=False)
+    one, _ = ll.review_file(clean, use_cache=False, threads=1)
+    four, _ = ll.review_file(clean, use_cache=False, threads=4)
+    pd.testing.assert_frame_equal(four.register, one.register)
+
+
 def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, demo):
     path = tmp_path / "ledger.csv"
     demo.to_csv(path, index=False)
