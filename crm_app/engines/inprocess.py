@@ -19,7 +19,7 @@ import pandas as pd
 from crm_app.io.files import one_header_issue, read_table
 from crm_core.collection import Period
 from crm_core.issues import Issue
-from crm_core.partition import InvoicesNeeded, LedgerSums, combine, partition
+from crm_core.partition import InvoicesNeeded, LedgerSums, Partial, combine, partition
 from crm_core.policy import Policy
 
 SLICE_ROWS = 1_000_000  # the least rows worth a thread of their own
@@ -30,12 +30,12 @@ def ledger_sums(path: Path, policy: Policy, period: Period | None = None, thread
     bad_lines: list[Issue] = []  # lines Arrow could not split into the header's fields
     frame = read_table(path, bad_lines=bad_lines)
     slices = row_slices(frame, threads)
+    partials = _partials(slices, policy, path.name, period)
     try:
-        partials = _partials(slices, policy, path.name, period, compact=True)
         sums = combine(partials, policy, path.name, reader_issues=bad_lines)
     except InvoicesNeeded:  # the slices' invoice numbers interleave: the repeat check needs their rows
-        sums = combine(_partials(slices, policy, path.name, period, compact=False), policy, path.name,
-                       reader_issues=bad_lines)
+        partials = _partials(slices, policy, path.name, period, first=partials)
+        sums = combine(partials, policy, path.name, reader_issues=bad_lines)
     return with_file_header(sums, frame, path.name)
 
 
@@ -47,14 +47,19 @@ def row_slices(frame: pd.DataFrame, threads: int | None = None) -> list[pd.DataF
     return [frame.iloc[start:end] for start, end in zip(edges, edges[1:])]
 
 
-def _partials(slices: list[pd.DataFrame], policy: Policy, source: str, period: Period | None, compact: bool):
-    def one(part: pd.DataFrame):
-        return partition(part, policy, source, period, compact)
+def _partials(slices: list[pd.DataFrame], policy: Policy, source: str, period: Period | None,
+              first: list[Partial] | None = None) -> list[Partial]:
+    """The partition function on every slice, compacting their invoices; given the `first`
+    answers, only the compacted ones are computed again, keeping their invoice rows."""
+    def one(n: int) -> Partial:
+        if first is not None and not first[n].compacted:
+            return first[n]
+        return partition(slices[n], policy, source, period, compact=first is None)
 
     if len(slices) == 1:
-        return [one(slices[0])]
+        return [one(0)]
     with ThreadPoolExecutor(len(slices), thread_name_prefix="crm-partition") as pool:
-        return list(pool.map(one, slices))
+        return list(pool.map(one, range(len(slices))))
 
 
 def with_file_header(sums: LedgerSums, frame, source: str) -> LedgerSums:

@@ -194,8 +194,10 @@ def test_the_in_process_engine_in_slices_gives_what_one_partition_gives(tmp_path
     original = inprocess.SLICE_ROWS
     inprocess.SLICE_ROWS = slice_rows  # a module constant, put back below (hypothesis reuses the fixtures)
     try:
-        assert len(inprocess.row_slices(pd.DataFrame({"a": range(len(rows))}), threads)) == \
-            max(1, min(threads, len(rows) // slice_rows))
+        slices = inprocess.row_slices(pd.DataFrame({"a": range(len(rows))}), threads)
+        assert [n for part in slices for n in part["a"]] == list(range(len(rows)))  # consecutive, all rows
+        assert len(slices) <= threads and (len(slices) == 1 or min(map(len, slices)) >= slice_rows)
+        assert len(slices) > 1 or len(rows) < 2 * slice_rows  # sliced whenever two slices fit
         sliced = ll.file_facts(path, use_cache=False, period_start=start, threads=threads)
     finally:
         inprocess.SLICE_ROWS = original
@@ -226,6 +228,27 @@ def test_the_in_process_engine_slices_a_repeated_invoice_across_slices_as_one_le
     one, _ = ll.review_file(clean, use_cache=False, threads=1)
     four, _ = ll.review_file(clean, use_cache=False, threads=4)
     pd.testing.assert_frame_equal(four.register, one.register)
+
+
+def test_a_repeat_inside_one_slice_computes_only_the_compacted_slices_again(tmp_path, demo, monkeypatch):
+    """Rising invoice numbers (as ERPs number them) with a repeat inside the first slice: that
+    slice keeps its invoice rows, the others are compacted, so only those are computed again,
+    and the answer is the one-piece answer."""
+    ledger = demo.astype(object).copy()
+    invoices = ledger.index[ledger["type"] == "invoice"]
+    ledger.loc[invoices, "invoice_no"] = [f"INV{n:07d}" for n in range(len(invoices))]
+    ledger.loc[invoices[1], "invoice_no"] = ledger.loc[invoices[0], "invoice_no"]
+    path = tmp_path / "rising.parquet"
+    ledger.to_parquet(path, index=False)
+    whole = ll.file_facts(path, use_cache=False, threads=1)
+    compacting, original = [], inprocess.partition
+    monkeypatch.setattr(inprocess, "partition", lambda *a, **k: compacting.append(k["compact"]) or original(*a, **k))
+    monkeypatch.setattr(inprocess, "SLICE_ROWS", 40)
+    sliced = ll.file_facts(path, use_cache=False, threads=4)
+    assert compacting == [True] * 4 + [False] * 3
+    assert [(i.code, i.row, i.column, i.message) for i in sliced.issues] == \
+        [(i.code, i.row, i.column, i.message) for i in whole.issues]
+    pd.testing.assert_frame_equal(sliced.table, whole.table)
 
 
 def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, demo):
