@@ -47,6 +47,7 @@ from .ledger import (
 )
 from .policy import Policy
 from .review import default_period
+from .values import distinct_categories, is_text_categorical, union_codes
 
 # The columns of a partition's sums: one row per customer x kind x bucket that has rows.
 SUMS_COLUMNS = ["customer", "bucket", "kind", "rows", "amount_cents", "gross_cents"]
@@ -165,7 +166,8 @@ def _long_sums(customers: pd.Index, sums: ClassSums, buckets: Buckets) -> pd.Dat
     """The occupied cells of the (customer, kind, bucket) arrays as rows."""
     customer, kind, bucket = np.nonzero(sums.rows)
     return pd.DataFrame({
-        "customer": np.asarray(customers, dtype=object)[customer], "bucket": buckets.labels[bucket],
+        "customer": pd.Categorical.from_codes(customer, dtype=distinct_categories(customers), validate=False),
+        "bucket": buckets.labels[bucket],
         "kind": kind.astype("int64"), "rows": sums.rows[customer, kind, bucket],
         "amount_cents": sums.amount[customer, kind, bucket], "gross_cents": sums.gross[customer, kind, bucket]})
 
@@ -311,10 +313,34 @@ def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame | None = N
     parts = [p for p in parts if len(p)]
     if not parts:
         return _empty_sums()
-    if len(parts) == 1:
-        return parts[0].reset_index(drop=True)
-    total = pd.concat(parts, ignore_index=True).groupby(["customer", "bucket", "kind"], sort=False, as_index=False).sum()
-    return total[total["rows"] > 0].reset_index(drop=True)
+    codes, customers = _customer_codes_of([p["customer"] for p in parts])
+    table = parts[0] if len(parts) == 1 else pd.concat([p.drop(columns="customer") for p in parts], ignore_index=True)
+    bucket_codes, buckets = pd.factorize(table["bucket"].to_numpy(dtype="int64"), sort=True)
+    kinds = len(TYPES)
+    key = (codes * len(buckets) + bucket_codes) * kinds + table["kind"].to_numpy(dtype="int64")
+    group, keys = pd.factorize(key)
+    totals = {}
+    for column in ("rows", "amount_cents", "gross_cents"):
+        totals[column] = np.zeros(len(keys), dtype="int64")
+        np.add.at(totals[column], group, table[column].to_numpy(dtype="int64"))
+    keep = totals["rows"] > 0
+    keys = keys[keep]
+    return pd.DataFrame({
+        "customer": pd.Categorical.from_codes(keys // (kinds * len(buckets)), dtype=distinct_categories(customers),
+                                              validate=False),
+        "bucket": buckets[keys // kinds % len(buckets)].astype("int64"), "kind": keys % kinds,
+        **{column: total[keep] for column, total in totals.items()}})
+
+
+def _customer_codes_of(columns: list[pd.Series]) -> tuple[np.ndarray, pd.Index]:
+    """The rows' customers as codes (int64) into their distinct values. From the categories alone
+    when every column is a categorical of text (partitions' sums are): Arrow hashes only the
+    distinct customers, not every row, and nothing is sorted (the facts sort once, at the end)."""
+    if all(is_text_categorical(c) for c in columns):
+        return union_codes(columns)
+    values = np.concatenate([c.to_numpy(dtype=object) for c in columns])
+    codes, uniques = pd.factorize(values)
+    return codes.astype("int64"), pd.Index(uniques, dtype=object)
 
 
 def _empty_sums() -> pd.DataFrame:
@@ -330,7 +356,7 @@ def _latest(latest: list[pd.Timestamp | None], invoice_dates: np.ndarray) -> pd.
 
 def _dense(sums: pd.DataFrame) -> tuple[pd.Index, ClassSums, np.ndarray]:
     """The long sums back as (customer, kind, bucket) arrays, customers sorted."""
-    codes, customers = pd.factorize(sums["customer"].to_numpy(dtype=object), sort=True)
+    codes, customers = _customer_codes(sums, None)
     bucket_codes, labels = pd.factorize(sums["bucket"].to_numpy(dtype="int64"), sort=True)
     shape = (len(customers), len(TYPES), len(labels))
     kind = sums["kind"].to_numpy(dtype="int64")
@@ -339,4 +365,4 @@ def _dense(sums: pd.DataFrame) -> tuple[pd.Index, ClassSums, np.ndarray]:
         dense = np.zeros(shape, dtype="int64")
         np.add.at(dense, (codes, kind, bucket_codes), sums[column].to_numpy(dtype="int64"))
         cells.append(dense)
-    return pd.Index(customers, dtype=object), ClassSums(*cells), np.asarray(labels, dtype="int64")
+    return customers, ClassSums(*cells), np.asarray(labels, dtype="int64")

@@ -118,6 +118,48 @@ def per_category(values: pd.Series, judge, missing: bool) -> np.ndarray:
     return per[values.cat.codes.to_numpy()]
 
 
+def union_codes(columns: list[pd.Series]) -> tuple[np.ndarray, pd.Index]:
+    """Categoricals of text as one column: each row's code (int64, -1 for missing) into the union
+    of their categories, numbered by first appearance. Arrow hashes the categories (pandas'
+    `union_categoricals` turns them into Python strings first: ten times as long for 10^6)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = [arrow_text(c.cat.categories) for c in columns]
+    union = pc.unique(pa.chunked_array(arrays, type=pa.string()))
+    codes = []
+    for column, categories in zip(columns, arrays):
+        position = np.append(pc.index_in(categories, value_set=union).to_numpy(zero_copy_only=False), -1)
+        codes.append(position.astype("int64")[column.cat.codes.to_numpy()])  # code -1 takes the -1 slot
+    return np.concatenate(codes) if codes else np.zeros(0, "int64"), pd.Index(union.to_pandas(), copy=False)
+
+
+def sorted_categorical(column: pd.Series) -> pd.Series:
+    """A categorical of text with its categories sorted (code-point order, as Python sorts), by
+    Arrow's sort: pandas' sorts through Python strings."""
+    import pyarrow.compute as pc
+
+    categories = arrow_text(column.cat.categories)
+    order = pc.sort_indices(categories).to_numpy()
+    rank = np.empty(len(order) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    rank[-1] = -1  # code -1 (missing) stays missing
+    ordered = pd.Index(categories.take(order).to_pandas(), copy=False)
+    return pd.Series(pd.Categorical.from_codes(rank[column.cat.codes.to_numpy()], dtype=distinct_categories(ordered),
+                                               validate=False), index=column.index, name=column.name)
+
+
+def arrow_text(values: pd.Index):
+    """An index of text as an Arrow string array (no copy when pandas holds it in Arrow)."""
+    import pyarrow as pa
+
+    array = values.array
+    if hasattr(array, "__arrow_array__"):
+        text = pa.array(array)
+        return text.cast(pa.string()) if text.type != pa.string() else text
+    return pa.array(np.asarray(values, dtype=object), type=pa.string())
+
+
 def text_categorical(codes: np.ndarray, labels, fill: str = "", sort: bool = True) -> pd.Categorical:
     """Each row's text as a categorical: labels[code], code -1 meaning `fill`. Categories are
     distinct and, unless `sort` is False, sorted, so that sorting or grouping by them is sorting
@@ -127,10 +169,10 @@ def text_categorical(codes: np.ndarray, labels, fill: str = "", sort: bool = Tru
     # codes of the categorical's own width, valid by construction: one pass over the rows
     width = len(categories)
     label_codes = label_codes.astype(np.int8 if width < 2**7 else np.int16 if width < 2**15 else np.int32)
-    return pd.Categorical.from_codes(label_codes[codes], dtype=_distinct_categories(categories), validate=False)
+    return pd.Categorical.from_codes(label_codes[codes], dtype=distinct_categories(categories), validate=False)
 
 
-def _distinct_categories(categories: np.ndarray) -> pd.CategoricalDtype:
+def distinct_categories(categories: np.ndarray) -> pd.CategoricalDtype:
     """The dtype of categories known to be distinct, without pandas hashing them all again to
     check (hundreds of thousands of customer names, once per chunk of a large ledger)."""
     fastpath = getattr(pd.CategoricalDtype, "_from_fastpath", None)  # pandas 2.2 to 3.1 have it
