@@ -135,26 +135,27 @@ class InvoicesNeeded(Exception):
     (the engine runs the partitions again without compacting)."""
 
 
-def merge(first: Partial, second: Partial) -> Partial:
-    """Two partials of consecutive rows (`second` right after `first`) as one, so an engine can
-    reduce many partitions pairwise, holding a few at a time."""
-    if first.header_problem or second.header_problem:
-        return first if first.header_problem else second
-    shift = first.input_rows
-    both = first.compacted and second.compacted
-    spans = [s for s in (first.invoice_span, second.invoice_span) if s is not None]
-    overlapping = first.overlapping or second.overlapping or first.compacted != second.compacted or (
-        len(spans) == 2 and not spans[0][1] < spans[1][0])
+def merge(*partials: Partial) -> Partial:
+    """Partials of consecutive rows, in file order, as one, so an engine can reduce many
+    partitions a few at a time, holding only those few."""
+    problem = next((p for p in partials if p.header_problem), None)
+    if problem is not None:
+        return problem
+    offsets = np.cumsum([0] + [p.input_rows for p in partials])[:-1]
+    compacted = all(p.compacted for p in partials)
+    spans = [p.invoice_span for p in partials if p.invoice_span is not None]
+    overlapping = (any(p.overlapping for p in partials) or len({p.compacted for p in partials}) > 1
+                   or any(not a[1] < b[0] for a, b in zip(spans, spans[1:])))
     return Partial(
-        input_rows=first.input_rows + second.input_rows, blank_rows=first.blank_rows + second.blank_rows,
-        issues=first.issues + [_moved(i, shift) for i in second.issues],
-        sums=_summed([first.sums, second.sums]),
-        invoices=_concat([first.invoices, _rows_moved(second.invoices, shift)], INVOICE_COLUMNS),
-        names=_last_per_customer([first.names, _rows_moved(second.names, shift)]),
-        spellings=pd.concat([first.spellings, second.spellings], ignore_index=True).drop_duplicates(ignore_index=True),
-        latest=_latest([first.latest, second.latest], np.zeros(0, dtype="datetime64[ns]")),
-        by_year=first.by_year, compacted=both, overlapping=overlapping,
-        invoice_span=(spans[0][0], spans[-1][1]) if spans and both else None)
+        input_rows=sum(p.input_rows for p in partials), blank_rows=sum(p.blank_rows for p in partials),
+        issues=[_moved(i, offset) for p, offset in zip(partials, offsets) for i in p.issues],
+        sums=_summed([p.sums for p in partials]),
+        invoices=_concat([_rows_moved(p.invoices, offset) for p, offset in zip(partials, offsets)], INVOICE_COLUMNS),
+        names=_last_per_customer([_rows_moved(p.names, offset) for p, offset in zip(partials, offsets)]),
+        spellings=pd.concat([p.spellings for p in partials], ignore_index=True).drop_duplicates(ignore_index=True),
+        latest=_latest([p.latest for p in partials], np.zeros(0, dtype="datetime64[ns]")),
+        by_year=partials[0].by_year, compacted=compacted, overlapping=overlapping,
+        invoice_span=(spans[0][0], spans[-1][1]) if spans and compacted else None)
 
 
 def _last_per_customer(frames: list[pd.DataFrame]) -> pd.DataFrame:
