@@ -313,10 +313,10 @@ def rate_from_net(collections: np.ndarray, net_sales: np.ndarray, vat_rate: np.n
 def _customer_codes(rows: pd.DataFrame, customers: pd.Index | None) -> tuple[np.ndarray, pd.Index]:
     if customers is None:
         column = rows["customer"]
-        if is_text_categorical(column) and not column.cat.categories.is_monotonic_increasing:
-            column = sorted_categorical(column)  # by Arrow: many times pandas' speed on 10^6 names
         if isinstance(column.dtype, pd.CategoricalDtype) and column.cat.categories.is_monotonic_increasing:
             return _used_category_codes(column)
+        if is_text_categorical(column):  # sorted by Arrow: many times pandas' speed on 10^6 names
+            return _used_category_codes(sorted_categorical(column))
         codes, names = pd.factorize(column, sort=True)
         return codes, pd.Index(names, dtype=object)
     names = pd.Index(customers, dtype=object)
