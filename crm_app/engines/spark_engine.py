@@ -304,7 +304,6 @@ class _Job:
     compact: bool = True  # partitions whose invoice numbers rise keep only their span (crm_core.partition)
     groups: tuple = ()  # Parquet: the row groups of each task
     columns: list | None = None  # Parquet: the ledger's columns
-    coded: list = field(default_factory=list)  # Parquet: those read dictionary-encoded
 
 
 def _job(path: Path, policy: Policy, period: Period | None, blocksize: int | None) -> tuple[_Job, pd.DataFrame]:
@@ -340,7 +339,7 @@ def _parquet_job(job: _Job, path: Path) -> _Job:
     import pyarrow.parquet as pq
 
     meta = pq.ParquetFile(path).metadata
-    mapping, coded = _parquet_columns(path)
+    mapping = _parquet_columns(path)
     limit = job.blocksize or PARQUET_BLOCK_BYTES
     groups, current, size = [], [], 0
     for index in range(meta.num_row_groups):
@@ -353,7 +352,7 @@ def _parquet_job(job: _Job, path: Path) -> _Job:
         size += bytes_
     if current:
         groups.append(tuple(current))
-    return replace(job, groups=tuple(groups), columns=list(mapping) or None, coded=coded)
+    return replace(job, groups=tuple(groups), columns=list(mapping) or None)
 
 
 # ---------------------------------------------------------------- the driver's passes
@@ -617,12 +616,12 @@ def _parquet_block(job: _Job, index: int | None) -> tuple[_Block, pd.DataFrame |
 
     groups = [] if index is None else list(job.groups[index])
     try:
-        table = pq.ParquetFile(job.path, read_dictionary=job.coded).read_row_groups(groups, columns=job.columns)
+        table = pq.ParquetFile(job.path).read_row_groups(groups, columns=job.columns)
     except OSError as problem:
         return _Block(error=("os", problem.strerror or str(problem))), None
     except ValueError as problem:
         return _Block(error=("value", str(problem))), None
-    partial = partition(_table_frame(table), job.policy, job.source, job.period, job.compact)
+    partial = partition(_table_frame(_dictionary_encoded(table)), job.policy, job.source, job.period, job.compact)
     return _Block(replace(partial, sums=partial.sums.iloc[:0])), partial.sums
 
 

@@ -44,9 +44,11 @@ def test_stale_temporaries_of_a_killed_writer_are_swept_young_ones_kept(tmp_path
     assert not stale.exists() and young.exists()
 
 
-def test_parquet_text_columns_read_as_categoricals_cell_for_cell(tmp_path):
-    """Coded columns are built from one dictionary over every row group (blanks stay missing):
-    the same cells as Arrow's own conversion, and the same as a CSV of the same rows."""
+@pytest.mark.parametrize("stored_encoded", [False, True])
+def test_parquet_text_columns_read_as_categoricals_cell_for_cell(tmp_path, stored_encoded):
+    """Coded columns are built from one dictionary over every row group (blanks stay missing),
+    also when the file stores them dictionary-encoded, a dictionary per row group: the same
+    cells as the file holds."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -58,12 +60,15 @@ def test_parquet_text_columns_read_as_categoricals_cell_for_cell(tmp_path):
     raw = pa.table({"date": pa.array(np.full(n, np.datetime64("2024-03-01", "D"))), "customer": customer,
                     "customer_name": customer_name, "type": np.where(rng.random(n) < 0.5, "invoice", "receipt"),
                     "amount": rng.integers(1, 10_000, n) / 100})
+    if stored_encoded:
+        raw = pa.table({c: raw.column(c).dictionary_encode() if c in ("customer", "customer_name") else raw.column(c)
+                        for c in raw.column_names})
     path = tmp_path / "ledger.parquet"
     pq.write_table(raw, path, row_group_size=700)  # eight row groups, each with its own dictionary
     frame = read_table(path)
     for column in ("customer", "customer_name", "type"):
         assert isinstance(frame[column].dtype, pd.CategoricalDtype)
         assert frame[column].cat.categories.is_unique
-        expected = raw.column(column).to_pylist()
+        expected = raw.column(column).to_pylist()  # dictionary-encoded or not: the cells
         assert frame[column].astype(object).where(frame[column].notna(), None).tolist() == expected
     assert list(frame.columns) == raw.column_names
