@@ -13,7 +13,7 @@ from .issues import Issue, check_invariant
 from .ledger import Ledger
 from .policy import Policy
 from .schema import REVIEW_FRAME_COLUMNS
-from .tiers import pareto_tiers, policy_rate_tiers
+from .tiers import pareto_tiers, policy_rate_tiers, tier_order_with_unrated
 from .values import units
 
 # The review frame's columns: the register columns a review computes (crm_core.schema), money in cents.
@@ -37,8 +37,7 @@ class Review:
         return self.policy.label
 
     def tier_counts(self) -> pd.Series:
-        labels = self.policy.rate_tier_labels() + [self.policy.unrated_label]
-        return self.register["rate_tier"].value_counts().reindex(labels, fill_value=0)
+        return self.register["rate_tier"].value_counts().reindex(tier_order_with_unrated(self.policy), fill_value=0)
 
     def summary_lines(self) -> list[str]:
         lines_total = int(self.register["credit_line_cents"].sum())

@@ -19,7 +19,7 @@ from crm_core.partition import LedgerSums
 from crm_core.policy import Policy
 from crm_core.receivables import KpiReport, receivable_kpis
 from crm_core.review import Review, review_ledger
-from crm_core.tiers import rate_tiers
+from crm_core.tiers import rate_tiers, tier_order_with_unrated
 from crm_core.values import is_blank
 
 LOW_USE = 0.30  # a line "far above use" when less than this share of it is used
@@ -155,8 +155,9 @@ def _previous_tiers(ledger: Ledger, review: Review) -> np.ndarray:
 
 
 def tier_labels(policy: Policy) -> list[str]:
-    """Rate tiers best first, then the unrated label."""
-    return policy.rate_tier_labels() + [policy.unrated_label]
+    """The tiers a customer can get by rate, best first (the rank shares' in rank mode), then the
+    unrated label."""
+    return tier_order_with_unrated(policy)
 
 
 def pareto_labels(policy: Policy) -> list[str]:

@@ -50,7 +50,7 @@ from crm_core.collection import GROSSED_UP
 from crm_core.issues import issues_frame
 from crm_core.ledger import TYPE_WORDS, TYPES, type_words
 from crm_core.policy import KEY_NOTES, Policy
-from crm_core.tiers import NEED_WORDS, STAGE_TIERS, stage_tiers
+from crm_core.tiers import NEED_WORDS, STAGE_TIERS, rate_tier_order, stage_tiers
 from crm_core.values import is_blank
 from crm_core.values import units as money_units
 
@@ -731,7 +731,7 @@ def build_lists(ctx: Ctx, sh: Sheet) -> None:
     """Hidden helper sheet: validation lists and policy tables in the shape formulas need."""
     p = ctx.policy
     cut_rows = _prefixed(ctx, "rate_cutoff", p.rate_tier_labels()[:-1])
-    tiers = [f"=MID(Policy!$A${r},13,20)" for r in cut_rows] + ["=LowestTier", "=Unrated"]
+    tiers = _rate_tier_formulas(ctx, cut_rows)
     tier_values = tier_labels(p)
     layout.header(sh, 1, 1, ["回款等级 Rate tiers", "ABC等级 Pareto tiers", "阶段等级 Stage tiers", "等级 Tier",
                              "下限 Cut-off", "", "", "生效日期 VAT from", "税率 VAT", "等级 Tier", "权重 Weight",
@@ -748,9 +748,9 @@ def build_lists(ctx: Ctx, sh: Sheet) -> None:
     for i, t in enumerate(STAGE_TIERS):
         sh.value(f"C{i + 2}", t)
     ctx.name("StageTiers", "Lists", f"$C$2:$C${len(STAGE_TIERS) + 1}")
-    for i, r in enumerate(cut_rows):
-        sh.formula(f"D{i + 2}", f"=A{i + 2}", ctx.cached(tier_values[i]))
-        sh.formula(f"E{i + 2}", f"=Policy!$B${r}", ctx.cached(p.rate_cutoffs[tier_values[i]]), PERCENT)
+    for i, (r, tier) in enumerate(zip(cut_rows, p.rate_tier_labels())):
+        sh.formula(f"D{i + 2}", f"=MID(Policy!$A${r},13,20)", ctx.cached(tier))
+        sh.formula(f"E{i + 2}", f"=Policy!$B${r}", ctx.cached(p.rate_cutoffs[tier]), PERCENT)
     _policy_table(ctx, sh, "vat", ("H", "I"), "VatFrom", "VatRate", date_key=True)
     _policy_table(ctx, sh, "tier_weight", ("J", "K"), "WeightTier", "WeightValue")
     _policy_table(ctx, sh, "follow_up_days", ("L", "M"), "FollowTier", "FollowDays")
@@ -763,6 +763,20 @@ def build_lists(ctx: Ctx, sh: Sheet) -> None:
     layout.print_setup(sh, landscape=True, title_rows="1:1", footer=footer(ctx))
     sh.ws.sheet_state = "hidden"
     sh.protect()
+
+
+def _rate_tier_formulas(ctx: Ctx, cut_rows: list[int]) -> list[str]:
+    """Lists!A, the tiers a customer can get by rate, best first, then the unrated label: the
+    cut-offs' tiers and the lowest tier, or in rank mode the rank shares' tiers, as TierMode on the
+    Policy sheet says. The review sheets summarise by these rows, so they follow the policy's mode;
+    as many rows as the mode the workbook was built in has (a sheet edit of TierMode to a mode with
+    more tiers needs BuildReview)."""
+    by_cutoff = [f"MID(Policy!$A${r},13,20)" for r in cut_rows] + ["LowestTier"]
+    by_rank = [f"MID(Policy!$A${r},12,20)" for r in _prefixed(ctx, "rank_share")]
+    count = len(rate_tier_order(ctx.policy))
+    pad = ['""'] * count
+    return [f'=IF(TierMode="rank",{rank},{cut})' for rank, cut in zip((by_rank + pad)[:count], (by_cutoff + pad)[:count])
+            ] + ["=Unrated"]
 
 
 TYPE_WORDS_COLUMN = "R"  # Lists: the ledger's type words (LedgerTypes), the Ledger sheet's type list

@@ -613,6 +613,40 @@ def test_rank_mode_tiers_recalculate_natively_to_the_cores(soffice, tmp_path):
     assert all(col[f"I{r}"].value == "OK" for r in range(2, n + 2))
 
 
+@pytest.mark.libreoffice
+def test_rank_mode_tiers_of_their_own_are_the_summaries_rows(soffice, tmp_path):
+    """Rank shares may name tiers the cut-offs do not (S, A, B): the review's counts, the
+    Collection sheet's summary and the Credit sheet's split are by those tiers, so no customer's
+    sales drop out of a total; recalculated in LibreOffice, each row equals the core's sums."""
+    from crm_app.workbook.data import tier_summary
+    from crm_app.workbook.register_sheets import CREDIT_TIER_ROW
+    from crm_core.values import units
+
+    policy = Policy().with_values(tier_mode="rank", rank_shares={"S": 0.2, "A": 0.3, "B": 0.5},
+                                  tier_weights={"S": 2.0, "A": 1.0, "B": 0.5})
+    data = register_data(normalize_ledger(demo_ledger(customers=60, yearly_sales=3_000_000), source="rank"), policy)
+    expected = ["S", "A", "B", policy.unrated_label]
+    assert tier_labels(policy) == expected
+    summary = tier_summary(data)
+    assert list(data.review.tier_counts().index) == expected
+    assert summary["net_sales_cents"].sum() == data.register["net_sales_cents"].sum()
+    assert (summary.loc[["S", "A", "B"], "customers"] > 0).all()
+    path = write_register(data, tmp_path / "rank.xlsx")
+    (tmp_path / "out").mkdir()
+    book = _recalculated(path, tmp_path / "out")
+    lists, col, credit = book["Lists"], book["Collection"], book[rs.CREDIT]
+    assert [lists[f"A{r}"].value for r in range(2, 6)] == expected
+    for i, tier in enumerate(expected):
+        assert col[f"M{3 + i}"].value == tier
+        assert col[f"N{3 + i}"].value == summary.loc[tier, "customers"]
+        assert col[f"O{3 + i}"].value == pytest.approx(units(summary.loc[tier, "net_sales_cents"]), abs=0.005)
+        r = CREDIT_TIER_ROW + 1 + i
+        assert credit[f"B{r}"].value == tier
+        assert credit[f"D{r}"].value == pytest.approx(units(summary.loc[tier, "net_sales_cents"]), abs=0.005)
+    total = sum(credit[f"G{CREDIT_TIER_ROW + 1 + i}"].value for i in range(len(expected)))
+    assert total == pytest.approx(units(data.review.budget_cents), abs=0.05)
+
+
 def test_a_register_grown_past_its_review_sheets_says_so_in_the_spreadsheet(soffice, small, tmp_path):
     """RefreshRegister can add customers below the rows the review sheets mirror; the Dashboard's
     overall rate then refuses (it would leave them out) and its coverage check names the fix."""
