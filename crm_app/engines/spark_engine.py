@@ -54,12 +54,12 @@ from crm_app.io.files import (
     _BadLines,
     _csv_header,
     _csv_options,
-    _dictionary_encoded,
     _parquet_columns,
     _table_frame,
     check_not_empty,
     readable_file,
     reading_errors,
+    stored_dictionary_columns,
     unreadable,
 )
 from crm_core.collection import Period
@@ -304,6 +304,7 @@ class _Job:
     compact: bool = True  # partitions whose invoice numbers rise keep only their span (crm_core.partition)
     groups: tuple = ()  # Parquet: the row groups of each task
     columns: list | None = None  # Parquet: the ledger's columns
+    dictionary_columns: tuple = ()  # Parquet: those read as stored, dictionary-encoded (io.files)
 
 
 def _job(path: Path, policy: Policy, period: Period | None, blocksize: int | None) -> tuple[_Job, pd.DataFrame]:
@@ -352,7 +353,8 @@ def _parquet_job(job: _Job, path: Path) -> _Job:
         size += bytes_
     if current:
         groups.append(tuple(current))
-    return replace(job, groups=tuple(groups), columns=list(mapping) or None)
+    return replace(job, groups=tuple(groups), columns=list(mapping) or None,
+                   dictionary_columns=tuple(stored_dictionary_columns(path, mapping)))
 
 
 # ---------------------------------------------------------------- the driver's passes
@@ -583,7 +585,7 @@ def _csv_frame(job: _Job, text: bytes) -> tuple[pd.DataFrame, list[Issue], dict]
     text_columns = set(job.csv[2].column_types)
     types = {name: table.schema.field(name).type for name in table.column_names if name not in text_columns}
     table = found.with_empty_rows(table, 2, last=True)
-    return _table_frame(_dictionary_encoded(table)), found.issues(job.source), types
+    return _table_frame(table), found.issues(job.source), types
 
 
 def _first_type(job: _Job, text: bytes, column: str, kind: pa.DataType) -> pa.DataType:
@@ -616,12 +618,13 @@ def _parquet_block(job: _Job, index: int | None) -> tuple[_Block, pd.DataFrame |
 
     groups = [] if index is None else list(job.groups[index])
     try:
-        table = pq.ParquetFile(job.path).read_row_groups(groups, columns=job.columns)
+        source = pq.ParquetFile(job.path, read_dictionary=list(job.dictionary_columns))
+        table = source.read_row_groups(groups, columns=job.columns)
     except OSError as problem:
         return _Block(error=("os", problem.strerror or str(problem))), None
     except ValueError as problem:
         return _Block(error=("value", str(problem))), None
-    partial = partition(_table_frame(_dictionary_encoded(table)), job.policy, job.source, job.period, job.compact)
+    partial = partition(_table_frame(table), job.policy, job.source, job.period, job.compact)
     return _Block(replace(partial, sums=partial.sums.iloc[:0])), partial.sums
 
 

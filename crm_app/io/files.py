@@ -214,7 +214,7 @@ def _read_csv(path: Path, sep: str, found: _BadLines) -> pd.DataFrame:
             raise
         found.read_on_one_thread()
         table = pacsv.read_csv(path, *_csv_options(path, sep, bad_lines=found))
-    frame = _table_frame(_dictionary_encoded(found.with_empty_rows(table, 2, last=True)))
+    frame = _table_frame(found.with_empty_rows(table, 2, last=True))
     frame.attrs["header"] = _csv_header(path, sep)[1]  # Arrow read only the ledger's columns
     return frame
 
@@ -245,32 +245,9 @@ def read_csv_block(block: bytes, path: Path, first: bool) -> tuple[pd.DataFrame,
         found.read_on_one_thread()
         table = read()
     first_record = 2 if first else 1  # as Arrow numbers the block's lines, the header line 1
-    frame = _table_frame(_dictionary_encoded(found.with_empty_rows(table, first_record, last=True)))
+    frame = _table_frame(found.with_empty_rows(table, first_record, last=True))
     issues = [replace(i, row=i.row - first_record) for i in found.issues(path.name)]
     return frame, issues
-
-
-def _dictionary_encoded(table):
-    """The customer, name and type columns dictionary-encoded, two columns at a time, one
-    dictionary per column. Arrow's readers could encode them themselves, but block by block (a CSV)
-    or row group by row group (Parquet), with the dictionaries merged afterwards: on a 10^7-row CSV
-    encoding each whole column takes about half the CPU time, and merging the dictionaries of
-    10^6 customers took 1.7 s a column. Columns a Parquet file stores dictionary-encoded come so."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    mapping, _ = map_headers(table.column_names)
-    coded = [col for col, canon in mapping.items() if canon in _CODED_COLUMNS
-             and (pa.types.is_string(table.schema.field(col).type) or pa.types.is_large_string(table.schema.field(col).type))]
-    if not coded:
-        return table
-    with ThreadPoolExecutor(2, thread_name_prefix="crm-encode") as pool:  # Arrow's kernels release the GIL
-        encoded = list(pool.map(lambda col: pc.dictionary_encode(table.column(col)), coded))
-    for col, column in zip(coded, encoded):
-        table = table.set_column(table.schema.get_field_index(col), col, column)
-    return table
 
 
 def _csv_options(path: Path, sep: str, bad_lines: _BadLines | None = None):
@@ -324,53 +301,125 @@ NOT_UTF8_OR_GB18030 = "the file is neither UTF-8 nor GB18030 text: save it as CS
 
 def _table_frame(table) -> pd.DataFrame:
     """An Arrow table as pandas: header byte-order marks dropped, Arrow's buffers freed as it goes,
-    dates as datetime64 rather than one Python date object per row, dictionary-encoded columns as
-    categoricals (`_categorical`)."""
+    dates as datetime64 rather than one Python date object per row, the customer, name and type
+    columns (and any column stored dictionary-encoded) as categoricals (`_categorical`), two
+    columns at a time while the rest converts.
+
+    The text columns are encoded here, each whole column at once, not by Arrow's readers: a CSV
+    reader encodes block by block and a Parquet reader row group by row group, with the
+    dictionaries merged afterwards, and merging the dictionaries of 10^6 customers took 1.7 s a
+    column. Columns a Parquet file stores dictionary-encoded (`stored_dictionary_columns`) come
+    with a dictionary per row group, merged once each (`_merged_dictionaries`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import pyarrow as pa
 
     table = table.rename_columns([c.lstrip("\ufeff") for c in table.column_names])
-    coded = {name: _categorical(table.column(name)) for name, kind in zip(table.column_names, table.schema.types)
-             if pa.types.is_dictionary(kind)}
+    mapping, _ = map_headers(table.column_names)
+    coded = [name for name, kind in zip(table.column_names, table.schema.types) if pa.types.is_dictionary(kind)
+             or mapping.get(name) in _CODED_COLUMNS and (pa.types.is_string(kind) or pa.types.is_large_string(kind))]
     names = table.column_names  # the table is unusable once converted with self_destruct
-    table = table.drop_columns(list(coded)) if coded else table
-    frame = table.to_pandas(self_destruct=True, date_as_object=False)
+    columns = [table.column(name) for name in coded]
+    table = table.drop_columns(coded) if coded else table  # converted, its buffers free as it goes
+    with ThreadPoolExecutor(2, thread_name_prefix="crm-encode") as pool:  # Arrow's kernels release the GIL
+        converting = pool.map(_categorical, columns)
+        del columns
+        frame = table.to_pandas(self_destruct=True, date_as_object=False)
+        categoricals = dict(zip(coded, converting))
     for position, name in enumerate(names):
-        if name in coded:
-            frame.insert(position, name, coded[name])
+        if name in categoricals:
+            frame.insert(position, name, categoricals[name])
     return frame
 
 
 def _categorical(column) -> pd.Categorical:
-    """A dictionary-encoded Arrow column as a pandas categorical, built from its codes. Arrow's own
-    conversion first merges the chunks' dictionaries and pandas then checks the categories are
-    distinct: measured on 10^7 rows of 10^6 customers, 2.3 s against 0.1 s here. Chunks encoded by
-    one `dictionary_encode` share its dictionary; others are merged first."""
+    """A text or dictionary-encoded Arrow column as a pandas categorical, built from its codes.
+    Arrow's own conversion first merges the chunks' dictionaries and pandas then checks the
+    categories are distinct: measured on 10^7 rows of 10^6 customers, 2.3 s against 0.1 s here.
+    Text is encoded whole, by one `dictionary_encode` whose chunks share its dictionary; chunks
+    with dictionaries of their own are merged first."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
     chunks = column.chunks
     if not chunks:
         return pd.Categorical.from_codes([], dtype=distinct_categories(pd.Index([], dtype="str")), validate=False)
-    if not all(_same_array(chunk.dictionary, chunks[-1].dictionary) for chunk in chunks[:-1]):
-        chunks = column.unify_dictionaries().chunks
-    codes = np.concatenate([pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False) for chunk in chunks])
-    categories = pd.Index(chunks[-1].dictionary.to_pandas(), copy=False)
+    if all(_same_array(chunk.dictionary, chunks[-1].dictionary) for chunk in chunks[:-1]):
+        codes = np.concatenate([pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False) for chunk in chunks])
+        dictionary = chunks[-1].dictionary
+    else:
+        codes, dictionary = _merged_dictionaries(chunks)
+    categories = pd.Index(dictionary.to_pandas(), copy=False)
     return pd.Categorical.from_codes(codes, dtype=distinct_categories(categories), validate=False)
+
+
+def _merged_dictionaries(chunks) -> tuple[np.ndarray, object]:
+    """Dictionary-encoded chunks as codes into one dictionary of their distinct values. Chunks that
+    share a dictionary (the batches of one Parquet row group, as Arrow's dataset reader cuts them)
+    have it hashed once; Arrow's `unify_dictionaries` hashes every chunk's, 77 times 10^5 names for
+    a 10^7-row file read by `pq.read_table`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    distinct: dict[tuple, object] = {}
+    for chunk in chunks:
+        distinct.setdefault(_array_identity(chunk.dictionary), chunk.dictionary)
+    union = pc.unique(pa.concat_arrays(list(distinct.values()))).drop_null()
+    # each dictionary's entries as codes into the union, -1 (the last slot) for a missing row
+    lookups = {key: np.append(pc.fill_null(pc.index_in(values, value_set=union), -1)
+                              .to_numpy(zero_copy_only=False), -1).astype(np.int64)
+               for key, values in distinct.items()}
+    codes = [lookups[_array_identity(chunk.dictionary)][pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)]
+             for chunk in chunks]
+    return np.concatenate(codes), union
+
+
+def _array_identity(array) -> tuple:
+    """What makes two Arrow arrays the same data: their buffers, offset and length."""
+    return (tuple(b.address if b is not None else None for b in array.buffers()), array.offset, len(array))
 
 
 def _same_array(one, other) -> bool:
     """The same Arrow data (one dictionary shared by chunks), else equal values."""
-    same_buffers = [b.address if b is not None else None for b in one.buffers()] == \
-        [b.address if b is not None else None for b in other.buffers()]
-    return len(one) == len(other) and one.offset == other.offset and same_buffers or one.equals(other)
+    return _array_identity(one) == _array_identity(other) or one.equals(other)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     mapping = _parquet_columns(path)
-    frame = _table_frame(_dictionary_encoded(pq.read_table(path, columns=list(mapping) or None)))
+    source = pq.ParquetFile(path, read_dictionary=stored_dictionary_columns(path, mapping))
+    frame = _table_frame(source.read(columns=list(mapping) or None))
     frame.attrs["header"] = pq.read_schema(path).names  # only the ledger's columns were read
     return frame
+
+
+DICTIONARY_BYTES_PER_ROW = 4  # uncompressed: a column chunk this small holds dictionary codes only
+
+
+def stored_dictionary_columns(path: Path, mapping: dict) -> list[str]:
+    """The customer, name and type columns the file stores dictionary-encoded in every row group,
+    which Arrow then reads as codes and one dictionary per row group (0.2 s for 10^7 rows of 10^5
+    customers, against 0.8 s to read the text and 2 s to encode it). A writer falls back to plain
+    text when a row group's dictionary outgrows its page (about 10^5 names): read as a dictionary,
+    such a column would be encoded again row by row, slower than reading it as text. Its data pages
+    then take more than DICTIONARY_BYTES_PER_ROW uncompressed bytes a row, where codes take at most 3."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(path)
+    wanted = {col for col, canon in mapping.items() if canon in _CODED_COLUMNS}
+    sizes = {col: [] for col in wanted}
+    for group in range(meta.num_row_groups):
+        row_group = meta.row_group(group)
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            if chunk.path_in_schema in wanted:
+                coded = chunk.has_dictionary_page and \
+                    chunk.total_uncompressed_size < DICTIONARY_BYTES_PER_ROW * max(row_group.num_rows, 1)
+                sizes[chunk.path_in_schema].append(coded)
+    return sorted(col for col, coded in sizes.items() if coded and all(coded))
 
 
 def _parquet_columns(path: Path) -> dict:

@@ -72,3 +72,35 @@ def test_parquet_text_columns_read_as_categoricals_cell_for_cell(tmp_path, store
         expected = raw.column(column).to_pylist()  # dictionary-encoded or not: the cells
         assert frame[column].astype(object).where(frame[column].notna(), None).tolist() == expected
     assert list(frame.columns) == raw.column_names
+
+
+@pytest.mark.parametrize("dictionary_page_bytes", [1 << 20, 256])
+def test_parquet_columns_stored_as_codes_are_read_as_codes_with_the_same_cells(tmp_path, dictionary_page_bytes):
+    """Customer and type columns stored as dictionary codes in every row group are read as codes
+    (a dictionary per row group, shared by its batches, merged once); a column stored as text (the
+    names here), or one whose dictionary outgrew its page and fell back to text, is read as text
+    and encoded. Either way the frame holds the file's cells."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from crm_app.io.files import _parquet_columns, stored_dictionary_columns
+
+    rng = np.random.default_rng(5)
+    n = 150_000  # two row groups, the first read in several batches
+    codes = np.array([f"C{i:05d}" for i in range(3_000)], dtype=object)
+    customer = codes[rng.integers(0, len(codes), n)]
+    customer[rng.random(n) < 0.01] = None
+    raw = pa.table({"date": pa.array(np.full(n, np.datetime64("2024-03-01", "D"))), "customer": customer,
+                    "customer_name": np.char.add("客户", customer.astype(str)).astype(object),
+                    "type": np.where(rng.random(n) < 0.5, "invoice", "receipt"),
+                    "amount": rng.integers(1, 10_000, n) / 100})
+    path = tmp_path / "ledger.parquet"
+    pq.write_table(raw, path, row_group_size=100_000, use_dictionary=["customer", "type"],
+                   dictionary_pagesize_limit=dictionary_page_bytes)
+    stored = stored_dictionary_columns(path, _parquet_columns(path))
+    assert stored == (["customer", "type"] if dictionary_page_bytes > 1 << 16 else ["type"])
+    frame = read_table(path)
+    for column in ("customer", "customer_name", "type"):
+        assert isinstance(frame[column].dtype, pd.CategoricalDtype)
+        assert frame[column].cat.categories.is_unique
+        assert frame[column].astype(object).where(frame[column].notna(), None).tolist() == raw.column(column).to_pylist()
