@@ -35,6 +35,7 @@ class IssueCode(str, Enum):
     BAD_SHAPE = "bad_shape"
     ROUNDED = "rounded"
     UNKNOWN_INVOICE = "unknown_invoice"  # a receipt names an invoice the ledger does not hold
+    NO_ACTIVITY = "no_activity"  # nothing dated in the year reviewed: a year mistyped, or the wrong file
 
 
 ERROR = "error"

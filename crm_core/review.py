@@ -9,7 +9,7 @@ import pandas as pd
 from .analysis import Receivables
 from .collection import Period, customer_facts_and_codes
 from .credit import allocate_credit, credit_budget_cents
-from .issues import Issue, check_invariant
+from .issues import WARNING, Issue, IssueCode, check_invariant
 from .ledger import Ledger
 from .policy import Policy
 from .schema import REVIEW_FRAME_COLUMNS
@@ -108,7 +108,19 @@ def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Is
                     f"lines {units(lines_total):,.2f}, budget {units(budget):,.2f}")
     written_off = int(facts["written_off_cents"].sum()) if "written_off_cents" in facts else 0
     return Review(facts[REGISTER_COLUMNS], Period.year(year), year + 1, budget, net_total, vat, policy,
-                  list(issues or []), written_off)
+                  [*(issues or []), *_activity_issues(facts, year)], written_off)
+
+
+def _activity_issues(facts: pd.DataFrame, year: int) -> list[Issue]:
+    """A warning when customers exist but nothing is dated in the year reviewed: every one is then
+    unrated and the budget 0, which is a year mistyped (or the wrong file) far more often than a
+    year without trade."""
+    flows = facts[["net_sales_cents", "collections_cents"]].to_numpy()
+    if len(facts) == 0 or flows.any():
+        return []
+    return [Issue(IssueCode.NO_ACTIVITY, f"no sales and no collections are dated in {year}: every customer is "
+                  f"unrated and the {year + 1} credit budget is 0; check the year reviewed "
+                  f"/ {year} 年没有销售和回款记录，请检查评审年度", severity=WARNING)]
 
 
 def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None,

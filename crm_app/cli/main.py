@@ -95,6 +95,23 @@ def whole_number(low: int, high: int | None = None):
 year_argument = whole_number(FIRST_DATE.year + 1, LAST_DATE.year)
 
 
+def output_file(*suffixes: str):
+    """An argument type for a file to write, refused before any work unless its name ends in one
+    of `suffixes`: the format follows the name, so a register named .txt would be a workbook that
+    no text editor opens."""
+    def parse(text: str) -> Path:
+        if Path(text).suffix.lower() not in suffixes:
+            choices = f"{', '.join(suffixes[:-1])} or {suffixes[-1]}" if len(suffixes) > 1 else suffixes[0]
+            raise argparse.ArgumentTypeError(f"{text!r}: name a {choices} file / 文件名须以 {' '.join(suffixes)} 结尾")
+        return Path(text)
+
+    parse.__name__ = "output file"
+    return parse
+
+
+REGISTER_FILE = (".xlsx", ".xlsm")
+
+
 def package_version() -> str:
     try:
         return metadata.version("crm-addin")
@@ -186,6 +203,7 @@ def _review_and_write(ledger, policy, year, target: Path, progress, source: str 
     if demo_logs:  # the demo shows a small contact and service log (crm_core.demo_activity)
         data = with_demo_activity(data)
     review = data.review
+    print_issues(review.issues[len(ledger.issues):])  # the review's own: a year with nothing dated in it
     write_register(data, target)  # the register template, filled, with every value cached
     progress(f"register written to {target}")
     for note in register_notes(data):  # a ledger longer than a sheet, rows skipped: said in the file too
@@ -250,7 +268,8 @@ def _add_review(sub) -> None:
     review.add_argument("--policy", help="policy file (TOML); default: built-in policy / 政策文件")
     review.add_argument("--year", type=year_argument,
                         help="year reviewed (default: last complete year in the ledger) / 评审年度")
-    review.add_argument("--out", help="register workbook to write (default: LEDGER_register.xlsx) / 输出登记表")
+    review.add_argument("--out", type=output_file(*REGISTER_FILE),
+                        help="register workbook to write, .xlsx or .xlsm (default: LEDGER_register.xlsx) / 输出登记表")
     review.add_argument("--sheet", help="sheet to read from an XLSX ledger (default: Ledger/台账 or the first) "
                         "/ 工作表名")
     review.add_argument("--skip-bad-rows", action="store_true",

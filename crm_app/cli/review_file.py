@@ -10,7 +10,7 @@ from crm_app.engines.ledger_file import read_ledger_file, review_file
 
 
 def add_parser(subparsers) -> None:
-    from crm_app.cli.main import year_argument
+    from crm_app.cli.main import REGISTER_FILE, output_file, year_argument
 
     cmd = subparsers.add_parser("review-file", help="review a ledger file of any length (CSV, Parquet), "
                                 "cached by content / 大台账评审", description=(
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
     cmd.add_argument("--policy", help="policy file (TOML); default: built-in policy / 政策文件")
     cmd.add_argument("--year", type=year_argument,
                      help="year reviewed (default: last complete year in the ledger) / 评审年度")
-    cmd.add_argument("--out", help="register to write: .xlsm/.xlsx (the register workbook, as review writes it), "
+    cmd.add_argument("--out", type=output_file(*REGISTER_FILE, ".csv", ".parquet"), help="register to write: .xlsm/.xlsx (the register workbook, as review writes it), "
                      ".csv or .parquet (the Register's columns, in currency units) (default: none) / 输出文件")
     cmd.add_argument("--no-cache", action="store_true", help="ignore and do not write the result cache / 不用缓存")
     cmd.add_argument("--engine", choices=list(ENGINES), default="inprocess",

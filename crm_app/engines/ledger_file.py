@@ -89,7 +89,7 @@ def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year
         return Result(review.register, meta | _period_meta(review.period) | {
             "budget_year": review.budget_year, "budget_cents": review.budget_cents,
             "net_sales_cents": review.net_sales_cents, "vat_rate": review.vat_rate,
-            "written_off_cents": review.written_off_cents}, sums.issues, sums=sums)
+            "written_off_cents": review.written_off_cents}, review.issues, sums=sums)
 
     result = _cached("review", path, policy, {"year": year}, produce, use_cache)
     if result.meta.get("refused"):

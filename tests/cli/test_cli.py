@@ -91,3 +91,30 @@ def test_skip_bad_rows_is_offered_only_where_it_would_help(tmp_path, capsys):
             assert main(["review", str(path), "--quiet", *extra]) == 2
             err = capsys.readouterr().err
             assert said in err and ("--skip-bad-rows" in err) == (name == "one_bad.csv"), err
+
+
+def test_a_year_with_nothing_dated_in_it_is_said_on_both_review_commands(tmp_path, capsys):
+    """--year 2031 on a 2024 ledger reviews nothing: a warning says why every customer is unrated
+    and the budget 0, on the terminal and (review-file) in the result's issues, where a plain
+    summary of zeros looked like a real review."""
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text("日期,客户,类型,金额\n2024-01-02,A,发票,100\n2024-03-03,A,回款,113\n", encoding="utf-8")
+    for command in ("review", "review-file"):
+        extra = ["--out", str(tmp_path / f"{command}.xlsx"), "--quiet"] if command == "review" else ["--no-cache"]
+        assert main([command, str(ledger), "--year", "2031", *extra]) == 0
+        err = capsys.readouterr().err
+        assert "warning: no sales and no collections are dated in 2031" in err and "2032 credit budget is 0" in err
+    assert main(["review", str(ledger), "--year", "2024", "--out", str(tmp_path / "ok.xlsx"), "--quiet"]) == 0
+    assert "no sales and no collections" not in capsys.readouterr().err
+
+
+def test_an_output_named_for_another_format_is_refused_before_any_work(tmp_path, capsys):
+    """The format follows the name: a register asked for as .txt would be a workbook no text editor
+    opens, so the name is refused (usage error 64) and nothing is written."""
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text("日期,客户,类型,金额\n2024-01-02,A,发票,100\n", encoding="utf-8")
+    for command, name, allowed in (("review", "out.txt", ".xlsx or .xlsm"),
+                                   ("review-file", "out.TXT", ".xlsx, .xlsm, .csv or .parquet")):
+        assert main([command, str(ledger), "--out", str(tmp_path / name)]) == 64
+        assert f"name a {allowed} file" in capsys.readouterr().err
+        assert not (tmp_path / name).exists()
