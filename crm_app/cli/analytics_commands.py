@@ -21,7 +21,7 @@ from crm_app.cli.main import (
     whole_number,
     year_argument,
 )
-from crm_app.cli.output import EXIT_INPUT, EXIT_OK, print_issues
+from crm_app.cli.output import EXIT_INPUT, EXIT_OK, EXIT_USAGE, print_issues
 from crm_app.io.files import (
     atomic_path,
     check_not_empty,
@@ -198,7 +198,18 @@ def csv_argument(text: str) -> Path:
 # ---------------------------------------------------------------- commands
 
 
+def _year_without_tiers(args: argparse.Namespace) -> bool:
+    """--year only chooses the tiers of --by tier: alone it would be ignored without a word."""
+    if args.year is None or args.by == "tier":
+        return False
+    print(f"crm-addin {args.command}: error: --year sets the tiers of --by tier; add --by tier or leave --year "
+          f"out (the figures are as of --as-of) / --year 仅用于 --by tier / 参数错误", file=sys.stderr)
+    return True
+
+
 def cmd_kpis(args: argparse.Namespace) -> int:
+    if _year_without_tiers(args):
+        return EXIT_USAGE
     policy, ledger, as_of = _read(args)
     if ledger is None:
         return EXIT_INPUT
@@ -215,6 +226,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
 
 
 def cmd_aging(args: argparse.Namespace) -> int:
+    if _year_without_tiers(args):
+        return EXIT_USAGE
     policy, ledger, as_of = _read(args)
     if ledger is None:
         return EXIT_INPUT

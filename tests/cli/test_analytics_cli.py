@@ -315,3 +315,14 @@ def test_funnel_wrong_arguments_exit_64(argv, says, capsys):
 @pytest.mark.parametrize("command", ["commission", "funnel"])
 def test_sales_commands_help_is_bilingual(command, capsys):
     test_help_is_bilingual_for_every_option(command, capsys)
+
+
+@pytest.mark.parametrize("command", ["kpis", "aging"])
+def test_year_without_by_tier_is_a_usage_error_not_ignored(files, capsys, command):
+    """--year picks the year whose rates set --by tier's tiers; given alone it changed nothing, so a
+    user asking for 2024's KPIs silently got the figures as of the ledger's last date."""
+    ledger, policy = files
+    status, out, err = run([command, ledger, "--policy", policy, "--year", "2024"], capsys)
+    assert status == 64 and "--year sets the tiers of --by tier" in err and out == ""
+    status, out, _ = run([command, ledger, "--policy", policy, "--year", "2024", "--by", "tier"], capsys)
+    assert status == 0 and "total" in out
