@@ -159,8 +159,27 @@ def merge(*partials: Partial) -> Partial:
 
 
 def _last_per_customer(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    names = _concat(frames, NAME_COLUMNS)
-    return names.sort_values("row", kind="stable").drop_duplicates("customer", keep="last", ignore_index=True)
+    """Each customer's last named row (the highest row number; of equal ones the last frame's),
+    in row order. Customers as codes (`_customer_codes_of`: from the categories alone when the
+    frames are partitions'), not a group-by over every row's text: 4 s for 10^6 customers."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return _concat([], NAME_COLUMNS)
+    codes, customers = _customer_codes_of([f["customer"] for f in frames])
+    rows = np.concatenate([f["row"].to_numpy(dtype="int64") for f in frames])
+    last = np.full(len(customers) + 1, np.iinfo(np.int64).min)  # code -1 (no customer) in the last slot
+    np.maximum.at(last, codes, rows)
+    keep = np.flatnonzero((rows == last[codes]) & (codes >= 0))
+    keep = keep[np.argsort(rows[keep], kind="stable")]
+    keep = keep[~pd.Series(codes[keep]).duplicated(keep="last").to_numpy()]  # one row named twice
+    names = np.concatenate([f["customer_name"].to_numpy(dtype=object) for f in frames])
+    return pd.DataFrame({"customer": _customer_column(codes[keep], customers), "row": rows[keep],
+                         "customer_name": pd.Series(names[keep], dtype=object)})  # not re-inferred as str
+
+
+def _customer_column(codes: np.ndarray, customers: pd.Index) -> pd.Categorical:
+    """Customers by their codes into `customers` (distinct), as the categorical partials carry."""
+    return pd.Categorical.from_codes(codes, dtype=distinct_categories(customers), validate=False)
 
 
 def _long_sums(customers: pd.Index, sums: ClassSums, buckets: Buckets) -> pd.DataFrame:
@@ -187,7 +206,7 @@ def _last_names(rows: pd.DataFrame, codes: np.ndarray, customers: pd.Index) -> p
     positions = last_named_positions(rows, codes, len(customers))
     has = np.flatnonzero(positions >= 0)
     return pd.DataFrame({
-        "customer": np.asarray(customers, dtype=object)[has],
+        "customer": _customer_column(has, customers),
         "row": rows["row"].to_numpy(dtype="int64")[positions[has]],
         "customer_name": rows["customer_name"].iloc[positions[has]].to_numpy(dtype=object)})
 
@@ -259,9 +278,8 @@ def combine(partials: list[Partial], policy: Policy | None = None, source: str =
     rows_used = sum(int(p.sums["rows"].sum()) for p in partials) - len(repeats)
     issues = ledger_wide_issues(issues, input_rows, rows_used, source)
     named_invoices = invoices.loc[~refused & (invoices["customer_name"] != "").to_numpy(dtype=bool), NAME_COLUMNS]
-    names = _concat([_rows_moved(p.names, offset) for p, offset in zip(partials, offsets)] + [named_invoices],
-                    NAME_COLUMNS)
-    names = _last_per_customer([names])
+    names = _last_per_customer([_rows_moved(p.names, offset) for p, offset in zip(partials, offsets)]
+                               + [named_invoices])
     return LedgerSums(
         sums=_summed([p.sums for p in partials], _with_gross(invoices.loc[refused], policy)),
         names=pd.Series(names["customer_name"].to_numpy(dtype=object), index=names["customer"].to_numpy(dtype=object)),
