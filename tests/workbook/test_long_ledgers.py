@@ -202,7 +202,7 @@ def test_review_file_workbook_names_its_ledger_and_lists_problems(tmp_path, monk
     path.write_text("date,customer,type,amount\n2024-03-01,C1,invoice,100.005\n2024-04-01,C1,receipt,50\n",
                     encoding="utf-8")
     out = tmp_path / "register.xlsx"
-    assert main(["review-file", str(path), "--out", str(out), "--no-cache"]) == 0
+    assert main(["review-file", str(path), "--year", "2024", "--out", str(out), "--no-cache"]) == 0
     wb = openpyxl.load_workbook(out)
     about = {row[0].value: row[1].value for row in wb["About"].iter_rows(min_row=1, max_col=2)}
     assert about["ledger_source"] == str(path.resolve()) and about["ledger_rows"] == 2
@@ -229,7 +229,7 @@ def test_skipped_rows_are_listed_in_the_register(tmp_path, capsys):
     out = tmp_path / "register.xlsx"
     assert main(["review", str(path), "--out", str(out), "--quiet"]) == 2  # refused without the flag
     assert not out.exists()
-    assert main(["review", str(path), "--out", str(out), "--quiet", "--skip-bad-rows"]) == 0
+    assert main(["review", str(path), "--year", "2024", "--out", str(out), "--quiet", "--skip-bad-rows"]) == 0
     issues = normalize_ledger(read_table(path), source=path.name).issues
     skipped = sorted({i.row for i in issues if i.is_error})
     assert skipped == [3, 4, 5]
