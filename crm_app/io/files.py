@@ -309,7 +309,7 @@ def _table_frame(table) -> pd.DataFrame:
     reader encodes block by block and a Parquet reader row group by row group, with the
     dictionaries merged afterwards, and merging the dictionaries of 10^6 customers took 1.7 s a
     column. Columns a Parquet file stores dictionary-encoded (`stored_dictionary_columns`) come
-    with a dictionary per row group, merged once each (`_merged_dictionaries`)."""
+    with a dictionary per row group, merged by Arrow's `unify_dictionaries`."""
     from concurrent.futures import ThreadPoolExecutor
 
     import pyarrow as pa
@@ -346,44 +346,18 @@ def _categorical(column) -> pd.Categorical:
     chunks = column.chunks
     if not chunks:
         return pd.Categorical.from_codes([], dtype=distinct_categories(pd.Index([], dtype="str")), validate=False)
-    if all(_same_array(chunk.dictionary, chunks[-1].dictionary) for chunk in chunks[:-1]):
-        codes = np.concatenate([pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False) for chunk in chunks])
-        dictionary = chunks[-1].dictionary
-    else:
-        codes, dictionary = _merged_dictionaries(chunks)
-    categories = pd.Index(dictionary.to_pandas(), copy=False)
+    if not all(_same_array(chunk.dictionary, chunks[-1].dictionary) for chunk in chunks[:-1]):
+        chunks = column.unify_dictionaries().chunks  # a Parquet file's row groups: one dictionary each
+    codes = np.concatenate([pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False) for chunk in chunks])
+    categories = pd.Index(chunks[-1].dictionary.to_pandas(), copy=False)
     return pd.Categorical.from_codes(codes, dtype=distinct_categories(categories), validate=False)
-
-
-def _merged_dictionaries(chunks) -> tuple[np.ndarray, object]:
-    """Dictionary-encoded chunks as codes into one dictionary of their distinct values. Chunks that
-    share a dictionary (the batches of one Parquet row group, as Arrow's dataset reader cuts them)
-    have it hashed once; Arrow's `unify_dictionaries` hashes every chunk's, 77 times 10^5 names for
-    a 10^7-row file read by `pq.read_table`."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    distinct: dict[tuple, object] = {}
-    for chunk in chunks:
-        distinct.setdefault(_array_identity(chunk.dictionary), chunk.dictionary)
-    union = pc.unique(pa.concat_arrays(list(distinct.values()))).drop_null()
-    # each dictionary's entries as codes into the union, -1 (the last slot) for a missing row
-    lookups = {key: np.append(pc.fill_null(pc.index_in(values, value_set=union), -1)
-                              .to_numpy(zero_copy_only=False), -1).astype(np.int64)
-               for key, values in distinct.items()}
-    codes = [lookups[_array_identity(chunk.dictionary)][pc.fill_null(chunk.indices, -1).to_numpy(zero_copy_only=False)]
-             for chunk in chunks]
-    return np.concatenate(codes), union
-
-
-def _array_identity(array) -> tuple:
-    """What makes two Arrow arrays the same data: their buffers, offset and length."""
-    return (tuple(b.address if b is not None else None for b in array.buffers()), array.offset, len(array))
 
 
 def _same_array(one, other) -> bool:
     """The same Arrow data (one dictionary shared by chunks), else equal values."""
-    return _array_identity(one) == _array_identity(other) or one.equals(other)
+    same_buffers = [b.address if b is not None else None for b in one.buffers()] == \
+        [b.address if b is not None else None for b in other.buffers()]
+    return len(one) == len(other) and one.offset == other.offset and same_buffers or one.equals(other)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
