@@ -186,7 +186,7 @@ def _long_sums(customers: pd.Index, sums: ClassSums, buckets: Buckets) -> pd.Dat
     """The occupied cells of the (customer, kind, bucket) arrays as rows."""
     customer, kind, bucket = np.nonzero(sums.rows)
     return pd.DataFrame({
-        "customer": pd.Categorical.from_codes(customer, dtype=distinct_categories(customers), validate=False),
+        "customer": _customer_column(customer, customers),
         "bucket": buckets.labels[bucket],
         "kind": kind.astype("int64"), "rows": sums.rows[customer, kind, bucket],
         "amount_cents": sums.amount[customer, kind, bucket], "gross_cents": sums.gross[customer, kind, bucket]})
@@ -345,8 +345,7 @@ def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame | None = N
     keep = totals["rows"] > 0
     keys = keys[keep]
     return pd.DataFrame({
-        "customer": pd.Categorical.from_codes(keys // (kinds * len(buckets)), dtype=distinct_categories(customers),
-                                              validate=False),
+        "customer": _customer_column(keys // (kinds * len(buckets)), customers),
         "bucket": buckets[keys // kinds % len(buckets)].astype("int64"), "kind": keys % kinds,
         **{column: total[keep] for column, total in totals.items()}})
 
