@@ -88,12 +88,14 @@ def review_ledger(ledger: Ledger, policy: Policy | None = None, year: int | None
     year = year or default_year(rows)
     facts, codes = customer_facts_and_codes(rows, policy, Period.year(year))
     facts["customer_name"] = last_names(rows, facts["customer"], codes)
-    return review_facts(facts, year, policy, list(ledger.issues))
+    return review_facts(facts, year, policy, list(ledger.issues), ledger.source)
 
 
-def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Issue] | None = None) -> Review:
+def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Issue] | None = None,
+                 source: str = "ledger") -> Review:
     """Tiers, budget and credit lines from per-customer facts of calendar year `year` (with names):
-    the review's second half, shared by whole ledgers and ledgers summed chunk by chunk."""
+    the review's second half, shared by whole ledgers and ledgers summed chunk by chunk. `source`
+    names the ledger in the review's own issues."""
     facts = facts.copy()
     rates = facts["collection_rate"].to_numpy()
     facts["rate_tier"] = policy_rate_tiers(rates, policy)
@@ -108,10 +110,10 @@ def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Is
                     f"lines {units(lines_total):,.2f}, budget {units(budget):,.2f}")
     written_off = int(facts["written_off_cents"].sum()) if "written_off_cents" in facts else 0
     return Review(facts[REGISTER_COLUMNS], Period.year(year), year + 1, budget, net_total, vat, policy,
-                  [*(issues or []), *_activity_issues(facts, year)], written_off)
+                  [*(issues or []), *_activity_issues(facts, year, source)], written_off)
 
 
-def _activity_issues(facts: pd.DataFrame, year: int) -> list[Issue]:
+def _activity_issues(facts: pd.DataFrame, year: int, source: str) -> list[Issue]:
     """A warning when customers exist but nothing is dated in the year reviewed: every one is then
     unrated and the budget 0, which is a year mistyped (or the wrong file) far more often than a
     year without trade."""
@@ -120,7 +122,7 @@ def _activity_issues(facts: pd.DataFrame, year: int) -> list[Issue]:
         return []
     return [Issue(IssueCode.NO_ACTIVITY, f"no sales and no collections are dated in {year}: every customer is "
                   f"unrated and the {year + 1} credit budget is 0; check the year reviewed "
-                  f"/ {year} 年没有销售和回款记录，请检查评审年度", severity=WARNING)]
+                  f"/ {year} 年没有销售和回款记录，请检查评审年度", severity=WARNING, source=source)]
 
 
 def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | None = None,

@@ -85,7 +85,7 @@ def review_file(path: str | os.PathLike[str], policy: Policy | None = None, year
         if meta["errors"]:  # a review of a ledger with refused rows is the caller's choice, not ours
             return Result(pd.DataFrame(), meta | {"refused": True}, sums.issues)
         period = Period.year(year) if year else sums.default_period()
-        review = review_facts(sums.facts(period), period.start.year, policy, sums.issues)
+        review = review_facts(sums.facts(period), period.start.year, policy, sums.issues, Path(path).name)
         return Result(review.register, meta | _period_meta(review.period) | {
             "budget_year": review.budget_year, "budget_cents": review.budget_cents,
             "net_sales_cents": review.net_sales_cents, "vat_rate": review.vat_rate,

@@ -96,14 +96,15 @@ def test_skip_bad_rows_is_offered_only_where_it_would_help(tmp_path, capsys):
 def test_a_year_with_nothing_dated_in_it_is_said_on_both_review_commands(tmp_path, capsys):
     """--year 2031 on a 2024 ledger reviews nothing: a warning says why every customer is unrated
     and the budget 0, on the terminal and (review-file) in the result's issues, where a plain
-    summary of zeros looked like a real review."""
+    summary of zeros looked like a real review. The warning names the file, as every other does."""
     ledger = tmp_path / "ledger.csv"
     ledger.write_text("日期,客户,类型,金额\n2024-01-02,A,发票,100\n2024-03-03,A,回款,113\n", encoding="utf-8")
     for command in ("review", "review-file"):
         extra = ["--out", str(tmp_path / f"{command}.xlsx"), "--quiet"] if command == "review" else ["--no-cache"]
         assert main([command, str(ledger), "--year", "2031", *extra]) == 0
         err = capsys.readouterr().err
-        assert "warning: no sales and no collections are dated in 2031" in err and "2032 credit budget is 0" in err
+        assert "warning: ledger.csv: no sales and no collections are dated in 2031" in err, err  # names the file
+        assert "2032 credit budget is 0" in err
     assert main(["review", str(ledger), "--year", "2024", "--out", str(tmp_path / "ok.xlsx"), "--quiet"]) == 0
     assert "no sales and no collections" not in capsys.readouterr().err
 
