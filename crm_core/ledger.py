@@ -332,9 +332,12 @@ def customer_spellings(raw_names: pd.Series, clean: pd.Series, distinct: dict | 
         codes, uniques = pd.factorize(raw_names, use_na_sentinel=True)
         firsts = pd.Series(codes).drop_duplicates()  # codes number values by first appearance
         clean_first = clean.iloc[firsts[firsts >= 0].index.to_numpy()].to_numpy()
-    pairs = pd.DataFrame({"raw": pd.Series(uniques, dtype=object).astype(str).to_numpy(),
-                          "clean": np.asarray(clean_first, dtype=object)})
-    return pairs[pairs["clean"] != ""].drop_duplicates(ignore_index=True)
+    # Distinct text is distinct pairs already; other cells (numbers, TRUE) may print alike
+    text = is_text_categorical(raw_names) or raw_names.dtype != object and pd.api.types.is_string_dtype(raw_names.dtype)
+    raw = np.asarray(uniques, dtype=object) if text else pd.Series(uniques, dtype=object).astype(str).to_numpy()
+    pairs = pd.DataFrame({"raw": raw, "clean": np.asarray(clean_first, dtype=object)}, dtype=object)
+    pairs = pairs[(pairs["clean"] != "").to_numpy(dtype=bool)]
+    return pairs.reset_index(drop=True) if text else pairs.drop_duplicates(ignore_index=True)
 
 
 def merged_name_warnings(spellings: pd.DataFrame | None, source: str) -> list[Issue]:

@@ -47,7 +47,7 @@ from .ledger import (
 )
 from .policy import Policy
 from .review import default_period
-from .values import distinct_categories, is_text_categorical, union_codes
+from .values import distinct_categories, is_text_categorical, text_cells, union_codes
 
 # The columns of a partition's sums: one row per customer x kind x bucket that has rows.
 SUMS_COLUMNS = ["customer", "bucket", "kind", "rows", "amount_cents", "gross_cents"]
@@ -146,26 +146,41 @@ def merge(*partials: Partial) -> Partial:
     spans = [p.invoice_span for p in partials if p.invoice_span is not None]
     overlapping = (any(p.overlapping for p in partials) or len({p.compacted for p in partials}) > 1
                    or any(not a[1] < b[0] for a, b in zip(spans, spans[1:])))
+    sums, names = _sums_and_names([p.sums for p in partials],
+                                  [_rows_moved(p.names, offset) for p, offset in zip(partials, offsets)])
     return Partial(
         input_rows=sum(p.input_rows for p in partials), blank_rows=sum(p.blank_rows for p in partials),
         issues=[_moved(i, offset) for p, offset in zip(partials, offsets) for i in p.issues],
-        sums=_summed([p.sums for p in partials]),
+        sums=sums,
         invoices=_concat([_rows_moved(p.invoices, offset) for p, offset in zip(partials, offsets)], INVOICE_COLUMNS),
-        names=_last_per_customer([_rows_moved(p.names, offset) for p, offset in zip(partials, offsets)]),
+        names=names,
         spellings=pd.concat([p.spellings for p in partials], ignore_index=True).drop_duplicates(ignore_index=True),
         latest=_latest([p.latest for p in partials], np.zeros(0, dtype="datetime64[ns]")),
         by_year=partials[0].by_year, compacted=compacted, overlapping=overlapping,
         invoice_span=(spans[0][0], spans[-1][1]) if spans and compacted else None)
 
 
-def _last_per_customer(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def _sums_and_names(sums: list[pd.DataFrame], names: list[pd.DataFrame],
+                    refused_invoices: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`_summed` and `_last_per_customer` of the partials' sums and names, their customers coded
+    by one union (a partial's sums and names share their categories: hashed once, not twice)."""
+    if refused_invoices is not None and len(refused_invoices):  # rare: their own codes
+        return _summed(sums, refused_invoices), _last_per_customer(names)
+    sums, names = [f for f in sums if len(f)], [f for f in names if len(f)]  # an empty one may be untyped
+    codes, customers = _customer_codes_of([f["customer"] for f in sums + names])
+    at = sum(len(f) for f in sums)
+    return _summed(sums, coded=(codes[:at], customers)), _last_per_customer(names, coded=(codes[at:], customers))
+
+
+def _last_per_customer(frames: list[pd.DataFrame], coded: tuple[np.ndarray, pd.Index] | None = None) -> pd.DataFrame:
     """Each customer's last named row (the highest row number; of equal ones the last frame's),
     in row order. Customers as codes (`_customer_codes_of`: from the categories alone when the
-    frames are partitions'), not a group-by over every row's text: 4 s for 10^6 customers."""
+    frames are partitions'), not a group-by over every row's text: 4 s for 10^6 customers.
+    `coded`: the frames' customers already coded, row for row."""
     frames = [f for f in frames if len(f)]
     if not frames:
         return _concat([], NAME_COLUMNS)
-    codes, customers = _customer_codes_of([f["customer"] for f in frames])
+    codes, customers = coded or _customer_codes_of([f["customer"] for f in frames])
     rows = np.concatenate([f["row"].to_numpy(dtype="int64") for f in frames])
     last = np.full(len(customers) + 1, np.iinfo(np.int64).min)  # code -1 (no customer) in the last slot
     np.maximum.at(last, codes, rows)
@@ -208,7 +223,7 @@ def _last_names(rows: pd.DataFrame, codes: np.ndarray, customers: pd.Index) -> p
     return pd.DataFrame({
         "customer": _customer_column(has, customers),
         "row": rows["row"].to_numpy(dtype="int64")[positions[has]],
-        "customer_name": rows["customer_name"].iloc[positions[has]].to_numpy(dtype=object)})
+        "customer_name": text_cells(rows["customer_name"], positions[has])})
 
 
 def _spellings(ledger: Ledger) -> pd.DataFrame:
@@ -278,11 +293,13 @@ def combine(partials: list[Partial], policy: Policy | None = None, source: str =
     rows_used = sum(int(p.sums["rows"].sum()) for p in partials) - len(repeats)
     issues = ledger_wide_issues(issues, input_rows, rows_used, source)
     named_invoices = invoices.loc[~refused & (invoices["customer_name"] != "").to_numpy(dtype=bool), NAME_COLUMNS]
-    names = _last_per_customer([_rows_moved(p.names, offset) for p, offset in zip(partials, offsets)]
-                               + [named_invoices])
+    sums, names = _sums_and_names([p.sums for p in partials],
+                                  [_rows_moved(p.names, offset) for p, offset in zip(partials, offsets)]
+                                  + [named_invoices], _with_gross(invoices.loc[refused], policy))
     return LedgerSums(
-        sums=_summed([p.sums for p in partials], _with_gross(invoices.loc[refused], policy)),
-        names=pd.Series(names["customer_name"].to_numpy(dtype=object), index=names["customer"].to_numpy(dtype=object)),
+        sums=sums,
+        names=pd.Series(names["customer_name"].to_numpy(dtype=object), dtype=object,  # kept as objects: pandas 3
+                        index=pd.Index(names["customer"].to_numpy(dtype=object), dtype=object)),  # re-encodes text
         issues=issues, input_rows=input_rows,
         blank_rows=sum(p.blank_rows for p in partials) - len(reader_issues), rows_used=rows_used,
         latest=_latest([p.latest for p in partials], invoices["date"].to_numpy()[~refused]),
@@ -321,8 +338,10 @@ def _with_gross(invoices: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     return invoices.assign(gross_cents=gross_cents(invoices.assign(type=INVOICE), policy))
 
 
-def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The partitions' sums added by customer, kind and bucket, less what refused invoices added."""
+def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame | None = None,
+            coded: tuple[np.ndarray, pd.Index] | None = None) -> pd.DataFrame:
+    """The partitions' sums added by customer, kind and bucket, less what refused invoices added.
+    `coded`: the parts' customers already coded, row for row (without refused invoices)."""
     if refused_invoices is not None and len(refused_invoices):
         taken_out = refused_invoices.assign(kind=TYPES.index(INVOICE), rows=1)
         negated = taken_out[SUMS_COLUMNS].copy()
@@ -332,7 +351,7 @@ def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame | None = N
     parts = [p for p in parts if len(p)]
     if not parts:
         return _empty_sums()
-    codes, customers = _customer_codes_of([p["customer"] for p in parts])
+    codes, customers = coded or _customer_codes_of([p["customer"] for p in parts])
     table = parts[0] if len(parts) == 1 else pd.concat([p.drop(columns="customer") for p in parts], ignore_index=True)
     bucket_codes, buckets = pd.factorize(table["bucket"].to_numpy(dtype="int64"), sort=True)
     kinds = len(TYPES)

@@ -14,7 +14,7 @@ from .ledger import Ledger
 from .policy import Policy
 from .schema import REVIEW_FRAME_COLUMNS
 from .tiers import pareto_tiers, policy_rate_tiers, tier_order_with_unrated
-from .values import units
+from .values import is_text_categorical, per_category, text_cells, units
 
 # The review frame's columns: the register columns a review computes (crm_core.schema), money in cents.
 REGISTER_COLUMNS = REVIEW_FRAME_COLUMNS
@@ -135,7 +135,7 @@ def last_names(rows: pd.DataFrame, customers: pd.Series, codes: np.ndarray | Non
     positions = last_named_positions(rows, codes, len(customers), block_rows)
     has = np.flatnonzero(positions >= 0)
     names = np.full(len(customers), "", dtype=object)
-    names[has] = rows["customer_name"].iloc[positions[has]].astype(object).to_numpy()
+    names[has] = text_cells(rows["customer_name"], positions[has])
     return names
 
 
@@ -143,9 +143,13 @@ def last_named_positions(rows: pd.DataFrame, codes: np.ndarray, n: int, block_ro
     """Each of `n` customers' last row position with a name (-1: none); rows with code -1 do not
     count. The rows are looked at `block_rows` at a time (no position arrays as long as the ledger)."""
     last = np.full(n, -1, dtype="int64")
+    names = rows["customer_name"]
+    if is_text_categorical(names):  # judged once per distinct name: comparing a slice of a categorical
+        has_name = per_category(names, lambda text: text != "", missing=False)  # hashes its categories
     for start in range(0, len(rows), block_rows):
         block = slice(start, start + block_rows)
-        named = np.flatnonzero((rows["customer_name"].iloc[block] != "").to_numpy(dtype=bool) & (codes[block] >= 0))
+        given = has_name[block] if is_text_categorical(names) else (names.iloc[block] != "").to_numpy(dtype=bool)
+        named = np.flatnonzero(given & (codes[block] >= 0))
         np.maximum.at(last, codes[block][named], named + start)
     return last
 

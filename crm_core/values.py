@@ -86,13 +86,16 @@ def _printable_ascii_mask(values: pd.Series) -> np.ndarray | None:
     return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
-def normalize_text_column(values: pd.Series) -> np.ndarray:
+def normalize_text_column(values: pd.Series, plain: np.ndarray | None = None) -> np.ndarray:
     """`normalize_text` of every value (an object array, or the column's own string array for
-    pandas string columns); already-normal text is not touched again. A categorical column gives a categorical."""
+    pandas string columns); already-normal text is not touched again. A categorical column gives a
+    categorical. `plain`: the column's `plain_text_mask`, if the caller has it."""
     if is_text_categorical(values):
-        clean = normalize_text_column(pd.Series(values.cat.categories))
-        return text_categorical(values.cat.codes.to_numpy(), clean, fill="", sort=False)
-    rest = np.flatnonzero(~plain_text_mask(values))
+        categories = pd.Series(values.cat.categories)
+        plain = plain_text_mask(categories)
+        clean = normalize_text_column(categories, plain)
+        return text_categorical(values.cat.codes.to_numpy(), clean, fill="", sort=False, distinct=bool(plain.all()))
+    rest = np.flatnonzero(~(plain_text_mask(values) if plain is None else plain))
     if values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
         if len(rest) == 0:  # keep the column's own string storage: no per-value objects at all
             return values.array.copy()  # a new wrapper round the same immutable Arrow buffers
@@ -121,13 +124,29 @@ def per_category(values: pd.Series, judge, missing: bool) -> np.ndarray:
 def union_codes(columns: list[pd.Series]) -> tuple[np.ndarray, pd.Index]:
     """Categoricals of text as one column: each row's code (int64, -1 for missing) into the union
     of their categories, numbered by first appearance. Only the categories are factorized, by
-    Arrow (`_text_factorize`; pandas' `union_categoricals` takes ten times as long for 10^6)."""
+    Arrow (`_text_factorize`; pandas' `union_categoricals` takes ten times as long for 10^6), and
+    categories that several columns share are factorized once."""
     categories = [np.asarray(c.cat.categories, dtype=object) for c in columns]
-    positions, union = _text_factorize(np.concatenate(categories) if categories else np.zeros(0, object), sort=False)
-    starts = np.cumsum([0] + [len(c) for c in categories])
-    codes = [np.append(positions[start:start + len(c)], -1).astype("int64")[column.cat.codes.to_numpy()]
-             for column, c, start in zip(columns, categories, starts)]  # code -1 takes the -1 slot
+    distinct = list({id(c): c for c in categories}.values())  # columns sharing one array (a partial's
+    # sums and names do) have it hashed once; the arrays stay referenced, so their ids are theirs
+    positions, union = _text_factorize(np.concatenate(distinct) if distinct else np.zeros(0, object), sort=False)
+    starts = np.cumsum([0] + [len(c) for c in distinct])
+    lookup = {id(c): np.append(positions[start:start + len(c)], -1).astype("int64")  # code -1: the -1 slot
+              for c, start in zip(distinct, starts)}
+    codes = [lookup[id(c)][column.cat.codes.to_numpy()] for column, c in zip(columns, categories)]
     return np.concatenate(codes) if codes else np.zeros(0, "int64"), pd.Index(union, dtype=object)
+
+
+def text_cells(column: pd.Series, positions: np.ndarray) -> np.ndarray:
+    """The column's cells at `positions` as an object array. A categorical's are taken from its
+    categories by code (pandas' own conversion goes through its Arrow-backed categories and takes
+    half a second for 10^6 names); a missing cell is None."""
+    if not is_text_categorical(column):
+        return column.iloc[positions].to_numpy(dtype=object)
+    codes = column.cat.codes.to_numpy()[positions]
+    cells = column.cat.categories.take(np.maximum(codes, 0)).to_numpy(dtype=object)  # only these made
+    missing = codes < 0
+    return np.where(missing, None, cells) if missing.any() else cells
 
 
 def sorted_categorical(column: pd.Series) -> pd.Series:
@@ -140,12 +159,22 @@ def sorted_categorical(column: pd.Series) -> pd.Series:
                      index=column.index, name=column.name)
 
 
-def text_categorical(codes: np.ndarray, labels, fill: str = "", sort: bool = True) -> pd.Categorical:
+def text_categorical(codes: np.ndarray, labels, fill: str = "", sort: bool = True,
+                     distinct: bool = False) -> pd.Categorical:
     """Each row's text as a categorical: labels[code], code -1 meaning `fill`. Categories are
     distinct and, unless `sort` is False, sorted, so that sorting or grouping by them is sorting
-    or grouping by the text (customer codes need that; names, looked up by row, do not)."""
+    or grouping by the text (customer codes need that; names, looked up by row, do not).
+    `distinct`: the caller knows no two labels are equal (a reader's dictionary that normalizing
+    left unchanged), so unsorted they are the categories as they stand, not hashed again."""
     labels = np.append(np.asarray(labels, dtype=object), fill)
-    label_codes, categories = _text_factorize(labels, sort)
+    if distinct and not sort:
+        filled = np.flatnonzero(labels[:-1] == fill)
+        label_codes = np.arange(len(labels), dtype=np.intp)
+        if len(filled):  # code -1 is a label already there
+            label_codes[-1] = filled[0]
+        categories = labels if len(filled) == 0 and (codes < 0).any() else labels[:-1]
+    else:
+        label_codes, categories = _text_factorize(labels, sort)
     # codes of the categorical's own width, valid by construction: one pass over the rows
     width = len(categories)
     label_codes = label_codes.astype(np.int8 if width < 2**7 else np.int16 if width < 2**15 else np.int32)
@@ -547,8 +576,8 @@ def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False,
         except ValueError as exc:
             parsed[k] = fill
             reasons[k] = str(exc)
-    if as_text and isinstance(values.dtype, pd.CategoricalDtype):
-        out = text_categorical(codes, parsed[:-1], fill)  # stays codes: no string per row
+    if as_text and isinstance(values.dtype, pd.CategoricalDtype):  # stays codes: no string per row
+        out = text_categorical(codes, parsed[:-1], fill)
     elif as_text:
         out = pd.array(parsed, dtype="str").take(codes)  # -1 takes the last slot
     else:
