@@ -298,8 +298,9 @@ def combine(partials: list[Partial], policy: Policy | None = None, source: str =
                                   + [named_invoices], _with_gross(invoices.loc[refused], policy))
     return LedgerSums(
         sums=sums,
-        names=pd.Series(names["customer_name"].to_numpy(dtype=object), dtype=object,  # kept as objects: pandas 3
-                        index=pd.Index(names["customer"].to_numpy(dtype=object), dtype=object)),  # re-encodes text
+        # objects as they are: pandas 3 would re-encode a million names and customers as Arrow text
+        names=pd.Series(names["customer_name"].to_numpy(dtype=object), dtype=object,
+                        index=pd.Index(names["customer"].to_numpy(dtype=object), dtype=object)),
         issues=issues, input_rows=input_rows,
         blank_rows=sum(p.blank_rows for p in partials) - len(reader_issues), rows_used=rows_used,
         latest=_latest([p.latest for p in partials], invoices["date"].to_numpy()[~refused]),

@@ -144,11 +144,11 @@ def last_named_positions(rows: pd.DataFrame, codes: np.ndarray, n: int, block_ro
     count. The rows are looked at `block_rows` at a time (no position arrays as long as the ledger)."""
     last = np.full(n, -1, dtype="int64")
     names = rows["customer_name"]
-    if is_text_categorical(names):  # judged once per distinct name: comparing a slice of a categorical
-        has_name = per_category(names, lambda text: text != "", missing=False)  # hashes its categories
+    # a categorical's names judged once per category: comparing slices of it hashes its categories each time
+    named_rows = per_category(names, lambda text: text != "", missing=False) if is_text_categorical(names) else None
     for start in range(0, len(rows), block_rows):
         block = slice(start, start + block_rows)
-        given = has_name[block] if is_text_categorical(names) else (names.iloc[block] != "").to_numpy(dtype=bool)
+        given = named_rows[block] if named_rows is not None else (names.iloc[block] != "").to_numpy(dtype=bool)
         named = np.flatnonzero(given & (codes[block] >= 0))
         np.maximum.at(last, codes[block][named], named + start)
     return last
