@@ -335,7 +335,8 @@ def customer_spellings(raw_names: pd.Series, clean: pd.Series, distinct: dict | 
     # Distinct text is distinct pairs already; other cells (numbers, TRUE) may print alike
     text = is_text_categorical(raw_names) or raw_names.dtype != object and pd.api.types.is_string_dtype(raw_names.dtype)
     raw = np.asarray(uniques, dtype=object) if text else pd.Series(uniques, dtype=object).astype(str).to_numpy()
-    pairs = pd.DataFrame({"raw": raw, "clean": np.asarray(clean_first, dtype=object)}, dtype=object)
+    pairs = pd.DataFrame({"raw": raw, "clean": np.asarray(clean_first, dtype=object)})  # as Arrow text: a
+    # partial holds its spellings until merged, a fifth of the memory Python strings take
     pairs = pairs[(pairs["clean"] != "").to_numpy(dtype=bool)]
     return pairs.reset_index(drop=True) if text else pairs.drop_duplicates(ignore_index=True)
 
