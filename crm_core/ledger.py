@@ -20,6 +20,7 @@ from .values import (
     datetime_days,
     is_blank,
     is_text_categorical,
+    is_text_column,
     money_column,
     normalize_text,
     normalize_text_column,
@@ -333,7 +334,7 @@ def customer_spellings(raw_names: pd.Series, clean: pd.Series, distinct: dict | 
         firsts = pd.Series(codes).drop_duplicates()  # codes number values by first appearance
         clean_first = clean.iloc[firsts[firsts >= 0].index.to_numpy()].to_numpy()
     # Distinct text is distinct pairs already; other cells (numbers, TRUE) may print alike
-    text = is_text_categorical(raw_names) or raw_names.dtype != object and pd.api.types.is_string_dtype(raw_names.dtype)
+    text = is_text_column(raw_names)
     raw = np.asarray(uniques, dtype=object) if text else pd.Series(uniques, dtype=object).astype(str).to_numpy()
     pairs = pd.DataFrame({"raw": raw, "clean": np.asarray(clean_first, dtype=object)})  # as Arrow text: a
     # partial holds its spellings until merged, a fifth of the memory Python strings take

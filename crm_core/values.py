@@ -114,6 +114,12 @@ def is_text_categorical(values: pd.Series) -> bool:
     return isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(dtype.categories.dtype)
 
 
+def is_text_column(values: pd.Series) -> bool:
+    """A column typed as text: a pandas string column or a categorical of text, not an object
+    column (whose cells may be numbers or TRUE as well)."""
+    return values.dtype != object and pd.api.types.is_string_dtype(values.dtype) or is_text_categorical(values)
+
+
 def per_category(values: pd.Series, judge, missing: bool) -> np.ndarray:
     """`judge` (a whole-column test) applied to the categories once and spread to the rows;
     missing cells (code -1) get `missing`."""
@@ -167,12 +173,12 @@ def text_categorical(codes: np.ndarray, labels, fill: str = "", sort: bool = Tru
     `distinct`: the caller knows no two labels are equal (a reader's dictionary that normalizing
     left unchanged), so unsorted they are the categories as they stand, not hashed again."""
     labels = np.append(np.asarray(labels, dtype=object), fill)
-    if distinct and not sort:
-        filled = np.flatnonzero(labels[:-1] == fill)
+    if distinct and not sort:  # what factorizing gives: the labels in order, `fill` last unless among them
         label_codes = np.arange(len(labels), dtype=np.intp)
-        if len(filled):  # code -1 is a label already there
+        filled = np.flatnonzero(labels[:-1] == fill)
+        if len(filled):
             label_codes[-1] = filled[0]
-        categories = labels if len(filled) == 0 and (codes < 0).any() else labels[:-1]
+        categories = labels[:-1] if len(filled) else labels
     else:
         label_codes, categories = _text_factorize(labels, sort)
     # codes of the categorical's own width, valid by construction: one pass over the rows
@@ -576,8 +582,8 @@ def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False,
         except ValueError as exc:
             parsed[k] = fill
             reasons[k] = str(exc)
-    if as_text and isinstance(values.dtype, pd.CategoricalDtype):  # stays codes: no string per row
-        out = text_categorical(codes, parsed[:-1], fill)
+    if as_text and isinstance(values.dtype, pd.CategoricalDtype):
+        out = text_categorical(codes, parsed[:-1], fill)  # stays codes: no string per row
     elif as_text:
         out = pd.array(parsed, dtype="str").take(codes)  # -1 takes the last slot
     else:
@@ -750,8 +756,8 @@ def text_column(values: pd.Series, distinct: dict | None = None) -> tuple[np.nda
             raise ValueError(f"text is {len(text)} characters long (at most {MAX_TEXT})")
         return text
     # Text already held as a pandas string column stays one: no Python object per row.
-    as_text = values.dtype != object and pd.api.types.is_string_dtype(values.dtype) or is_text_categorical(values)
-    return _mapped(values, parse, object, "", as_text=as_text, distinct=distinct, unchanged=_parses_to_itself)
+    return _mapped(values, parse, object, "", as_text=is_text_column(values), distinct=distinct,
+                   unchanged=_parses_to_itself)
 
 
 def _parses_to_itself(uniques) -> np.ndarray:
