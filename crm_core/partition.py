@@ -2,7 +2,8 @@
 
 Every path that reviews a ledger (a sheet range, a file read whole, Dask or Spark partitions of a
 file larger than memory) splits it into partitions of consecutive rows, calls `partition` on
-each and `combine` on the results in file order; no engine implements a ledger rule itself.
+each and `combine` on the results in file order (an engine holding too many to keep adds them
+up first with `PartialFold`); no engine implements a ledger rule itself.
 
 A partition yields what is added up across partitions: per customer x document kind x calendar
 year (or before / in / after a given period) the number of rows, the amounts and the amounts with
@@ -87,7 +88,7 @@ def partition(frame: pd.DataFrame, policy: Policy | None = None, source: str = "
 
     `compact`: when the numbered invoices' numbers rise strictly (as ERPs export them) no repeat
     can be inside the partition, so only their span is kept; what an engine holds for many
-    partitions then stays small, and `combine` compares spans (see `merge`). `reader_issues`:
+    partitions then stays small, and `combine` compares spans (see `PartialFold`). `reader_issues`:
     lines of this partition the file reader could not split into cells (numbered from 0 like its
     rows), which it gave as empty rows."""
     policy = policy or Policy()
@@ -135,29 +136,219 @@ class InvoicesNeeded(Exception):
     (the engine runs the partitions again without compacting)."""
 
 
-def merge(*partials: Partial) -> Partial:
-    """Partials of consecutive rows, in file order, as one, so an engine can reduce many
-    partitions a few at a time, holding only those few."""
-    problem = next((p for p in partials if p.header_problem), None)
-    if problem is not None:
-        return problem
-    offsets = np.cumsum([0] + [p.input_rows for p in partials])[:-1]
-    compacted = all(p.compacted for p in partials)
-    spans = [p.invoice_span for p in partials if p.invoice_span is not None]
-    overlapping = (any(p.overlapping for p in partials) or len({p.compacted for p in partials}) > 1
-                   or any(not a[1] < b[0] for a, b in zip(spans, spans[1:])))
-    sums, names = _sums_and_names([p.sums for p in partials],
-                                  [_rows_moved(p.names, offset) for p, offset in zip(partials, offsets)])
-    return Partial(
-        input_rows=sum(p.input_rows for p in partials), blank_rows=sum(p.blank_rows for p in partials),
-        issues=[_moved(i, offset) for p, offset in zip(partials, offsets) for i in p.issues],
-        sums=sums,
-        invoices=_concat([_rows_moved(p.invoices, offset) for p, offset in zip(partials, offsets)], INVOICE_COLUMNS),
-        names=names,
-        spellings=pd.concat([p.spellings for p in partials], ignore_index=True).drop_duplicates(ignore_index=True),
-        latest=_latest([p.latest for p in partials], np.zeros(0, dtype="datetime64[ns]")),
-        by_year=partials[0].by_year, compacted=compacted, overlapping=overlapping,
-        invoice_span=(spans[0][0], spans[-1][1]) if spans and compacted else None)
+class PartialFold:
+    """Partials of consecutive rows added one at a time, in file order, to one running total, so
+    an engine can reduce any number of partitions holding only the total and the partitions in
+    flight: `fold = PartialFold(); fold.add(p) ...; fold.result()` is the partials as one Partial.
+
+    Each partial costs what its own sums cost, however many came before. Its customers are numbered
+    by one dictionary that grows as they arrive, and its sums added under integer keys (customer,
+    kind, bucket); the total is compacted when what waits to be added outgrows it. A pairwise tree
+    of merges hashed the customers' text again at every level: at 10^8 rows the merges took more
+    time than the partitions. A Python dict is the dictionary because neither pandas nor Arrow has
+    a public hash table that grows: one per step would hash every customer seen so far again.
+
+    Spellings: only what `merged_name_warnings` reads is kept, in order of first appearance: the
+    spellings that differ from the customer they are read as, and of the customers written as
+    they are read, those that also have another spelling (chosen at the end)."""
+
+    BUCKET_STRIDE = 1 << 16  # more distinct buckets than this in one ledger: refused (a bucket is a year)
+
+    def __init__(self) -> None:
+        self.problem: Partial | None = None  # the first partial with a wrong header: the answer
+        self.count = 0
+        self.input_rows = self.blank_rows = 0
+        self.issues: list[Issue] = []
+        self.invoices: list[pd.DataFrame] = []
+        self.latest: list[pd.Timestamp | None] = []
+        self.by_year = True
+        self.compacted_kinds: set[bool] = set()
+        self.spans: list[tuple] = []  # the first and the last invoice span
+        self.overlapping = False
+        self.code_of: dict = {}  # customer -> number, in order of first appearance
+        self.customers: list = []
+        self.bucket_of: dict[int, int] = {}
+        self.bucket_labels: list[int] = []
+        self.cells = _Cells()
+        self.last_row = np.zeros(0, dtype="int64")  # per customer number: the last named row (-1: none)
+        self.last_name = np.zeros(0, dtype=object)
+        self.differing: dict[tuple, int] = {}  # (raw, clean) -> order of first appearance
+        self.plain_first = np.zeros(0, dtype="int64")  # per customer number: first written as read (-1: never)
+
+    def add(self, partial: Partial) -> PartialFold:
+        if self.problem is not None:
+            return self
+        if partial.header_problem:
+            self.problem = partial
+            return self
+        offset, self.count = self.input_rows, self.count + 1
+        if self.count == 1:
+            self.by_year = partial.by_year
+        self.input_rows += partial.input_rows
+        self.blank_rows += partial.blank_rows
+        self.issues += [_moved(i, offset) for i in partial.issues]
+        if len(partial.invoices):
+            self.invoices.append(_rows_moved(partial.invoices, offset))
+        self.latest.append(partial.latest)
+        self._add_invoice_span(partial)
+        numbers = {}  # a partial's sums and names share their categories: numbered once
+        self._add_sums(partial.sums, numbers)
+        self._add_names(_rows_moved(partial.names, offset), numbers)
+        self._add_spellings(partial.spellings)
+        return self
+
+    def _add_invoice_span(self, partial: Partial) -> None:
+        self.compacted_kinds.add(partial.compacted)
+        span = partial.invoice_span
+        self.overlapping |= partial.overlapping or len(self.compacted_kinds) > 1 or (
+            span is not None and bool(self.spans) and not self.spans[-1][1] < span[0])
+        if span is not None:
+            self.spans = [self.spans[0], span] if self.spans else [span]
+
+    def _numbers(self, column: pd.Series, cache: dict) -> np.ndarray:
+        """The column's customers as numbers in the fold's dictionary (new ones added)."""
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            categories, codes = column.cat.categories, column.cat.codes.to_numpy()
+        else:
+            codes, categories = pd.factorize(column.to_numpy(dtype=object))
+        key = id(categories)
+        if key not in cache:
+            cache[key] = (np.append(self._numbered(np.asarray(categories, dtype=object).tolist()), -1), categories)
+        return cache[key][0][codes]
+
+    def _numbered(self, values: list) -> np.ndarray:
+        get = self.code_of.get
+        numbers = np.fromiter((get(v, -1) for v in values), dtype="int64", count=len(values))
+        new = np.flatnonzero(numbers < 0)
+        if len(new):
+            first = len(self.customers)
+            fresh = [values[i] for i in new]
+            self.code_of.update(zip(fresh, range(first, first + len(fresh))))
+            self.customers += fresh
+            numbers[new] = np.arange(first, first + len(fresh))
+            self.last_row = _grown(self.last_row, len(self.customers), -1)
+            self.last_name = _grown(self.last_name, len(self.customers), None)
+            self.plain_first = _grown(self.plain_first, len(self.customers), -1)
+        return numbers
+
+    def _add_sums(self, sums: pd.DataFrame, cache: dict) -> None:
+        if not len(sums):
+            return
+        customers = self._numbers(sums["customer"], cache)
+        codes, labels = pd.factorize(sums["bucket"].to_numpy(dtype="int64"))
+        for label in labels.tolist():
+            if label not in self.bucket_of:
+                if len(self.bucket_labels) == self.BUCKET_STRIDE:
+                    raise ValueError(f"a ledger has more than {self.BUCKET_STRIDE} time buckets")
+                self.bucket_of[label] = len(self.bucket_labels)
+                self.bucket_labels.append(label)
+        buckets = np.array([self.bucket_of[label] for label in labels.tolist()], dtype="int64")[codes]
+        key = (customers * len(TYPES) + sums["kind"].to_numpy(dtype="int64")) * self.BUCKET_STRIDE + buckets
+        self.cells.add(key, *(sums[c].to_numpy(dtype="int64") for c in ("rows", "amount_cents", "gross_cents")))
+
+    def _add_names(self, names: pd.DataFrame, cache: dict) -> None:
+        """A later partial's rows come later in the file: its named rows replace the earlier ones."""
+        if not len(names):
+            return
+        customers = self._numbers(names["customer"], cache)
+        self.last_row[customers] = names["row"].to_numpy(dtype="int64")
+        self.last_name[customers] = names["customer_name"].to_numpy(dtype=object)
+
+    def _add_spellings(self, spellings: pd.DataFrame) -> None:
+        if not len(spellings):
+            return
+        first = self.count << 32  # order of first appearance: (partial, position)
+        differs = (spellings["raw"] != spellings["clean"]).to_numpy(dtype=bool)
+        plain = np.flatnonzero(~differs)
+        customers = self._numbered(spellings["clean"].to_numpy(dtype=object)[plain].tolist())
+        new = self.plain_first[customers] < 0
+        self.plain_first[customers[new]] = first + plain[new]
+        for position in np.flatnonzero(differs).tolist():
+            pair = (spellings["raw"].iat[position], spellings["clean"].iat[position])
+            self.differing.setdefault(pair, first + position)
+
+    def result(self) -> Partial:
+        if self.problem is not None:
+            return self.problem
+        key, rows, amount, gross = self.cells.total()
+        keep = rows > 0
+        key, rows, amount, gross = key[keep], rows[keep], amount[keep], gross[keep]
+        cell_customers = key // (len(TYPES) * self.BUCKET_STRIDE)
+        named = np.flatnonzero(self.last_row >= 0)
+        named = named[np.argsort(self.last_row[named], kind="stable")]  # in row order
+        used = np.zeros(len(self.customers), dtype=bool)
+        used[cell_customers] = used[named] = True
+        renumber = np.cumsum(used) - 1
+        categories = pd.Index(np.asarray(self.customers, dtype=object)[used], dtype=object)
+        labels = np.asarray(self.bucket_labels, dtype="int64")
+        compacted = self.compacted_kinds == {True}
+        return Partial(
+            input_rows=self.input_rows, blank_rows=self.blank_rows, issues=self.issues,
+            sums=pd.DataFrame({
+                "customer": _customer_column(renumber[cell_customers], categories),
+                "bucket": labels[key % self.BUCKET_STRIDE],
+                "kind": key // self.BUCKET_STRIDE % len(TYPES),
+                "rows": rows, "amount_cents": amount, "gross_cents": gross}),
+            invoices=_concat(self.invoices, INVOICE_COLUMNS),
+            names=pd.DataFrame({"customer": _customer_column(renumber[named], categories),
+                                "row": self.last_row[named],
+                                "customer_name": pd.Series(self.last_name[named], dtype=object)}),
+            spellings=self._spellings(),
+            latest=_latest(self.latest, np.zeros(0, dtype="datetime64[ns]")),
+            by_year=self.by_year, compacted=compacted, overlapping=self.overlapping,
+            invoice_span=(self.spans[0][0], self.spans[-1][1]) if self.spans and compacted else None)
+
+    def _spellings(self) -> pd.DataFrame:
+        """The differing spellings, and the plain ones of customers that have a differing one."""
+        pairs = list(self.differing.items())
+        for clean in {clean for _, clean in self.differing}:
+            number = self.code_of.get(clean, -1)
+            if number >= 0 and self.plain_first[number] >= 0:
+                pairs.append(((clean, clean), int(self.plain_first[number])))
+        pairs.sort(key=lambda pair: pair[1])
+        return pd.DataFrame({"raw": pd.Series([raw for (raw, _), _ in pairs], dtype=object),
+                             "clean": pd.Series([clean for (_, clean), _ in pairs], dtype=object)})
+
+
+class _Cells:
+    """Integer-keyed sums added up lazily: what is added waits in a list, and is summed into the
+    total when it outgrows it, so each row added is summed a bounded number of times."""
+
+    MIN_WAITING = 1 << 20  # rows: below this, summing costs more in calls than in rows
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[np.ndarray, ...]] = []
+        self.waiting_rows = 0
+        self.summed: tuple[np.ndarray, ...] | None = None
+
+    def add(self, key: np.ndarray, *values: np.ndarray) -> None:
+        self.waiting.append((key, *values))
+        self.waiting_rows += len(key)
+        if self.waiting_rows > max(len(self.summed[0]) if self.summed else 0, self.MIN_WAITING):
+            self.total()
+
+    def total(self) -> tuple[np.ndarray, ...]:
+        parts = ([self.summed] if self.summed else []) + self.waiting
+        if not parts:
+            return tuple(np.zeros(0, dtype="int64") for _ in range(4))
+        columns = [np.concatenate(column) for column in zip(*parts)]
+        group, keys = pd.factorize(columns[0])  # in order of first appearance
+        totals = []
+        for values in columns[1:]:
+            total = np.zeros(len(keys), dtype="int64")
+            np.add.at(total, group, values)
+            totals.append(total)
+        self.summed, self.waiting, self.waiting_rows = (keys.astype("int64"), *totals), [], 0
+        return self.summed
+
+
+def _grown(array: np.ndarray, size: int, fill) -> np.ndarray:
+    """`array` with room for `size` entries (doubling: amortized once per entry), new ones `fill`."""
+    if size <= len(array):
+        return array
+    grown = np.full(max(size, 2 * len(array)), fill, dtype=array.dtype)
+    grown[:len(array)] = array
+    return grown
 
 
 def _sums_and_names(sums: list[pd.DataFrame], names: list[pd.DataFrame],

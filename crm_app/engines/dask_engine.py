@@ -1,6 +1,7 @@
 """The Dask engine: a ledger file larger than memory, read by Dask in partitions of consecutive
-rows, each reviewed by the core's partition function, the results merged pairwise in file order
-(`crm_core.partition.merge`) so that only a few partitions' sums are held at a time.
+rows, each reviewed by the core's partition function, the results added in file order to one
+running total (`crm_core.partition.PartialFold`, a chain of tasks), so that only the total and
+the partitions in flight are held.
 
 The local threaded scheduler by default; `scheduler="tcp://HOST:8786"` sends the work to a
 cluster (the file must be readable at the same path there). A CSV is split at line ends; a
@@ -23,11 +24,10 @@ from crm_app.engines.inprocess import with_file_header
 from crm_app.io.files import read_csv_block, read_header
 from crm_core.collection import Period
 from crm_core.ledger import map_headers
-from crm_core.partition import InvoicesNeeded, LedgerSums, combine, merge, partition
+from crm_core.partition import InvoicesNeeded, LedgerSums, Partial, PartialFold, combine, partition
 from crm_core.policy import Policy
 
 CSV_BLOCK_BYTES = 64 * 2**20  # a partition's share of a CSV: ~10^6 rows
-MERGE_FAN_IN = 2
 
 
 def ledger_sums(path: Path, policy: Policy, period: Period | None = None, scheduler: str | None = None,
@@ -52,12 +52,17 @@ class QuotedLineBreak(Exception):
 
 def _reduced(path: Path, blocksize: int, policy: Policy, period: Period | None, compact: bool,
              quotes_checked: bool) -> LedgerSums:
-    level = _partials(path, blocksize, policy, period, compact, quotes_checked)
-    while len(level) > 1:  # neighbours merged: file order is kept
-        level = [dask.delayed(merge)(*level[i:i + MERGE_FAN_IN]) if i + 1 < len(level) else level[i]
-                 for i in range(0, len(level), MERGE_FAN_IN)]
-    (merged,) = dask.compute(*level)
+    total = dask.delayed(PartialFold)()
+    for partial in _partials(path, blocksize, policy, period, compact, quotes_checked):
+        total = dask.delayed(_added)(total, partial)  # in file order: a chain
+    (merged,) = dask.compute(dask.delayed(PartialFold.result)(total))
     return combine([merged], policy, path.name)
+
+
+def _added(total: PartialFold, partial: Partial) -> PartialFold:
+    """The running total with one more partial. The total is updated in place: each one is
+    the input of exactly one task, the next link of the chain."""
+    return total.add(partial)
 
 
 def _partials(path: Path, blocksize: int, policy: Policy, period: Period | None, compact: bool,
