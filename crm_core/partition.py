@@ -101,6 +101,7 @@ def partition(frame: pd.DataFrame, policy: Policy | None = None, source: str = "
     buckets = year_buckets(dates) if period is None else period_buckets(dates, period)
     codes, customers = _customer_codes(rows, None)
     sums = class_sums(rows, policy, codes, len(customers), buckets)
+    customers = distinct_categories(customers)  # one dtype for sums and names: an engine codes them once
     numbered = (rows["type"] == INVOICE).to_numpy(dtype=bool) & (rows["invoice_no"] != "").to_numpy(dtype=bool)
     common = dict(input_rows=ledger.input_rows, blank_rows=ledger.blank_rows, issues=ledger.issues,
                   sums=_long_sums(customers, sums, buckets), spellings=_spellings(ledger), by_year=period is None)
@@ -123,9 +124,7 @@ def _rising_span(numbers: pd.Series, numbered: np.ndarray):
 
     if not numbered.any():
         return None
-    array = numbers.array
-    values = pa.array(array if hasattr(array, "__arrow_array__") else numbers.to_numpy(dtype=object), type=pa.string())
-    values = values.filter(pa.array(numbered))
+    values = _arrow_text(numbers).filter(pa.array(numbered))
     if values.null_count or (len(values) > 1 and not pc.all(pc.less(values[:-1], values[1:])).as_py()):
         return False
     return values[0].as_py(), values[-1].as_py()
@@ -165,8 +164,7 @@ class PartialFold:
         self.compacted_kinds: set[bool] = set()
         self.spans: list[tuple] = []  # the first and the last invoice span
         self.overlapping = False
-        self.code_of: dict = {}  # customer -> number, in order of first appearance
-        self.customers: list = []
+        self.customers = _Numbering()
         self.bucket_of: dict[int, int] = {}
         self.bucket_labels: list[int] = []
         self.cells = _Cells()
@@ -194,7 +192,7 @@ class PartialFold:
         numbers = {}  # a partial's sums and names share their categories: numbered once
         self._add_sums(partial.sums, numbers)
         self._add_names(_rows_moved(partial.names, offset), numbers)
-        self._add_spellings(partial.spellings)
+        self._add_spellings(partial.spellings, numbers)
         return self
 
     def _add_invoice_span(self, partial: Partial) -> None:
@@ -206,29 +204,39 @@ class PartialFold:
             self.spans = [self.spans[0], span] if self.spans else [span]
 
     def _numbers(self, column: pd.Series, cache: dict) -> np.ndarray:
-        """The column's customers as numbers in the fold's dictionary (new ones added)."""
+        """The column's customers as numbers in the fold's numbering (new ones added)."""
         if isinstance(column.dtype, pd.CategoricalDtype):
             categories, codes = column.cat.categories, column.cat.codes.to_numpy()
         else:
             codes, categories = pd.factorize(column.to_numpy(dtype=object))
         key = id(categories)
         if key not in cache:
-            cache[key] = (np.append(self._numbered(np.asarray(categories, dtype=object).tolist()), -1), categories)
+            text = _arrow_text(categories)
+            cache[key] = (np.append(self._numbered(text), -1), text, categories)  # the Index kept: its id stays unique
         return cache[key][0][codes]
 
-    def _numbered(self, values: list) -> np.ndarray:
-        get = self.code_of.get
-        numbers = np.fromiter((get(v, -1) for v in values), dtype="int64", count=len(values))
-        new = np.flatnonzero(numbers < 0)
-        if len(new):
-            first = len(self.customers)
-            fresh = [values[i] for i in new]
-            self.code_of.update(zip(fresh, range(first, first + len(fresh))))
-            self.customers += fresh
-            numbers[new] = np.arange(first, first + len(fresh))
-            self.last_row = _grown(self.last_row, len(self.customers), -1)
-            self.last_name = _grown(self.last_name, len(self.customers), None)
-            self.plain_first = _grown(self.plain_first, len(self.customers), -1)
+    def _spelling_numbers(self, texts, cache: dict) -> np.ndarray:
+        """The numbers of customers written as `texts` (Arrow), looked up among the partial's own
+        customers first: a hash of those is a third of the size of the fold's."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not cache:
+            return self._numbered(texts)
+        numbers, categories, _ = next(iter(cache.values()))
+        found = np.asarray(pc.fill_null(pc.index_in(texts, value_set=categories), -1), dtype="int64")
+        result = numbers[found]  # -1 (not found) picks the -1 appended
+        missing = np.flatnonzero(result < 0)
+        if len(missing):
+            result[missing] = self._numbered(texts.take(pa.array(missing)))
+        return result
+
+    def _numbered(self, values) -> np.ndarray:
+        numbers = self.customers.numbers(values)
+        size = len(self.customers)
+        self.last_row = _grown(self.last_row, size, -1)
+        self.last_name = _grown(self.last_name, size, None)
+        self.plain_first = _grown(self.plain_first, size, -1)
         return numbers
 
     def _add_sums(self, sums: pd.DataFrame, cache: dict) -> None:
@@ -254,13 +262,13 @@ class PartialFold:
         self.last_row[customers] = names["row"].to_numpy(dtype="int64")
         self.last_name[customers] = names["customer_name"].to_numpy(dtype=object)
 
-    def _add_spellings(self, spellings: pd.DataFrame) -> None:
+    def _add_spellings(self, spellings: pd.DataFrame, cache: dict) -> None:
         if not len(spellings):
             return
         first = self.count << 32  # order of first appearance: (partial, position)
         differs = (spellings["raw"] != spellings["clean"]).to_numpy(dtype=bool)
         plain = np.flatnonzero(~differs)
-        customers = self._numbered(spellings["clean"].to_numpy(dtype=object)[plain].tolist())
+        customers = self._spelling_numbers(_arrow_text(spellings["clean"]).take(plain), cache)
         new = self.plain_first[customers] < 0
         self.plain_first[customers[new]] = first + plain[new]
         for position in np.flatnonzero(differs).tolist():
@@ -279,7 +287,7 @@ class PartialFold:
         used = np.zeros(len(self.customers), dtype=bool)
         used[cell_customers] = used[named] = True
         renumber = np.cumsum(used) - 1
-        categories = pd.Index(np.asarray(self.customers, dtype=object)[used], dtype=object)
+        categories = pd.Index(self.customers.values(used), dtype=object)
         labels = np.asarray(self.bucket_labels, dtype="int64")
         compacted = self.compacted_kinds == {True}
         return Partial(
@@ -300,9 +308,12 @@ class PartialFold:
 
     def _spellings(self) -> pd.DataFrame:
         """The differing spellings, and the plain ones of customers that have a differing one."""
+        import pyarrow as pa
+
         pairs = list(self.differing.items())
-        for clean in {clean for _, clean in self.differing}:
-            number = self.code_of.get(clean, -1)
+        cleans = list({clean for _, clean in self.differing})
+        numbers = self.customers.find(pa.array(cleans, type=pa.string())).tolist()
+        for clean, number in zip(cleans, numbers):
             if number >= 0 and self.plain_first[number] >= 0:
                 pairs.append(((clean, clean), int(self.plain_first[number])))
         pairs.sort(key=lambda pair: pair[1])
@@ -310,36 +321,102 @@ class PartialFold:
                              "clean": pd.Series([clean for (_, clean), _ in pairs], dtype=object)})
 
 
-class _Cells:
-    """Integer-keyed sums added up lazily: what is added waits in a list, and is summed into the
-    total when it outgrows it, so each row added is summed a bounded number of times."""
-
-    MIN_WAITING = 1 << 20  # rows: below this, summing costs more in calls than in rows
+class _Numbering:
+    """Customers numbered in order of first appearance; a batch is looked up by Arrow's hash of
+    the customers known so far (C++, without the GIL: a Python dict lookup per customer took as
+    long as the partition function itself)."""
 
     def __init__(self) -> None:
+        import pyarrow as pa
+
+        self.known = pa.array([], type=pa.string())
+
+    def __len__(self) -> int:
+        return len(self.known)
+
+    def find(self, values) -> np.ndarray:
+        """The numbers of `values` (an Arrow string array), -1 for those not numbered yet."""
+        import pyarrow.compute as pc
+
+        return np.asarray(pc.fill_null(pc.index_in(values, value_set=self.known), -1), dtype="int64")
+
+    def numbers(self, values) -> np.ndarray:
+        """The numbers of `values`, the new ones numbered after the known ones."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        numbers = self.find(values)
+        new = np.flatnonzero(numbers < 0)
+        if len(new):
+            fresh = values.take(pa.array(new))
+            distinct = pc.unique(fresh)
+            numbers[new] = len(self.known) + np.asarray(pc.index_in(fresh, value_set=distinct), dtype="int64")
+            self.known = pa.concat_arrays([self.known, distinct])
+        return numbers
+
+    def values(self, mask: np.ndarray) -> np.ndarray:
+        """The customers where `mask` is set, as Python strings, in number order."""
+        import pyarrow as pa
+
+        return self.known.filter(pa.array(mask)).to_numpy(zero_copy_only=False)
+
+
+class _Cells:
+    """Integer-keyed sums. The keys seen so far are kept sorted: a batch's keys are found among
+    them by binary search, in sorted order so the search stays in cache, and added in place. Keys
+    not seen before wait, and are merged in by one sort when they outgrow the total. Hashing the
+    total with the batch (pandas' factorize) cost three times as much once it held 5 x 10^6 cells."""
+
+    MIN_WAITING = 1 << 20  # rows: below this, merging costs more in calls than in rows
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype="int64")
+        self.sums = [np.zeros(0, dtype="int64") for _ in range(3)]
         self.waiting: list[tuple[np.ndarray, ...]] = []
         self.waiting_rows = 0
-        self.summed: tuple[np.ndarray, ...] | None = None
 
     def add(self, key: np.ndarray, *values: np.ndarray) -> None:
-        self.waiting.append((key, *values))
-        self.waiting_rows += len(key)
-        if self.waiting_rows > max(len(self.summed[0]) if self.summed else 0, self.MIN_WAITING):
-            self.total()
+        """`key`: distinct within one batch (one partial's cells)."""
+        order = np.argsort(key)
+        key = key[order]
+        values = [value[order] for value in values]
+        at = np.searchsorted(self.keys, key)
+        found = at < len(self.keys)
+        found[found] = self.keys[at[found]] == key[found]
+        for total, value in zip(self.sums, values):
+            total[at[found]] += value[found]
+        new = ~found
+        if new.any():
+            self.waiting.append((key[new], *(value[new] for value in values)))
+            self.waiting_rows += int(new.sum())
+        if self.waiting_rows > max(len(self.keys), self.MIN_WAITING):
+            self._merge()
+
+    def _merge(self) -> None:
+        columns = [np.concatenate(column) for column in zip((self.keys, *self.sums), *self.waiting)]
+        order = np.argsort(columns[0], kind="stable")
+        keys = columns[0][order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, dtype="int64")
+        self.keys = keys[starts]
+        self.sums = [np.add.reduceat(column[order], starts) if len(starts) else column for column in columns[1:]]
+        self.waiting, self.waiting_rows = [], 0
 
     def total(self) -> tuple[np.ndarray, ...]:
-        parts = ([self.summed] if self.summed else []) + self.waiting
-        if not parts:
-            return tuple(np.zeros(0, dtype="int64") for _ in range(4))
-        columns = [np.concatenate(column) for column in zip(*parts)]
-        group, keys = pd.factorize(columns[0])  # in order of first appearance
-        totals = []
-        for values in columns[1:]:
-            total = np.zeros(len(keys), dtype="int64")
-            np.add.at(total, group, values)
-            totals.append(total)
-        self.summed, self.waiting, self.waiting_rows = (keys.astype("int64"), *totals), [], 0
-        return self.summed
+        """The keys, sorted, and their sums."""
+        if self.waiting:
+            self._merge()
+        return (self.keys, *self.sums)
+
+
+def _arrow_text(column: pd.Series):
+    """A text column as an Arrow string array, without a Python object per cell when it is Arrow already."""
+    import pyarrow as pa
+
+    array = column.array
+    values = pa.array(array) if hasattr(array, "__arrow_array__") else pa.array(column.to_numpy(dtype=object), type=pa.string())
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(pa.string())
 
 
 def _grown(array: np.ndarray, size: int, fill) -> np.ndarray:
@@ -383,12 +460,14 @@ def _last_per_customer(frames: list[pd.DataFrame], coded: tuple[np.ndarray, pd.I
                          "customer_name": pd.Series(names[keep], dtype=object)})  # not re-inferred as str
 
 
-def _customer_column(codes: np.ndarray, customers: pd.Index) -> pd.Categorical:
-    """Customers by their codes into `customers` (distinct), as the categorical partials carry."""
-    return pd.Categorical.from_codes(codes, dtype=distinct_categories(customers), validate=False)
+def _customer_column(codes: np.ndarray, customers: pd.Index | pd.CategoricalDtype) -> pd.Categorical:
+    """Customers by their codes into `customers` (distinct, or their dtype), as the categorical
+    partials carry."""
+    dtype = customers if isinstance(customers, pd.CategoricalDtype) else distinct_categories(customers)
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
-def _long_sums(customers: pd.Index, sums: ClassSums, buckets: Buckets) -> pd.DataFrame:
+def _long_sums(customers: pd.CategoricalDtype, sums: ClassSums, buckets: Buckets) -> pd.DataFrame:
     """The occupied cells of the (customer, kind, bucket) arrays as rows."""
     customer, kind, bucket = np.nonzero(sums.rows)
     return pd.DataFrame({
@@ -405,11 +484,11 @@ def _invoices(part: pd.DataFrame, buckets: np.ndarray) -> pd.DataFrame:
     return table.assign(bucket=np.asarray(buckets, dtype="int64"))
 
 
-def _last_names(rows: pd.DataFrame, codes: np.ndarray, customers: pd.Index) -> pd.DataFrame:
+def _last_names(rows: pd.DataFrame, codes: np.ndarray, customers: pd.CategoricalDtype) -> pd.DataFrame:
     """Each customer's last named row among the rows with a code (-1: not counted)."""
     from .review import last_named_positions
 
-    positions = last_named_positions(rows, codes, len(customers))
+    positions = last_named_positions(rows, codes, len(customers.categories))
     has = np.flatnonzero(positions >= 0)
     return pd.DataFrame({
         "customer": _customer_column(has, customers),

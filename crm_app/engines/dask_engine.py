@@ -17,13 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import dask
-import dask.dataframe as dd
 from dask.bytes import read_bytes
 
 from crm_app.engines.inprocess import with_file_header
-from crm_app.io.files import read_csv_block, read_header
+from crm_app.io.files import parquet_row_groups, read_csv_block, read_header, read_parquet_row_group
 from crm_core.collection import Period
-from crm_core.ledger import map_headers
 from crm_core.partition import InvoicesNeeded, LedgerSums, Partial, PartialFold, combine, partition
 from crm_core.policy import Policy
 
@@ -68,13 +66,13 @@ def _added(total: PartialFold, partial: Partial) -> PartialFold:
 def _partials(path: Path, blocksize: int, policy: Policy, period: Period | None, compact: bool,
               quotes_checked: bool = False) -> list:
     """The core's partition function on each partition of the file, as delayed results in file order.
-    Parquet: a row group each, by Dask's reader. CSV: blocks of whole lines by Dask's byte reader,
-    each read by the same Arrow reader as a whole file (types, malformed lines and all);
+    Parquet: a row group each; CSV: blocks of whole lines, by Dask's byte reader. Each is read by
+    the same reader as a whole file (types, dictionary-coded columns, malformed lines and all:
+    Dask's Parquet reader gave the customers as text, which the checks then hash row by row);
     `quotes_checked`: consecutive blocks joined where a quoted cell spans them."""
     if path.suffix.lower() in (".parquet", ".pq"):
-        columns = list(map_headers(read_header(path).columns)[0]) or None
-        frames = dd.read_parquet(path, columns=columns, split_row_groups=True).to_delayed()  # a row group each
-        return [dask.delayed(partition)(frame, policy, path.name, period, compact) for frame in frames]
+        groups = range(parquet_row_groups(path)) or [None]  # a file without row groups: read whole
+        return [dask.delayed(_parquet_partial)(path, group, policy, period, compact) for group in groups]
     _, (blocks,) = read_bytes(str(path), delimiter=b"\n", blocksize=blocksize, sample=False)
     if quotes_checked:
         blocks = [dask.delayed(b"".join)(run) for run in _outside_quotes(blocks)]
@@ -98,6 +96,10 @@ def _outside_quotes(blocks: list) -> list[list]:
 
 def _odd_quotes(block: bytes) -> bool:
     return block.count(b'"') % 2 == 1
+
+
+def _parquet_partial(path: Path, group: int | None, policy: Policy, period: Period | None, compact: bool):
+    return partition(read_parquet_row_group(path, group), policy, path.name, period, compact)
 
 
 def _csv_partial(block: bytes, path: Path, first: bool, policy: Policy, period: Period | None, compact: bool,

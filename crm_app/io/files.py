@@ -363,11 +363,27 @@ def _same_array(one, other) -> bool:
 def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    mapping = _parquet_columns(path)
-    source = pq.ParquetFile(path, read_dictionary=stored_dictionary_columns(path, mapping))
-    frame = _table_frame(source.read(columns=list(mapping) or None))
+    frame = read_parquet_row_group(path, None)
     frame.attrs["header"] = pq.read_schema(path).names  # only the ledger's columns were read
     return frame
+
+
+def parquet_row_groups(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    with reading_errors(path):
+        return pq.read_metadata(path).num_row_groups
+
+
+def read_parquet_row_group(path: Path, group: int | None) -> pd.DataFrame:
+    """The ledger's columns of one row group of a Parquet file (None: all of them), read as the
+    whole file is: an engine's partition of the file gets the same columns and types."""
+    import pyarrow.parquet as pq
+
+    mapping = _parquet_columns(path)
+    source = pq.ParquetFile(path, read_dictionary=stored_dictionary_columns(path, mapping))
+    columns = list(mapping) or None
+    return _table_frame(source.read(columns=columns) if group is None else source.read_row_group(group, columns=columns))
 
 
 DICTIONARY_BYTES_PER_ROW = 4  # uncompressed: a column chunk this small holds dictionary codes only
