@@ -363,27 +363,37 @@ def _same_array(one, other) -> bool:
 def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    frame = read_parquet_row_group(path, None)
+    frame = read_parquet_row_groups(path, None)
     frame.attrs["header"] = pq.read_schema(path).names  # only the ledger's columns were read
     return frame
 
 
-def parquet_row_groups(path: Path) -> int:
+def parquet_row_group_runs(path: Path, rows: int) -> list[list[int]]:
+    """The file's row groups as runs of consecutive ones of at least `rows` rows (the last may have
+    fewer): a writer's small row groups (DuckDB's hold 122,880 rows) are read a run at a time."""
     import pyarrow.parquet as pq
 
     with reading_errors(path):
-        return pq.read_metadata(path).num_row_groups
+        meta = pq.read_metadata(path)
+    runs, run, size = [], [], 0
+    for group in range(meta.num_row_groups):
+        run.append(group)
+        size += meta.row_group(group).num_rows
+        if size >= rows:
+            runs.append(run)
+            run, size = [], 0
+    return runs + [run] if run else runs
 
 
-def read_parquet_row_group(path: Path, group: int | None) -> pd.DataFrame:
-    """The ledger's columns of one row group of a Parquet file (None: all of them), read as the
+def read_parquet_row_groups(path: Path, groups: list[int] | None) -> pd.DataFrame:
+    """The ledger's columns of some row groups of a Parquet file (None: all of them), read as the
     whole file is: an engine's partition of the file gets the same columns and types."""
     import pyarrow.parquet as pq
 
     mapping = _parquet_columns(path)
     source = pq.ParquetFile(path, read_dictionary=stored_dictionary_columns(path, mapping))
     columns = list(mapping) or None
-    return _table_frame(source.read(columns=columns) if group is None else source.read_row_group(group, columns=columns))
+    return _table_frame(source.read(columns=columns) if groups is None else source.read_row_groups(groups, columns=columns))
 
 
 DICTIONARY_BYTES_PER_ROW = 4  # uncompressed: a column chunk this small holds dictionary codes only

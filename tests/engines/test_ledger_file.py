@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm_app.cli.main import main
-from crm_app.engines import inprocess
+from crm_app.engines import dask_engine, inprocess
 from crm_app.engines import ledger_file as ll
 from crm_app.io import cache
 from crm_app.io.files import read_ledger
@@ -111,7 +111,7 @@ def test_files_and_sheet_ranges_agree_on_every_messy_ledger(tmp_path, rows, suff
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_a_file_on_the_dask_engine_gives_what_the_whole_file_gives(tmp_path, demo, suffix):
+def test_a_file_on_the_dask_engine_gives_what_the_whole_file_gives(tmp_path, demo, suffix, monkeypatch):
     """Partitions of ~40 rows: invoice numbers repeated in another partition, spellings that
     merge across partitions and the last complete year are judged over the whole file, to the
     same messages."""
@@ -119,6 +119,7 @@ def test_a_file_on_the_dask_engine_gives_what_the_whole_file_gives(tmp_path, dem
     path = tmp_path / f"messy{suffix}"
     text = messy.astype(str).where(messy.notna(), None)
     text.to_csv(path, index=False) if suffix == ".csv" else text.to_parquet(path, index=False, row_group_size=40)
+    monkeypatch.setattr(dask_engine, "PARQUET_PARTITION_ROWS", 100)  # partitions of three row groups
     whole = ll.file_facts(path, use_cache=False)
     parts = ll.file_facts(path, use_cache=False, engine="dask", blocksize=2000)
     assert [(i.code, i.row, i.column, i.message) for i in parts.issues] == \
@@ -155,11 +156,12 @@ def test_a_csv_cell_that_breaks_the_first_blocks_column_type_is_read_as_text(tmp
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(LEDGER_ROWS, st.sampled_from([".csv", ".parquet"]), st.integers(40, 200),
        st.sampled_from([None, pd.Timestamp("2024-01-01"), pd.Timestamp("2024-03-01")]),
-       st.sampled_from([1, 2, 3, 5, 9]))
-def test_the_dask_engine_agrees_with_a_whole_read_on_every_messy_ledger(tmp_path, rows, suffix, block, start,
-                                                                        row_group):
-    """CSV partitions of a few lines; Parquet row groups of 1-9 rows; the period given (a
-    calendar year or not) or left to the ledger."""
+       st.sampled_from([1, 2, 3, 5, 9]), st.sampled_from([1, 4, 10]))
+def test_the_dask_engine_agrees_with_a_whole_read_on_every_messy_ledger(tmp_path, monkeypatch, rows, suffix, block,
+                                                                        start, row_group, partition_rows):
+    """CSV partitions of a few lines; Parquet row groups of 1-9 rows, a partition each or runs of
+    them of at least 4 or 10 rows; the period given (a calendar year or not) or left to the ledger."""
+    monkeypatch.setattr(dask_engine, "PARQUET_PARTITION_ROWS", partition_rows)
     text = pd.DataFrame(rows, columns=list(TEXT_CELLS), dtype=object).replace("", None)
     path = tmp_path / f"fuzz{suffix}"
     text.to_csv(path, index=False) if suffix == ".csv" else \

@@ -104,3 +104,18 @@ def test_parquet_columns_stored_as_codes_are_read_as_codes_with_the_same_cells(t
         assert isinstance(frame[column].dtype, pd.CategoricalDtype)
         assert frame[column].cat.categories.is_unique
         assert frame[column].astype(object).where(frame[column].notna(), None).tolist() == raw.column(column).to_pylist()
+
+
+def test_parquet_row_groups_are_read_in_runs_of_at_least_the_rows_asked(tmp_path):
+    from crm_app.io.files import parquet_row_group_runs, read_parquet_row_groups
+
+    path = tmp_path / "groups.parquet"
+    table = pd.DataFrame({"date": ["2024-01-05"] * 10, "customer": [f"C{i}" for i in range(10)],
+                          "type": ["invoice"] * 10, "amount": ["1"] * 10})
+    table.to_parquet(path, index=False, row_group_size=3)  # groups of 3, 3, 3 and 1 rows
+    assert parquet_row_group_runs(path, 5) == [[0, 1], [2, 3]]
+    assert parquet_row_group_runs(path, 1) == [[0], [1], [2], [3]]
+    assert parquet_row_group_runs(path, 100) == [[0, 1, 2, 3]]
+    runs = [read_parquet_row_groups(path, run) for run in parquet_row_group_runs(path, 5)]
+    assert [list(r["customer"].astype(str)) for r in runs] == [[f"C{i}" for i in range(6)], [f"C{i}" for i in range(6, 10)]]
+    assert isinstance(runs[0]["customer"].dtype, pd.CategoricalDtype)  # as the whole file is read
