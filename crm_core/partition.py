@@ -288,7 +288,8 @@ class PartialFold:
         used = np.zeros(len(self.customers), dtype=bool)
         used[cell_customers] = used[named] = True
         renumber = np.cumsum(used) - 1
-        categories = pd.Index(self.customers.values(used), dtype=object)
+        # one dtype for sums and names, as a partition's: `combine` codes them by one union
+        categories = distinct_categories(pd.Index(self.customers.values(used), dtype=object))
         labels = np.asarray(self.bucket_labels, dtype="int64")
         compacted = self.compacted_kinds == {True}
         return Partial(
@@ -349,10 +350,9 @@ class _Numbering:
         numbers = self.find(values)
         new = np.flatnonzero(numbers < 0)
         if len(new):
-            fresh = values.take(pa.array(new))
-            distinct = pc.unique(fresh)
-            numbers[new] = len(self.known) + np.asarray(pc.index_in(fresh, value_set=distinct), dtype="int64")
-            self.known = pa.concat_arrays([self.known, distinct])
+            fresh = pc.dictionary_encode(values.take(pa.array(new)), null_encoding="encode")  # first appearance order
+            numbers[new] = len(self.known) + np.asarray(fresh.indices, dtype="int64")
+            self.known = pa.concat_arrays([self.known, fresh.dictionary])
         return numbers
 
     def values(self, mask: np.ndarray) -> np.ndarray:
