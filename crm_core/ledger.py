@@ -16,6 +16,7 @@ from .issues import WARNING, Issue, IssueCode
 from .policy import Policy
 from .schema import HEADER_ALIASES
 from .values import (
+    as_text_array,
     date_column,
     datetime_days,
     is_blank,
@@ -335,8 +336,8 @@ def customer_spellings(raw_names: pd.Series, clean: pd.Series, distinct: dict | 
         clean_first = clean.iloc[firsts[firsts >= 0].index.to_numpy()].to_numpy()
     # Distinct text is distinct pairs already; other cells (numbers, TRUE) may print alike
     text = is_text_column(raw_names)
-    raw = np.asarray(uniques, dtype=object) if text else pd.Series(uniques, dtype=object).astype(str).to_numpy()
-    pairs = pd.DataFrame({"raw": raw, "clean": np.asarray(clean_first, dtype=object)})  # as Arrow text: a
+    raw = as_text_array(uniques) if text else pd.Series(uniques, dtype=object).astype(str).to_numpy()
+    pairs = pd.DataFrame({"raw": raw, "clean": as_text_array(clean_first)})  # as Arrow text: a
     # partial holds its spellings until merged, a fifth of the memory Python strings take
     pairs = pairs[(pairs["clean"] != "").to_numpy(dtype=bool)]
     return pairs.reset_index(drop=True) if text else pairs.drop_duplicates(ignore_index=True)

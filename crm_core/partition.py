@@ -48,7 +48,7 @@ from .ledger import (
 )
 from .policy import Policy
 from .review import default_period
-from .values import distinct_categories, is_text_categorical, text_cells, union_codes
+from .values import distinct_categories, is_text_categorical, text_values, union_codes
 
 # The columns of a partition's sums: one row per customer x kind x bucket that has rows.
 SUMS_COLUMNS = ["customer", "bucket", "kind", "rows", "amount_cents", "gross_cents"]
@@ -494,7 +494,7 @@ def _last_names(rows: pd.DataFrame, codes: np.ndarray, customers: pd.Categorical
     return pd.DataFrame({
         "customer": _customer_column(has, customers),
         "row": rows["row"].to_numpy(dtype="int64")[positions[has]],
-        "customer_name": text_cells(rows["customer_name"], positions[has])})
+        "customer_name": text_values(rows["customer_name"], positions[has])})
 
 
 def _spellings(ledger: Ledger) -> pd.DataFrame:

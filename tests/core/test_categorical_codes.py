@@ -71,3 +71,71 @@ def test_sorted_categorical_is_pandas_sorted_factorize(values):
     expected_codes, expected = pd.factorize(pd.Series(values, dtype=object), sort=True)
     used = np.unique(ordered.cat.codes[ordered.cat.codes >= 0])
     assert list(ordered.cat.categories[used]) == list(expected)
+
+
+def _reader_categorical(values: list) -> pd.Series:
+    """A text column as the file readers give it: Arrow-held categories in order of appearance."""
+    present = [v for v in values if v is not None]
+    categories = pd.Index(pd.unique(pd.Series(present, dtype=object)), dtype="str")
+    return pd.Series(pd.Categorical(values, categories=categories))
+
+
+messy = st.one_of(cells, st.sampled_from(["#N/A", " 客户甲", "Ａ", "x" * 300, "a  b"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(messy, max_size=20))
+def test_text_column_of_a_readers_categorical_is_the_cells_own(values):
+    """The categorical path parses each category once for all slices: cells, problems and the
+    distinct spellings are those of the same cells as Python objects."""
+    from crm_core.values import text_column
+
+    seen, expected_seen = {}, {}
+    got, problems = text_column(_reader_categorical(values), seen)
+    expected, expected_problems = text_column(pd.Series(values, dtype=object), expected_seen)
+    assert list(np.asarray(got, dtype=object)) == list(np.asarray(expected, dtype=object))
+    assert problems == expected_problems
+    assert list(np.asarray(seen["uniques"], dtype=object)) == list(np.asarray(expected_seen["uniques"], dtype=object))
+    assert list(np.asarray(seen["parsed"], dtype=object)) == list(np.asarray(expected_seen["parsed"], dtype=object))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=3), max_size=8), st.booleans(), st.booleans(), st.sampled_from(["", "A"]))
+def test_labels_held_as_arrow_text_code_as_python_strings_do(labels, sort, distinct, fill):
+    from crm_core.values import category_codes
+
+    if distinct:
+        labels = list(dict.fromkeys(labels))
+    codes, dtype = category_codes(pd.array(labels, dtype="str"), fill, sort=sort, distinct=distinct)
+    expected_codes, expected = category_codes(np.array(labels, dtype=object), fill, sort=sort, distinct=distinct)
+    assert codes.tolist() == expected_codes.tolist()
+    assert list(dtype.categories) == list(expected.categories)
+
+
+def test_slices_of_one_column_share_the_work_on_its_dictionary_and_it_goes_with_it():
+    import gc
+
+    from crm_core.per_dictionary import answers_held, per_dictionary
+
+    column = _reader_categorical(["b", "a", "b", None] * 3)
+    held, calls = answers_held(), []
+    for start in range(0, 12, 4):
+        part = column.iloc[start:start + 4]
+        assert per_dictionary(part.cat.categories, "test", lambda: calls.append(1) or len(calls)) == 1
+    assert calls == [1] and answers_held() == held + 1
+    del column, part
+    gc.collect()
+    assert answers_held() == held
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(cells, max_size=12), st.data())
+def test_text_values_are_text_cells(values, data):
+    from crm_core.values import text_values
+
+    column = _reader_categorical(values)
+    positions = np.array(data.draw(st.lists(st.integers(0, max(len(values) - 1, 0)), max_size=8)) if values else [],
+                         dtype=np.intp)
+    got = pd.Series(text_values(column, positions), dtype=object)
+    expected = text_cells(column, positions)
+    assert [None if pd.isna(v) else v for v in got] == list(expected)
