@@ -112,22 +112,6 @@ def test_labels_held_as_arrow_text_code_as_python_strings_do(labels, sort, disti
     assert list(dtype.categories) == list(expected.categories)
 
 
-def test_slices_of_one_column_share_the_work_on_its_dictionary_and_it_goes_with_it():
-    import gc
-
-    from crm_core.per_dictionary import answers_held, per_dictionary
-
-    column = _reader_categorical(["b", "a", "b", None] * 3)
-    held, calls = answers_held(), []
-    for start in range(0, 12, 4):
-        part = column.iloc[start:start + 4]
-        assert per_dictionary(part.cat.categories, "test", lambda: calls.append(1) or len(calls)) == 1
-    assert calls == [1] and answers_held() == held + 1
-    del column, part
-    gc.collect()
-    assert answers_held() == held
-
-
 @settings(max_examples=100, deadline=None)
 @given(st.lists(cells, max_size=12), st.data())
 def test_text_values_are_text_cells(values, data):
