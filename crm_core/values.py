@@ -213,15 +213,9 @@ def category_codes(labels, fill: str = "", sort: bool = True,
     text (a reader's dictionary) stay Arrow text: 10^6 of them took 0.4 s to turn into Python
     strings and back."""
     text = _arrow_labels(labels, fill)
-    if text is None:
-        labels = np.append(np.asarray(labels, dtype=object), fill)
-        filled = np.flatnonzero(labels[:-1] == fill)
-    else:
-        import pyarrow.compute as pc
-
-        filled = np.flatnonzero(pc.equal(text[:-1], fill).to_numpy(zero_copy_only=False))
-    source = labels if text is None else text
+    source = np.append(np.asarray(labels, dtype=object), fill) if text is None else text
     if distinct and not sort:  # what factorizing gives: the labels in order, `fill` last unless among them
+        filled = np.flatnonzero(source[:-1] == fill if text is None else _arrow_equal(text[:-1], fill))
         label_codes = np.arange(len(source), dtype=np.intp)
         if len(filled):
             label_codes[-1] = filled[0]
@@ -234,6 +228,12 @@ def category_codes(labels, fill: str = "", sort: bool = True,
     if text is not None:
         categories = pd.array(categories, dtype="str")  # a wrapper round Arrow's buffers
     return label_codes, distinct_categories(categories)
+
+
+def _arrow_equal(text, value: str) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return pc.equal(text, value).to_numpy(zero_copy_only=False)
 
 
 def _arrow_labels(labels, fill: str):
@@ -635,38 +635,51 @@ def _mapped(values: pd.Series, parse, dtype, fill, as_text: bool = False,
     distinct values ("uniques", numbered by first appearance), their parses ("parsed") and
     whether they are exactly `pd.factorize`'s ("factorize": no TRUE/FALSE kept apart)."""
     codes, uniques = factorize_cells(values)
-    parsed = np.empty(len(uniques) + 1, dtype=dtype)  # the extra slot serves blanks (code -1)
-    parsed[-1] = fill
-    reasons: dict[int, str] = {}
+    parsed, reasons = _parsed_distinct(uniques, parse, dtype, fill, _same_mask(uniques, unchanged))
+    parsed = np.append(parsed, np.array([fill], dtype=dtype))  # the extra slot serves blanks (code -1)
+    out = pd.array(parsed, dtype="str").take(codes) if as_text else parsed[codes]  # -1 takes the last slot
+    if distinct is not None:
+        distinct.update(uniques=uniques, parsed=parsed[:-1], factorize=_holds_no_bools(values.dtype))
+    return out, _cell_problems(codes, reasons, parse)
+
+
+def _same_mask(uniques, unchanged) -> np.ndarray | None:
+    """`unchanged(uniques)`, the values known to parse to themselves (None: not known)."""
+    return np.asarray(unchanged(uniques), dtype=bool) if unchanged is not None and len(uniques) else None
+
+
+def _parsed_distinct(uniques, parse, dtype, fill, same: np.ndarray | None = None) -> tuple[np.ndarray, dict[int, str]]:
+    """Each distinct value parsed (`fill` where `parse` refuses it), and why each refused one was
+    (position -> reason). `same` (`_same_mask`) marks values taken as they are, not parsed."""
+    parsed = np.empty(len(uniques), dtype=dtype)
     todo = range(len(uniques))
-    if unchanged is not None and len(uniques):
-        same = np.asarray(unchanged(uniques), dtype=bool)
-        parsed[:-1][same] = np.asarray(uniques, dtype=object)[same]
+    if same is not None:
+        parsed[same] = np.asarray(uniques, dtype=object)[same]
         todo = np.flatnonzero(~same).tolist()
+    reasons: dict[int, str] = {}
     for k in todo:
-        raw = uniques[k]
         try:
-            parsed[k] = parse(raw)
+            parsed[k] = parse(uniques[k])
         except ValueError as exc:
             parsed[k] = fill
             reasons[k] = str(exc)
-    if as_text and isinstance(values.dtype, pd.CategoricalDtype):
-        out = text_categorical(codes, parsed[:-1], fill)  # stays codes: no string per row
-    elif as_text:
-        out = pd.array(parsed, dtype="str").take(codes)  # -1 takes the last slot
-    else:
-        out = parsed[codes]
-    if distinct is not None:
-        distinct.update(uniques=uniques, parsed=parsed[:-1], factorize=_holds_no_bools(values.dtype))
+    return parsed, reasons
+
+
+def _cell_problems(codes: np.ndarray, reasons: dict[int, str], parse) -> dict[int, str]:
+    """Position -> why, for cells coded -1 (blank) and cells whose code `parse` refused (`reasons`):
+    blanks first, then the refused cells by code in `reasons`' order, each in row order."""
     problems: dict[int, str] = {}
-    if reasons or (codes < 0).any():
+    if (codes < 0).any():
         blank_reason = _blank_reason(parse)
-        for pos in np.flatnonzero(codes < 0):
-            problems[int(pos)] = blank_reason
-        for k, reason in reasons.items():
-            for pos in np.flatnonzero(codes == k):
-                problems[int(pos)] = reason
-    return out, problems
+        problems.update((int(pos), blank_reason) for pos in np.flatnonzero(codes < 0))
+    if reasons:
+        refused = np.fromiter(reasons, dtype=np.int64)
+        bad = np.flatnonzero(np.isin(codes, refused))
+        rank = dict(zip(refused.tolist(), range(len(refused))))
+        order = np.argsort([rank[int(code)] for code in codes[bad]], kind="stable")
+        problems.update((int(pos), reasons[int(codes[pos])]) for pos in bad[order])
+    return problems
 
 
 def _mapped_categories(values: pd.Series, parse, step: str, fill: str, distinct: dict | None = None,
@@ -684,34 +697,17 @@ def _mapped_categories(values: pd.Series, parse, step: str, fill: str, distinct:
         used = pd.unique(codes[codes >= 0])
         parsed = dtype.categories.take(recode[used])  # each one's parse (or `fill`)
         distinct.update(uniques=categories.take(used), parsed=parsed, factorize=_holds_no_bools(values.dtype))
-    problems: dict[int, str] = {}
-    if (codes < 0).any():
-        blank_reason = _blank_reason(parse)
-        problems.update((int(pos), blank_reason) for pos in np.flatnonzero(codes < 0))
-    if reasons:
-        bad = np.flatnonzero(np.isin(codes, np.fromiter(reasons, dtype=np.int64)))
-        problems.update((int(pos), reasons[int(codes[pos])]) for pos in bad)
-    return out, dict(sorted(problems.items()))
+    return out, _cell_problems(codes, reasons, parse)
 
 
 def _parsed_categories(categories: pd.Index, parse, fill: str, unchanged) -> tuple:
     """Every category parsed: each one's code in the parsed categorical (and a last slot, code -1,
     for `fill`), its dtype, and the reason for each category `parse` refused (position -> why)."""
-    same = np.asarray(unchanged(pd.Series(categories)), dtype=bool) if unchanged is not None and len(categories) \
-        else np.zeros(len(categories), dtype=bool)
-    if same.all():  # the usual case: the categories are their own parses, kept as they are held
-        return (*category_codes(pd.Index(categories, copy=False), fill), {})
-    labels = np.asarray(categories, dtype=object)
-    parsed = np.empty(len(labels), dtype=object)
-    parsed[same] = labels[same]
-    todo = np.flatnonzero(~same).tolist()
-    reasons: dict[int, str] = {}
-    for k in todo:
-        try:
-            parsed[k] = parse(labels[k])
-        except ValueError as exc:
-            parsed[k] = fill
-            reasons[k] = str(exc)
+    held = pd.Series(categories)
+    same = _same_mask(held, unchanged)
+    if unchanged is not None and (same is None or same.all()):  # the usual case: the categories are
+        return (*category_codes(pd.Index(categories, copy=False), fill), {})  # their own parses, as held
+    parsed, reasons = _parsed_distinct(held, parse, object, fill, same)
     recode, dtype = category_codes(parsed, fill)
     return recode, dtype, reasons
 
