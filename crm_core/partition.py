@@ -7,7 +7,7 @@ up first with `PartialFold`); no engine implements a ledger rule itself.
 
 A partition yields what is added up across partitions: per customer x document kind x calendar
 year (or before / in / after a given period) the number of rows, the amounts and the amounts with
-VAT, in integer cents (`crm_core.collection.class_sums`). The rules that need the whole ledger are
+VAT, in integer cents (`crm_core.collection.class_cells`). The rules that need the whole ledger are
 reductions over the partitions' small by-products: repeated invoice numbers (from the numbered
 invoices), spellings merged into one customer (from each partition's distinct spellings), an
 empty ledger, the last date (which sets the default review year), and each customer's last name.
@@ -27,10 +27,11 @@ from .collection import (
     PERIOD_BUCKET,
     TYPES,
     Buckets,
+    ClassCells,
     ClassSums,
     Period,
     _customer_codes,
-    class_sums,
+    class_cells,
     facts_table,
     gross_cents,
     measures,
@@ -100,7 +101,7 @@ def partition(frame: pd.DataFrame, policy: Policy | None = None, source: str = "
     dates = rows["date"].to_numpy()
     buckets = year_buckets(dates) if period is None else period_buckets(dates, period)
     codes, customers = _customer_codes(rows, None)
-    sums = class_sums(rows, policy, codes, len(customers), buckets)
+    sums = class_cells(rows, policy, codes, len(customers), buckets)
     customers = distinct_categories(customers)  # one dtype for sums and names: an engine codes them once
     numbered = (rows["type"] == INVOICE).to_numpy(dtype=bool) & (rows["invoice_no"] != "").to_numpy(dtype=bool)
     common = dict(input_rows=ledger.input_rows, blank_rows=ledger.blank_rows, issues=ledger.issues,
@@ -468,14 +469,12 @@ def _customer_column(codes: np.ndarray, customers: pd.Index | pd.CategoricalDtyp
     return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
-def _long_sums(customers: pd.CategoricalDtype, sums: ClassSums, buckets: Buckets) -> pd.DataFrame:
-    """The occupied cells of the (customer, kind, bucket) arrays as rows."""
-    customer, kind, bucket = np.nonzero(sums.rows)
+def _long_sums(customers: pd.CategoricalDtype, sums: ClassCells, buckets: Buckets) -> pd.DataFrame:
+    """The occupied cells of the (customer, kind, bucket) classes as rows."""
+    customer, kind, bucket = sums.position()
     return pd.DataFrame({
-        "customer": _customer_column(customer, customers),
-        "bucket": buckets.labels[bucket],
-        "kind": kind.astype("int64"), "rows": sums.rows[customer, kind, bucket],
-        "amount_cents": sums.amount[customer, kind, bucket], "gross_cents": sums.gross[customer, kind, bucket]})
+        "customer": _customer_column(customer, customers), "bucket": buckets.labels[bucket],
+        "kind": kind, "rows": sums.rows, "amount_cents": sums.amount, "gross_cents": sums.gross})
 
 
 def _invoices(part: pd.DataFrame, buckets: np.ndarray) -> pd.DataFrame:

@@ -160,6 +160,41 @@ def test_class_sums_equal_one_masked_sum_per_measure(rows, start, length, custom
 
 
 @settings(max_examples=200, deadline=None)
+@given(st.lists(_ROW, max_size=40), st.integers(0, 800), st.integers(0, 400), st.sampled_from([1, 3, 7, 1 << 20]),
+       st.booleans())
+def test_class_cells_are_the_occupied_classes_summed_row_by_row(rows, start, length, block_rows, exact_only):
+    """The occupied classes a partition hands on: every class with rows, none without, ascending,
+    each with its rows, amounts and amounts with VAT added up one row at a time."""
+    from crm_core.collection import Period, _customer_codes, class_cells, gross_cents, period_buckets
+    from crm_core.ledger import TYPES
+    from crm_core.policy import Policy
+
+    names, kinds, days, cents, vat = zip(*rows) if rows else ((),) * 5
+    frame = pd.DataFrame({
+        "customer": pd.Series(names, dtype=object),
+        "type": pd.Categorical(kinds, categories=TYPES),
+        "date": pd.Timestamp("2023-01-01") + pd.to_timedelta(np.array(days, dtype="int64"), unit="D"),
+        "amount_cents": np.array(cents, dtype="int64"), "vat_rate": np.array(vat, dtype="float64")})
+    period = Period(pd.Timestamp("2023-01-01") + pd.Timedelta(days=start),
+                    pd.Timestamp("2023-01-01") + pd.Timedelta(days=start + length))
+    codes, index = _customer_codes(frame, None)
+    buckets = period_buckets(frame["date"].to_numpy(), period)
+    cells = class_cells(frame, Policy(), codes, len(index), buckets, block_rows, exact_only)
+    expected: dict[tuple, list[int]] = {}
+    gross = gross_cents(frame, Policy())
+    for code, kind, bucket, amount, with_vat in zip(codes, frame["type"].cat.codes, buckets.codes,
+                                                    frame["amount_cents"], gross):
+        sums = expected.setdefault((int(code), int(kind), int(bucket)), [0, 0, 0])
+        for at, value in enumerate((1, amount, with_vat)):
+            sums[at] += int(value)
+    customer, kind, bucket = cells.position()
+    assert cells.shape == (len(index), len(TYPES), len(buckets.labels))
+    assert list(cells.cell) == sorted(cells.cell)
+    assert {(c, k, b): [r, a, g] for c, k, b, r, a, g in zip(customer.tolist(), kind.tolist(), bucket.tolist(),
+            cells.rows.tolist(), cells.amount.tolist(), cells.gross.tolist())} == expected
+
+
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 1200), min_size=1, max_size=30), st.integers(0, 86_399), st.booleans())
 def test_vat_shortcuts_give_the_policy_rate_of_every_date(days, second, with_nat):
     """One rate when no change falls inside the dates, else per day or per row: always the rate
