@@ -34,8 +34,8 @@ def add_parser(subparsers) -> None:
     cmd.add_argument("--master", metavar="URL",
                      help="spark: the cluster's master URL (default: local[*]) / Spark 集群地址")
     cmd.add_argument("--driver-memory", metavar="SIZE",
-                     help="spark: memory of the Spark driver this command starts, e.g. 8g (Spark's default 1g "
-                          "runs out on about 10^8 rows) / Spark 驱动内存")
+                     help="spark: memory of the Spark driver this command starts, e.g. 8g (default for local[*]: "
+                          "half this machine's memory; Spark's own 1g runs out near 10^8 rows) / Spark 驱动内存")
     cmd.set_defaults(func=cmd_review_file)
 
 

@@ -180,7 +180,7 @@ def _started(master: str, conf: dict) -> SparkSession:
     environment = {}
     if local:  # one machine: few shuffle partitions, no web UI, results as large as memory allows
         settings |= {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": str(_local_cores(master)),
-                     "spark.driver.maxResultSize": "0",
+                     "spark.driver.maxResultSize": "0", **_local_driver_memory(),
                      "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_quiet_log_config()}"}
         # the JVM and its Python workers: this Python, this code, no warning about a loopback name
         environment = {"PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
@@ -201,6 +201,19 @@ def _started(master: str, conf: dict) -> SparkSession:
     if not local:
         spark.sparkContext.addPyFile(_code_zip())
     return spark
+
+
+def _local_driver_memory(machine_bytes: int | None = None) -> dict[str, str]:
+    """A local session's driver heap, where its executors live: half of this machine's memory
+    (at least Spark's 1 GB), not Spark's 1 GB default, which runs out near 10^8 rows. A ceiling
+    the JVM grows into, not memory taken at start. {} where the memory cannot be known (Spark's
+    default stands); `--driver-memory` overrides it."""
+    if machine_bytes is None:
+        try:
+            machine_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+            return {}
+    return {"spark.driver.memory": f"{max(1, machine_bytes // 2**31)}g"}
 
 
 def _local_cores(master: str) -> int:

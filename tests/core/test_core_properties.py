@@ -165,7 +165,13 @@ def test_class_sums_equal_one_masked_sum_per_measure(rows, start, length, custom
 def test_class_cells_are_the_occupied_classes_summed_row_by_row(rows, start, length, block_rows, exact_only):
     """The occupied classes a partition hands on: every class with rows, none without, ascending,
     each with its rows, amounts and amounts with VAT added up one row at a time."""
-    from crm_core.collection import Period, _customer_codes, class_cells, gross_cents, period_buckets
+    from crm_core.collection import (
+        Period,
+        _customer_codes,
+        class_cells,
+        gross_cents,
+        period_buckets,
+    )
     from crm_core.ledger import TYPES
     from crm_core.policy import Policy
 

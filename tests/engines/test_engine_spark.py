@@ -268,6 +268,14 @@ def test_a_spark_that_dies_during_the_job_is_named_with_the_memory_to_give(spark
     spark.session()  # the next job starts a new session
 
 
+def test_a_local_session_gets_half_the_machine_memory_unless_told(spark):
+    """Spark's own 1 GB driver runs out near 10^8 rows: a local session gets half the machine."""
+    assert spark._local_driver_memory(24 * 2**30) == {"spark.driver.memory": "12g"}
+    assert spark._local_driver_memory(2**30) == {"spark.driver.memory": "1g"}  # never below Spark's own
+    expected = spark._local_driver_memory()["spark.driver.memory"]
+    assert spark.session().sparkContext.getConf().get("spark.driver.memory") == expected
+
+
 def test_review_file_passes_the_driver_memory_to_the_session_it_starts():
     from crm_app.cli.main import build_parser
     from crm_app.cli.review_file import engine_options
