@@ -32,6 +32,11 @@ _TEXT_COLUMNS = ("customer", "invoice_no", "customer_name", "type", "applies_to"
 # Columns with few distinct values are read dictionary-encoded (pandas categoricals): the ledger
 # checks and group sums then work per distinct value and on integer codes, not on every row's text.
 _CODED_COLUMNS = ("customer", "customer_name", "type")
+# Of those, the ones a CSV reader codes as it parses, block by block in its threads: the document
+# type has a handful of values, so the blocks' dictionaries merge at no cost, and 10^7 rows took
+# 0.1-0.3 s less than coding the text afterwards, in 80 MB less memory. Customers and names are
+# coded afterwards, whole: merging 20 blocks' dictionaries of 10^5 names cost more than it saved.
+_CSV_CODED_COLUMNS = ("type",)
 CSV_BLOCK_BYTES = 1 << 25  # Arrow parses a CSV in blocks of this size (its types come from the first);
 # 32 MB rather than 16: half the blocks, half the dictionaries to merge, less memory churn
 
@@ -258,7 +263,9 @@ def _csv_options(path: Path, sep: str, bad_lines: _BadLines | None = None):
 
     encoding, header = _csv_header(path, sep)
     mapping, _ = map_headers(header)
-    text = {col: pa.string() for col, canon in mapping.items() if canon in _TEXT_COLUMNS}
+    coded = pa.dictionary(pa.int32(), pa.string())  # Arrow's CSV reader codes in int32 only
+    text = {col: coded if canon in _CSV_CODED_COLUMNS else pa.string()
+            for col, canon in mapping.items() if canon in _TEXT_COLUMNS}
     return (pacsv.ReadOptions(encoding=encoding, block_size=CSV_BLOCK_BYTES,
                               use_threads=bad_lines is None or bad_lines.threads),
             pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False, invalid_row_handler=bad_lines),
