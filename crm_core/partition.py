@@ -623,7 +623,9 @@ def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame | None = N
     if not parts:
         return _empty_sums()
     codes, customers = coded or _customer_codes_of([p["customer"] for p in parts])
-    table = parts[0] if len(parts) == 1 else pd.concat([p.drop(columns="customer") for p in parts], ignore_index=True)
+    if len(parts) == 1:  # one partial's cells are distinct already (SUMS_COLUMNS): nothing to add up
+        return _recoded_sums(parts[0], codes, customers)
+    table = pd.concat([p.drop(columns="customer") for p in parts], ignore_index=True)
     bucket_codes, buckets = pd.factorize(table["bucket"].to_numpy(dtype="int64"), sort=True)
     kinds = len(TYPES)
     key = (codes * len(buckets) + bucket_codes) * kinds + table["kind"].to_numpy(dtype="int64")
@@ -638,6 +640,14 @@ def _summed(parts: list[pd.DataFrame], refused_invoices: pd.DataFrame | None = N
         "customer": _customer_column(keys // (kinds * len(buckets)), customers),
         "bucket": buckets[keys // kinds % len(buckets)].astype("int64"), "kind": keys % kinds,
         **{column: total[keep] for column, total in totals.items()}})
+
+
+def _recoded_sums(sums: pd.DataFrame, codes: np.ndarray, customers: pd.Index) -> pd.DataFrame:
+    """One partial's sums, as `_summed` gives them: its customers coded into `customers`."""
+    keep = sums["rows"].to_numpy(dtype="int64") > 0
+    return pd.DataFrame({
+        "customer": _customer_column(codes[keep], customers),
+        **{column: sums[column].to_numpy(dtype="int64")[keep] for column in SUMS_COLUMNS[1:]}})
 
 
 def _customer_codes_of(columns: list[pd.Series]) -> tuple[np.ndarray, pd.Index]:
@@ -668,9 +678,10 @@ def _dense(sums: pd.DataFrame) -> tuple[pd.Index, ClassSums, np.ndarray]:
     bucket_codes, labels = pd.factorize(sums["bucket"].to_numpy(dtype="int64"), sort=True)
     shape = (len(customers), len(TYPES), len(labels))
     kind = sums["kind"].to_numpy(dtype="int64")
+    flat = (codes.astype("int64") * len(TYPES) + kind) * len(labels) + bucket_codes
     cells = []
-    for column in ("rows", "amount_cents", "gross_cents"):
-        dense = np.zeros(shape, dtype="int64")
-        np.add.at(dense, (codes, kind, bucket_codes), sums[column].to_numpy(dtype="int64"))
-        cells.append(dense)
+    for column in ("rows", "amount_cents", "gross_cents"):  # one row per cell (LedgerSums): set, not added
+        dense = np.zeros(np.prod(shape), dtype="int64")
+        dense[flat] = sums[column].to_numpy(dtype="int64")
+        cells.append(dense.reshape(shape))
     return customers, ClassSums(*cells), np.asarray(labels, dtype="int64")
