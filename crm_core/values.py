@@ -802,17 +802,20 @@ def datetime_days(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     days = stamps.to_numpy()  # in the column's own unit: going to days first spares one full pass
     if days.dtype.kind != "M":
         days = stamps.to_numpy(dtype="datetime64[ns]")
+    blank = np.isnat(days) if _has_nat(days) else None  # (a due date is blank on every receipt)
     days = whole_days(days)
     numbers = days.view("int64")  # this function's own array: changed in place
-    dated = numbers != _NAT if _has_nat(days) else None
+    if blank is not None:  # a day in range stands in for NaT: the checks and scaling then need no mask
+        numbers[blank] = _FIRST_DAY.astype("int64")
     problems = {}
-    if not _all_in_range(numbers, dated):
-        outside = (days < _FIRST_DAY) | (days > _LAST_DAY)  # NaT: False
+    if not _all_in_range(numbers):
+        outside = (days < _FIRST_DAY) | (days > _LAST_DAY)
         problems = {int(i): f"date {days[i]} is out of range ({_DATE_RANGE})" for i in np.flatnonzero(outside)}
-        numbers[outside] = _NAT
-        dated = numbers != _NAT
-    # every day is in range, so the scaling to nanoseconds cannot overflow; NaT stays NaT
-    np.multiply(numbers, _NS_PER_DAY, out=numbers, where=True if dated is None else dated)
+        numbers[outside] = _FIRST_DAY.astype("int64")
+        blank = outside if blank is None else blank | outside
+    numbers *= _NS_PER_DAY  # every day is in range now, so nanoseconds cannot overflow
+    if blank is not None:
+        numbers[blank] = _NAT
     return numbers.view("datetime64[ns]"), problems
 
 
@@ -841,14 +844,11 @@ def _has_nat(stamps: np.ndarray) -> bool:
 _FIRST_DAY, _LAST_DAY = (stamp.to_datetime64().astype("datetime64[D]") for stamp in (FIRST_DATE, LAST_DATE))
 
 
-def _all_in_range(days: np.ndarray, dated: np.ndarray | None) -> bool:
-    """No day (integers since 1970) outside FIRST_DATE..LAST_DATE, NaT aside, by two reductions.
-    `dated` marks the days that are not NaT (None: no day is NaT). NaT is the least integer, so
-    `max` passes over it by itself."""
-    if not len(days) or dated is not None and not dated.any():
+def _all_in_range(days: np.ndarray) -> bool:
+    """No day (integers since 1970, no NaT among them) outside FIRST_DATE..LAST_DATE, by two reductions."""
+    if not len(days):
         return True
-    least = days.min() if dated is None else days.min(where=dated, initial=np.iinfo("int64").max)
-    return bool(least >= _FIRST_DAY.astype("int64") and days.max() <= _LAST_DAY.astype("int64"))
+    return bool(days.min() >= _FIRST_DAY.astype("int64") and days.max() <= _LAST_DAY.astype("int64"))
 
 
 def text_column(values: pd.Series, distinct: dict | None = None) -> tuple[np.ndarray, dict[int, str]]:
