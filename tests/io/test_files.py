@@ -119,3 +119,25 @@ def test_parquet_row_groups_are_read_in_runs_of_at_least_the_rows_asked(tmp_path
     runs = [read_parquet_row_groups(path, run) for run in parquet_row_group_runs(path, 5)]
     assert [list(r["customer"].astype(str)) for r in runs] == [[f"C{i}" for i in range(6)], [f"C{i}" for i in range(6, 10)]]
     assert isinstance(runs[0]["customer"].dtype, pd.CategoricalDtype)  # as the whole file is read
+
+
+def test_the_csv_reader_allocates_from_jemalloc_unless_a_pool_is_named(monkeypatch, tmp_path):
+    """Arrow's default pool on Linux (mimalloc) took the reader's parsing buffers back as fresh
+    pages; jemalloc keeps them. A pool the user names in ARROW_DEFAULT_MEMORY_POOL stands."""
+    import pyarrow as pa
+
+    from crm_app.io.files import csv_memory_pool, read_table
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        assert csv_memory_pool() is None  # a pyarrow without jemalloc: Arrow's default
+    else:
+        assert csv_memory_pool().backend_name == "jemalloc"
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text("date,customer,type,amount\n2025-01-02,C1,invoice,100\n", encoding="utf-8")
+    assert read_table(ledger)["customer"].tolist() == ["C1"]
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    assert csv_memory_pool() is None
+    assert read_table(ledger)["amount"].tolist() == [100.0]
