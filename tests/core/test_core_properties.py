@@ -107,6 +107,21 @@ _ROW = st.tuples(st.sampled_from(["C1", "C2", "C3", "C4"]), st.sampled_from(["in
                  st.integers(0, 800), st.integers(-10**9, 10**9), st.sampled_from([np.nan, np.nan, 0.06, 0.13]))
 
 
+def _class_rows(rows: list[tuple], start: int, length: int):
+    """_ROW tuples as the checked rows class sums read, and a period `length` days from day `start`."""
+    from crm_core.collection import Period
+    from crm_core.ledger import TYPES
+
+    names, kinds, days, cents, vat = zip(*rows) if rows else ((),) * 5
+    frame = pd.DataFrame({
+        "customer": pd.Series(names, dtype=object),
+        "type": pd.Categorical(kinds, categories=TYPES),
+        "date": pd.Timestamp("2023-01-01") + pd.to_timedelta(np.array(days, dtype="int64"), unit="D"),
+        "amount_cents": np.array(cents, dtype="int64"), "vat_rate": np.array(vat, dtype="float64")})
+    return frame, Period(pd.Timestamp("2023-01-01") + pd.Timedelta(days=start),
+                         pd.Timestamp("2023-01-01") + pd.Timedelta(days=start + length))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_ROW, max_size=40), st.integers(0, 800), st.integers(0, 400),
        st.sampled_from([None, ["C2", "C3", "C9"]]), st.sampled_from([1, 3, 7, 1 << 20]))
@@ -115,24 +130,15 @@ def test_class_sums_equal_one_masked_sum_per_measure(rows, start, length, custom
     summed one mask at a time (written out here as the definition)."""
     from crm_core.collection import (
         BALANCE_SIGNS,
-        Period,
         _customer_codes,
         class_sums,
         gross_cents,
         measures,
         period_buckets,
     )
-    from crm_core.ledger import TYPES
     from crm_core.policy import Policy
 
-    names, kinds, days, cents, vat = zip(*rows) if rows else ((),) * 5
-    frame = pd.DataFrame({
-        "customer": pd.Series(names, dtype=object),
-        "type": pd.Categorical(kinds, categories=TYPES),
-        "date": pd.Timestamp("2023-01-01") + pd.to_timedelta(np.array(days, dtype="int64"), unit="D"),
-        "amount_cents": np.array(cents, dtype="int64"), "vat_rate": np.array(vat, dtype="float64")})
-    period = Period(pd.Timestamp("2023-01-01") + pd.Timedelta(days=start),
-                    pd.Timestamp("2023-01-01") + pd.Timedelta(days=start + length))
+    frame, period = _class_rows(rows, start, length)
     codes, index = _customer_codes(frame, None if customers is None else pd.Index(customers))
     buckets = period_buckets(frame["date"].to_numpy(), period)
     fast = measures(class_sums(frame, Policy(), codes, len(index), buckets, block_rows), buckets.labels, 1)
@@ -166,7 +172,6 @@ def test_class_cells_are_the_occupied_classes_summed_row_by_row(rows, start, len
     """The occupied classes a partition hands on: every class with rows, none without, ascending,
     each with its rows, amounts and amounts with VAT added up one row at a time."""
     from crm_core.collection import (
-        Period,
         _customer_codes,
         class_cells,
         gross_cents,
@@ -175,14 +180,7 @@ def test_class_cells_are_the_occupied_classes_summed_row_by_row(rows, start, len
     from crm_core.ledger import TYPES
     from crm_core.policy import Policy
 
-    names, kinds, days, cents, vat = zip(*rows) if rows else ((),) * 5
-    frame = pd.DataFrame({
-        "customer": pd.Series(names, dtype=object),
-        "type": pd.Categorical(kinds, categories=TYPES),
-        "date": pd.Timestamp("2023-01-01") + pd.to_timedelta(np.array(days, dtype="int64"), unit="D"),
-        "amount_cents": np.array(cents, dtype="int64"), "vat_rate": np.array(vat, dtype="float64")})
-    period = Period(pd.Timestamp("2023-01-01") + pd.Timedelta(days=start),
-                    pd.Timestamp("2023-01-01") + pd.Timedelta(days=start + length))
+    frame, period = _class_rows(rows, start, length)
     codes, index = _customer_codes(frame, None)
     buckets = period_buckets(frame["date"].to_numpy(), period)
     cells = class_cells(frame, Policy(), codes, len(index), buckets, block_rows, exact_only)
