@@ -676,12 +676,8 @@ def _dense(sums: pd.DataFrame) -> tuple[pd.Index, ClassSums, np.ndarray]:
     """The long sums back as (customer, kind, bucket) arrays, customers sorted."""
     codes, customers = _customer_codes(sums, None)
     bucket_codes, labels = pd.factorize(sums["bucket"].to_numpy(dtype="int64"), sort=True)
-    shape = (len(customers), len(TYPES), len(labels))
-    kind = sums["kind"].to_numpy(dtype="int64")
-    flat = (codes.astype("int64") * len(TYPES) + kind) * len(labels) + bucket_codes
-    cells = []
-    for column in ("rows", "amount_cents", "gross_cents"):  # one row per cell (LedgerSums): set, not added
-        dense = np.zeros(np.prod(shape), dtype="int64")
-        dense[flat] = sums[column].to_numpy(dtype="int64")
-        cells.append(dense.reshape(shape))
-    return customers, ClassSums(*cells), np.asarray(labels, dtype="int64")
+    # one row per cell (LedgerSums): the rows are the occupied cells, numbered as ClassCells numbers them
+    cell = (codes.astype("int64") * len(TYPES) + sums["kind"].to_numpy(dtype="int64")) * len(labels) + bucket_codes
+    cells = ClassCells(cell, *(sums[c].to_numpy(dtype="int64") for c in ("rows", "amount_cents", "gross_cents")),
+                       shape=(len(customers), len(TYPES), len(labels)))
+    return customers, cells.dense(), np.asarray(labels, dtype="int64")
