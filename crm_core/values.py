@@ -802,11 +802,10 @@ def datetime_days(values: pd.Series) -> tuple[np.ndarray, dict[int, str]]:
     days = stamps.to_numpy()  # in the column's own unit: going to days first spares one full pass
     if days.dtype.kind != "M":
         days = stamps.to_numpy(dtype="datetime64[ns]")
-    blank = np.isnat(days) if _has_nat(days) else None  # (a due date is blank on every receipt)
-    days = whole_days(days)
-    numbers = days.view("int64")  # this function's own array: changed in place
-    if blank is not None:  # a day in range stands in for NaT: the checks and scaling then need no mask
-        numbers[blank] = _FIRST_DAY.astype("int64")
+    numbers, blank = _day_numbers(days)  # this function's own array: changed in place
+    days = numbers.view("datetime64[D]")
+    if blank is not None:  # a day in range stands in for NaT (a due date is blank on every receipt):
+        numbers[blank] = _FIRST_DAY.astype("int64")  # the checks and scaling then need no mask
     problems = {}
     if not _all_in_range(numbers):
         outside = (days < _FIRST_DAY) | (days > _LAST_DAY)
@@ -827,14 +826,20 @@ _PER_DAY = {"s": 86_400, "ms": 86_400 * 10**3, "us": 86_400 * 10**6, "ns": _NS_P
 def whole_days(stamps: np.ndarray) -> np.ndarray:
     """`stamps.astype("datetime64[D]")` (the day each instant falls on), by integer floor division:
     numpy's datetime cast takes several times as long on millions of rows."""
+    days, blank = _day_numbers(stamps)
+    if blank is not None:
+        days[blank] = _NAT
+    return days.view("datetime64[D]")
+
+
+def _day_numbers(stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each instant's day as an integer since 1970 (a new array), and where `stamps` are NaT (None:
+    nowhere), their days left unspecified for the caller to fill."""
+    blank = np.isnat(stamps) if _has_nat(stamps) else None
     unit = np.datetime_data(stamps.dtype)[0]
     if unit not in _PER_DAY:
-        return stamps.astype("datetime64[D]")
-    numbers = stamps.view("int64")
-    days = numbers // _PER_DAY[unit]
-    if _has_nat(stamps):  # NaT's quotient is an ordinary number: NaT is put back
-        days[numbers == _NAT] = _NAT
-    return days.view("datetime64[D]")
+        return stamps.astype("datetime64[D]").view("int64"), blank
+    return stamps.view("int64") // _PER_DAY[unit], blank
 
 
 def _has_nat(stamps: np.ndarray) -> bool:
