@@ -158,11 +158,10 @@ def text_cells(column: pd.Series, positions: np.ndarray) -> np.ndarray:
     half a second for 10^6 names); a missing cell is None."""
     if not is_text_categorical(column):
         return column.iloc[positions].to_numpy(dtype=object)
-    codes = column.cat.codes.to_numpy()[positions]
     if not len(column.cat.categories):  # a column of blanks only
-        return np.full(len(codes), None, dtype=object)
-    cells = column.cat.categories.take(np.maximum(codes, 0)).to_numpy(dtype=object)  # only these made
-    missing = codes < 0
+        return np.full(len(positions), None, dtype=object)
+    cells, missing = _category_cells(column, positions)
+    cells = cells.to_numpy(dtype=object)  # only these made
     return np.where(missing, None, cells) if missing.any() else cells
 
 
@@ -172,10 +171,15 @@ def text_values(column: pd.Series, positions: np.ndarray):
     if not is_text_categorical(column) or not isinstance(column.cat.categories.dtype, pd.StringDtype) \
             or not len(column.cat.categories):
         return text_cells(column, positions)
-    codes = column.cat.codes.to_numpy()[positions]
-    cells = column.cat.categories.take(np.maximum(codes, 0))
-    missing = codes < 0
+    cells, missing = _category_cells(column, positions)
     return (cells.where(~missing, None) if missing.any() else cells).array
+
+
+def _category_cells(column: pd.Series, positions: np.ndarray) -> tuple[pd.Index, np.ndarray]:
+    """A text categorical's cells at `positions` as its categories (a missing cell, code -1, as
+    the first category), and where the missing ones are."""
+    codes = column.cat.codes.to_numpy()[positions]
+    return column.cat.categories.take(np.maximum(codes, 0)), codes < 0
 
 
 def as_text_array(values):
