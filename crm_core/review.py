@@ -16,13 +16,10 @@ from .schema import REVIEW_FRAME_COLUMNS
 from .tiers import pareto_tiers, policy_rate_tiers, tier_order_with_unrated
 from .values import is_text_categorical, per_category, text_cells, units
 
-# The review frame's columns: the register columns a review computes (crm_core.schema), money in cents.
-REGISTER_COLUMNS = REVIEW_FRAME_COLUMNS
-
 
 @dataclass(frozen=True)
 class Review:
-    register: pd.DataFrame  # REGISTER_COLUMNS, one row per customer
+    register: pd.DataFrame  # REVIEW_FRAME_COLUMNS (the register columns a review computes), one row per customer
     period: Period
     budget_year: int
     budget_cents: int
@@ -109,7 +106,7 @@ def review_facts(facts: pd.DataFrame, year: int, policy: Policy, issues: list[Is
     check_invariant(lines_total == budget, "credit lines must add up to the budget",
                     f"lines {units(lines_total):,.2f}, budget {units(budget):,.2f}")
     written_off = int(facts["written_off_cents"].sum()) if "written_off_cents" in facts else 0
-    return Review(facts[REGISTER_COLUMNS], Period.year(year), year + 1, budget, net_total, vat, policy,
+    return Review(facts[REVIEW_FRAME_COLUMNS], Period.year(year), year + 1, budget, net_total, vat, policy,
                   [*(issues or []), *_activity_issues(facts, year, source)], written_off)
 
 

@@ -106,6 +106,9 @@ LEDGER_COLUMNS: list[Column] = [
 LEDGER_BY_KEY = {c.key: c for c in LEDGER_COLUMNS}
 # field -> accepted headers: what crm_core.ledger's reader matches a file's headers against
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {c.key: c.aliases for c in LEDGER_COLUMNS}
+# The customer column of the other tables a user brings (owners, reallocation requests): the
+# ledger's headers, and a bare "code" (which a ledger, with its invoice and document numbers, does not take).
+CUSTOMER_TABLE_ALIASES: tuple[str, ...] = (*LEDGER_BY_KEY["customer"].aliases, "code")
 # The register workbook's Ledger sheet adds a computed column (VAT included) that readers ignore.
 GROSS = Column("gross", "含税额", "Gross incl. VAT", MONEY)
 

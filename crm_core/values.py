@@ -566,7 +566,7 @@ def _rounding_notes(positions: np.ndarray, shown, cents: np.ndarray, scale: int)
     counts the rest), naming the value as written and the amount it became."""
     unit = f" x {scale:,}" if scale != 1 else ""
     notes = {int(pos): f"amount {_shown_amount(shown(pos))}{unit} is finer than a cent: rounded "
-                       f"half-up to {cents[pos] / 100:,.2f} / 金额精确到分（四舍五入）"
+                       f"half-up to {units(cents[pos]):,.2f} / 金额精确到分（四舍五入）"
              for pos in positions[:ROUNDED_NOTES]}
     if len(positions) > ROUNDED_NOTES:
         last = int(positions[ROUNDED_NOTES - 1])
@@ -581,7 +581,7 @@ def _shown_amount(value: object) -> str:
 
 
 def _too_large(value) -> str:
-    return f"amount {value:,.2f} is implausibly large (limit {MAX_AMOUNT_CENTS // 100:,})"
+    return f"amount {value:,.2f} is implausibly large (limit {units(MAX_AMOUNT_CENTS):,.0f})"
 
 
 def _float_problem(value: float, scale: int = 1) -> str:

@@ -49,6 +49,7 @@ from crm_core.receivables import (
     review_tiers,
 )
 from crm_core.review import default_period
+from crm_core.schema import CUSTOMER_TABLE_ALIASES
 from crm_core.values import is_blank, normalize_text, parse_date, units
 
 BY_HELP = ("customer (default): a row per customer and the total; tier: a row per tier by collection rate, as "
@@ -57,6 +58,7 @@ BY_HELP = ("customer (default): a row per customer and the total; tier: a row pe
 RATIO_FORMS = {"dso": "{:,.1f}", "best_dso": "{:,.1f}", "add": "{:,.1f}", "cei": "{:.2%}",
                "current_share": "{:.2%}", "turnover": "{:,.2f}", "bad_debt_ratio": "{:.2%}"}
 NOT_DEFINED = "n/a"
+CUSTOMERS_HEADER = "customers / 客户数"  # a count: shown as a whole number
 
 
 def add_parser(sub) -> None:
@@ -256,7 +258,7 @@ def cmd_commission(args: argparse.Namespace) -> int:
     report = commission_from_ledger(ledger.rows, owners, period, policy)
     print(f"commission on collection / 销售提成 {period}, rate {policy.commission_rate:.2%}, policy {policy.label}")
     view = pd.DataFrame({"owner / 业务员": [*report.by_owner["owner"].astype(str), TOTAL_ROW],
-                         "customers / 客户数": [*report.by_owner["customers"].astype(int), report.total["customers"]]})
+                         CUSTOMERS_HEADER: [*report.by_owner["customers"].astype(int), report.total["customers"]]})
     for key in [*BASES, *FIGURES]:
         view[COMMISSION_HEADERS[key]] = units(np.array([*report.by_owner[key].astype("int64"), report.total[key]],
                                                        dtype="int64"))
@@ -282,7 +284,7 @@ def _commission_period(rows: pd.DataFrame, args: argparse.Namespace) -> Period:
     return default_period(rows["date"].max() if len(rows) else None)
 
 
-CUSTOMER_HEADERS = {"customer", "customer code", "code", "客户编码", "客户", "客户代码"}
+CUSTOMER_HEADERS = set(CUSTOMER_TABLE_ALIASES)
 OWNER_HEADERS = {"owner", "sales person", "salesperson", "负责人", "业务员", "销售员"}
 OWNERS_HEADERS_SHOWN = {"customer": "customer, code or 客户编码", "owner": "owner, 负责人 or 业务员"}
 
@@ -401,7 +403,7 @@ def _kpi_view(table: pd.DataFrame, by: str) -> pd.DataFrame:
     label = "customer" if by == "customer" else "tier"
     view = pd.DataFrame({KPI_HEADER[0] if by == "customer" else "tier / 等级": table[label].astype(str)})
     if "customers" in table:
-        view["customers / 客户数"] = table["customers"].to_numpy()
+        view[CUSTOMERS_HEADER] = table["customers"].to_numpy()
     for key, header in KPI_MONEY.items():
         view[header] = units(table[f"{key}_cents"].to_numpy(dtype="int64"))
     for key, header in KPI_RATIOS.items():
@@ -414,7 +416,7 @@ def _aging_view(table: pd.DataFrame, by: str) -> pd.DataFrame:
     label = "customer" if by == "customer" else "tier"
     view = pd.DataFrame({("customer / 客户" if by == "customer" else "tier / 等级"): table[label].astype(str)})
     if "customers" in table:
-        view["customers / 客户数"] = table["customers"].to_numpy()
+        view[CUSTOMERS_HEADER] = table["customers"].to_numpy()
     for column in table.columns:
         if column not in (label, "customers"):
             view["total / 合计" if column == "total" else str(column)] = units(table[column].to_numpy(dtype="int64"))
@@ -428,7 +430,7 @@ def _show(view: pd.DataFrame, out: Path | None) -> None:
     forms = view.attrs.get("forms", {})
     shown = view.copy()
     for column in shown.columns[1:]:
-        if column == "customers / 客户数":
+        if column == CUSTOMERS_HEADER:
             continue
         form = forms.get(column, "{:,.2f}")
         shown[column] = [NOT_DEFINED if math.isnan(v) else form.format(v) for v in shown[column].astype("float64")]

@@ -49,7 +49,7 @@ from crm_app.register.standard import (
 from crm_core.issues import WARNING, CrmInputError, Issue, IssueCode
 from crm_core.policy import Policy
 from crm_core.reallocation import Roles
-from crm_core.schema import DATE, INT, Column
+from crm_core.schema import CUSTOMER_TABLE_ALIASES, DATE, INT, Column
 from crm_core.tiers import need_kind
 from crm_core.values import is_blank, normalize_text, parse_date, parse_money_cents
 
@@ -279,7 +279,7 @@ def _policy(book) -> tuple[Policy, dict[str, int], list[Issue]]:
 # 原因 Reason), as the ledger accepts several (crm_core.ledger.HEADER_ALIASES). Matched after
 # normalizing and dropping a bracketed note: 调整金额(元) is 调整金额.
 REQUEST_HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "customer": ("customer", "customer code", "code", "客户", "客户编码", "客户代码", "客户编号"),
+    "customer": CUSTOMER_TABLE_ALIASES,
     "change": ("change", "change amount", "调整额", "调整金额", "变动额"),
     "reason": ("reason", "原因", "调整原因", "说明"),
 }

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from crm_core.analysis import CURRENT, aging
@@ -155,8 +155,7 @@ def test_kpis_agree_with_the_ageing_and_with_each_other(docs, as_of_day, months)
     as_of = start + pd.Timedelta(days=as_of_day)
     report = receivable_kpis(rows, as_of, months, Policy())
     table = report.table
-    if table.empty:
-        return
+    assume(not table.empty)
     body, total = table.iloc[:-1].set_index("customer"), table.iloc[-1]
     ageing = aging(rows, as_of, Policy()).set_index("customer")
     assert body["receivables_cents"].to_dict() == ageing["total"].to_dict()

@@ -123,16 +123,16 @@ def test_the_collections_table_shows_the_status_label_as_the_rate_note():
 def test_the_review_frame_and_both_workbooks_derive_from_one_column_list():
     from crm_app.cli.review_file import register_table
     from crm_app.register import schema as rs
-    from crm_core.review import REGISTER_COLUMNS
 
     assert rs.REGISTER_COLUMNS is schema.REGISTER_COLUMNS and rs.Column is schema.Column
-    assert REGISTER_COLUMNS == ["customer", "customer_name", "net_sales_cents", "collections_cents",
-                                "collection_rate", "rate_status", "rate_tier", "pareto_tier",
-                                "open_balance_cents", "credit_line_cents"]
+    frame_columns = schema.REVIEW_FRAME_COLUMNS  # what Review.register holds
+    assert frame_columns == ["customer", "customer_name", "net_sales_cents", "collections_cents",
+                             "collection_rate", "rate_status", "rate_tier", "pareto_tier",
+                             "open_balance_cents", "credit_line_cents"]
     labels = {c.frame_key: c.label for c in schema.REGISTER_COLUMNS}
-    frame = pd.DataFrame({key: [12345] if key.endswith("_cents") else ["x"] for key in REGISTER_COLUMNS})
+    frame = pd.DataFrame({key: [12345] if key.endswith("_cents") else ["x"] for key in frame_columns})
     table = register_table(frame)  # review-file's CSV and Parquet: the Register's labels, in units
-    assert list(table.columns) == [labels[key] for key in REGISTER_COLUMNS]
+    assert list(table.columns) == [labels[key] for key in frame_columns]
     assert table[labels["net_sales_cents"]].tolist() == [123.45] and table[labels["customer"]].tolist() == ["x"]
 
 

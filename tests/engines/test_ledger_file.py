@@ -402,11 +402,9 @@ def test_review_file_command_prints_the_summary_and_writes_the_register(tmp_path
     assert "from the disk cache" in capsys.readouterr().err
 
 
-def test_worksheet_function_over_a_file_matches_the_range_function(tmp_path):
+def test_worksheet_function_over_a_file_matches_the_range_function(tmp_path, addin):
     from tests.support.xlwings_offline import call_like_excel, import_udf_module
-    from tools import build_vba
 
-    addin = build_vba.load_addin()
     udf = import_udf_module("udfs.ledger_file")
     day = dt.datetime
     rows = [("X", "发票", 1_500_000.0), ("X", "回款", 1_400_000.0), ("Y", "发票", 850_000.0),

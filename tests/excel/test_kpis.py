@@ -50,10 +50,9 @@ def test_impossible_inputs_are_refused_naming_the_argument(call, argument):
     assert caught.value.issues[0].column == argument
 
 
-@given(st.floats(0, 1e9), st.lists(st.floats(1, 1e8), min_size=1, max_size=12))
-def test_countback_days_never_exceed_the_months_given_and_grow_with_receivables(receivables, sales):
-    if receivables > sum(sales):
-        return
+@given(st.floats(0, 1), st.lists(st.floats(1, 1e8), min_size=1, max_size=12))
+def test_countback_days_never_exceed_the_months_given_and_grow_with_receivables(share, sales):
+    receivables = share * sum(sales)  # at most the sales of the months given
     days = kpis.dso_countback(receivables, sales)
     assert 0 <= days <= 30 * len(sales) + 1e-9
     assert kpis.dso_countback(receivables / 2, sales) <= days + 1e-9

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from tests.support.xlwings_offline import call_like_excel
-from tools import build_vba
 from udfs._excel import CellError
 
 VAT_2010 = (("vat.1994-01-01", 0.17),)  # a Policy sheet with only 2010's VAT
@@ -17,11 +14,6 @@ VAT_2010 = (("vat.1994-01-01", 0.17),)  # a Policy sheet with only 2010's VAT
 
 def col(*values):
     return tuple((v,) for v in values)
-
-
-@pytest.fixture(scope="module")
-def addin():
-    return build_vba.load_addin()
 
 
 def test_xyz_collection_rates(addin):

@@ -728,7 +728,7 @@ def _same_tables(values, sheet: str, top_left: str, table) -> list[str]:
     return wrong
 
 
-def test_no_cell_calls_the_add_in_and_its_functions_give_the_sheets_values(small, tmp_path):
+def test_no_cell_calls_the_add_in_and_its_functions_give_the_sheets_values(small, tmp_path, addin):
     """A filled register holds no crm_* formula (no #NAME? where the add-in is missing): the
     ageing, which only the core computes, holds the values its worksheet function returns (named
     in the block's note), and every other crm_* function returns, from the workbook's own
@@ -737,9 +737,7 @@ def test_no_cell_calls_the_add_in_and_its_functions_give_the_sheets_values(small
 
     from crm_app.workbook.register_sheets import credit_lines_header_row
     from tests.support.xlwings_offline import call_like_excel
-    from tools import build_vba
 
-    addin = build_vba.load_addin()
     path = write_register(small, tmp_path / "small.xlsx")
     formulas, values = openpyxl.load_workbook(path), openpyxl.load_workbook(path, data_only=True)
     calls = [c.coordinate for ws in formulas.worksheets for row in ws.iter_rows() for c in row

@@ -37,6 +37,7 @@ from crm_app.register.workflow import (
     verify_report,
 )
 from crm_core.issues import CrmInputError
+from crm_core.reallocation import OK
 from crm_core.values import units
 
 TITLE = "crm-addin 赊销额度调整"
@@ -69,7 +70,7 @@ def _form(path: Path) -> tuple[Request, Approval]:
 def summary(report: CheckReport) -> str:
     """The check as a few lines for a message box: refused lines first, then the verdict."""
     moves = report.moves
-    bad = moves[moves["message"] != "ok"]
+    bad = moves[moves["message"] != OK]
     lines = [f"row {r.row} {r.customer} {units(r.change_cents):+,.2f} ({r.kind}): {r.message}"
              for r in bad.head(MAX_LINES_SHOWN).itertuples(index=False)]
     if len(bad) > MAX_LINES_SHOWN:
