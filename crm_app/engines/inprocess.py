@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crm_app.io.files import one_header_issue, read_table
+from crm_app.io.files import one_header_issue, read_table, use_jemalloc_pool
 from crm_core.collection import Period
 from crm_core.issues import Issue
 from crm_core.partition import InvoicesNeeded, LedgerSums, Partial, combine, partition
@@ -27,6 +27,7 @@ MAX_THREADS = 8
 
 
 def ledger_sums(path: Path, policy: Policy, period: Period | None = None, threads: int | None = None) -> LedgerSums:
+    use_jemalloc_pool()  # the reader's buffers, the table and the checks' kernels reuse memory
     bad_lines: list[Issue] = []  # lines Arrow could not split into the header's fields
     frame = read_table(path, bad_lines=bad_lines)
     slices = row_slices(frame, threads)

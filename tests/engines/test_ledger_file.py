@@ -253,6 +253,33 @@ def test_a_repeat_inside_one_slice_computes_only_the_compacted_slices_again(tmp_
     pd.testing.assert_frame_equal(sliced.table, whole.table)
 
 
+def test_the_in_process_engine_makes_jemalloc_arrows_pool_unless_a_pool_is_named(tmp_path, demo, monkeypatch):
+    """A file reviewed whole reuses the memory Arrow frees (mimalloc gave it back as fresh pages
+    the kernel clears); a pool the user names in ARROW_DEFAULT_MEMORY_POOL stands."""
+    import pyarrow as pa
+
+    from crm_core.policy import Policy
+
+    path = tmp_path / "ledger.parquet"
+    demo.to_parquet(path)
+    try:
+        jemalloc = pa.jemalloc_memory_pool().backend_name
+    except NotImplementedError:
+        jemalloc = None  # a pyarrow without jemalloc: Arrow's default stays
+    before = pa.default_memory_pool()
+    try:
+        for named, expected in ((None, jemalloc or "system"), ("system", "system")):
+            if named:
+                monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", named)
+            else:
+                monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+            pa.set_memory_pool(pa.system_memory_pool())
+            assert inprocess.ledger_sums(path, Policy()).input_rows == len(demo)
+            assert pa.default_memory_pool().backend_name == expected
+    finally:
+        pa.set_memory_pool(before)
+
+
 def test_recalculation_comes_from_the_cache_until_the_content_changes(tmp_path, demo):
     path = tmp_path / "ledger.csv"
     demo.to_csv(path, index=False)

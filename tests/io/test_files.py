@@ -126,18 +126,18 @@ def test_the_csv_reader_allocates_from_jemalloc_unless_a_pool_is_named(monkeypat
     pages; jemalloc keeps them. A pool the user names in ARROW_DEFAULT_MEMORY_POOL stands."""
     import pyarrow as pa
 
-    from crm_app.io.files import csv_memory_pool, read_table
+    from crm_app.io.files import jemalloc_pool, read_table
 
     monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
     try:
         pa.jemalloc_memory_pool()
     except NotImplementedError:
-        assert csv_memory_pool() is None  # a pyarrow without jemalloc: Arrow's default
+        assert jemalloc_pool() is None  # a pyarrow without jemalloc: Arrow's default
     else:
-        assert csv_memory_pool().backend_name == "jemalloc"
+        assert jemalloc_pool().backend_name == "jemalloc"
     ledger = tmp_path / "ledger.csv"
     ledger.write_text("date,customer,type,amount\n2025-01-02,C1,invoice,100\n", encoding="utf-8")
     assert read_table(ledger)["customer"].tolist() == ["C1"]
     monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
-    assert csv_memory_pool() is None
+    assert jemalloc_pool() is None
     assert read_table(ledger)["amount"].tolist() == [100.0]
