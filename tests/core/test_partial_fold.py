@@ -127,3 +127,26 @@ def test_a_customers_last_name_is_from_its_last_row_across_partials_and_invoices
     partials = [partition(first, compact=False), partition(second, compact=False)]
     folded = combine([PartialFold().add(partials[0]).add(partials[1]).result()])
     assert folded.names.to_dict() == combine(partials).names.to_dict() == {"A": "丁", "B": "丙"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["", "INV1", "INV2", "INV3", "INV10", "B7"]), min_size=1, max_size=12),
+       st.lists(st.integers(0, 12), max_size=3))
+def test_invoice_numbers_held_in_chunks_are_judged_as_in_one(numbers, cuts):
+    """A CSV reader hands the invoice numbers over in its blocks' chunks: whether they rise, and
+    their span, are what the same numbers in one array give."""
+    import pyarrow as pa
+
+    edges = sorted({0, len(numbers), *(min(c, len(numbers)) for c in cuts)})
+    chunked = pa.chunked_array([pa.array(numbers[a:b], type=pa.string()) for a, b in zip(edges, edges[1:])],
+                               type=pa.string())
+    table = {"date": ["2024-03-01"] * len(numbers), "customer": ["A"] * len(numbers),
+             "type": ["invoice"] * len(numbers), "amount": ["100"] * len(numbers)}
+    whole = pa.table({**table, "invoice_no": pa.array(numbers, type=pa.string())}).to_pandas()
+    in_chunks = pa.table({**table, "invoice_no": chunked}).to_pandas()
+    held = pa.array(in_chunks["invoice_no"].array)
+    assert (held.num_chunks if isinstance(held, pa.ChunkedArray) else 1) == len(edges) - 1
+    one, other = partition(whole, Policy()), partition(in_chunks, Policy())
+    assert (other.compacted, other.invoice_span) == (one.compacted, one.invoice_span)
+    rising = [n for n in numbers if n]
+    assert one.compacted == all(a < b for a, b in zip(rising, rising[1:]))
